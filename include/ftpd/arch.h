@@ -1,0 +1,30 @@
+/* Concurrency back-ends: each one is "how does a connection reach the
+ * protocol core". They share the read-only config and listeners. */
+#ifndef FTPD_ARCH_H
+#define FTPD_ARCH_H
+
+#include <stddef.h>
+
+#include "ftpd/config.h"
+#include "ftpd/net.h"
+
+struct ftpd_server {
+    const struct ftpd_config *cfg;
+    int root_fd; /* the served root, O_PATH|O_DIRECTORY */
+    struct listener listeners[FTPD_LISTEN_MAX];
+    int nlisteners;
+};
+
+struct arch {
+    const char *name;
+    const char *summary; /* one line for --list-archs */
+    /* Serve until stopped by SIGINT/SIGTERM; returns the exit status.
+     * NULL: not available in this build yet. main() has blocked SIGINT,
+     * SIGTERM and SIGCHLD and ignored SIGPIPE before calling it. */
+    int (*run)(const struct ftpd_server *srv);
+};
+
+const struct arch *arch_find(const char *name);
+const struct arch *arch_table(size_t *count);
+
+#endif

@@ -1,0 +1,50 @@
+/* Every hard limit of the daemon in one place (vsftpd's defs.h habit). */
+#ifndef FTPD_LIMITS_H
+#define FTPD_LIMITS_H
+
+/* Longest command line accepted, CRLF excluded. Longer lines get 500 and are
+ * discarded up to their end; the connection survives. */
+#define FTPD_LINE_MAX 4096
+
+/* Longest virtual path (cwd joined with an argument, after normalisation). */
+#define FTPD_PATH_MAX 4096
+
+/* Largest reply a single command may produce (STAT of a directory is the only
+ * big one; it is cut at this size with a note). */
+#define FTPD_REPLY_MAX (64 * 1024)
+
+/* Entries STAT <dir> lists over the control connection. */
+#define FTPD_STAT_LIST_MAX 1000
+
+/* A listing is produced in chunks of about this size, never all at once. */
+#define FTPD_LISTING_CHUNK (16 * 1024)
+
+/* Bytes moved per read/write round in the blocking engine when sendfile
+ * cannot be used (TYPE A, STOR). */
+#define FTPD_XFER_CHUNK (64 * 1024)
+
+/* Listen addresses in the config. */
+#define FTPD_LISTEN_MAX 8
+
+/* Commands a client may send before logging in; then it is disconnected. */
+#define FTPD_PRELOGIN_MAX 30
+
+/* Failed PASS attempts before the connection is closed. */
+#define FTPD_LOGIN_FAILS_MAX 3
+
+/* Random ports tried in pasv_min_port..pasv_max_port before giving up. */
+#define FTPD_PASV_TRIES 64
+
+/* Banner text length. */
+#define FTPD_BANNER_MAX 256
+
+/* Defaults for the config keys (conf/ftpd.conf documents each). */
+#define FTPD_DEFAULT_PORT           2121
+#define FTPD_DEFAULT_MAX_CLIENTS    2000
+#define FTPD_DEFAULT_MAX_PER_IP     50
+#define FTPD_DEFAULT_IDLE_TIMEOUT   300
+#define FTPD_DEFAULT_DATA_TIMEOUT   60
+#define FTPD_DEFAULT_SHUTDOWN_GRACE 10
+#define FTPD_DEFAULT_THREADS        32
+
+#endif

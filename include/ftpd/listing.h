@@ -1,0 +1,52 @@
+/* Directory listings (LIST, NLST, MLSD) produced in chunks, and the single
+ * entry formats (MLST, STAT <path>). Part of the sans-IO core: it only makes
+ * instantaneous filesystem calls on the served tree. */
+#ifndef FTPD_LISTING_H
+#define FTPD_LISTING_H
+
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "ftpd/buf.h"
+
+enum listing_format {
+    LISTING_LIST, /* ls -l lines */
+    LISTING_NLST, /* names only */
+    LISTING_MLSD, /* RFC 3659 fact lines */
+};
+
+struct listing_opts {
+    enum listing_format format;
+    bool all;          /* LIST -a: show dot files (MLSD always does) */
+    bool write_enable; /* for the perm fact */
+    time_t now;        /* LIST shows the year for entries older than 6 months */
+};
+
+struct listing;
+
+/* Open a listing of the virtual path vpath (already normalised, absolute).
+ * A directory lists its entries; a file lists itself; a last component with
+ * glob characters (* ? [) that does not exist filters its directory.
+ * `shown` is how a NLST argument was written, prefixed to each name ("" for
+ * none). Returns NULL with errno set (ENOENT, EACCES, ENOMEM, ...). */
+struct listing *listing_open(int root_fd, const char *vpath, const char *shown,
+                             const struct listing_opts *opts);
+
+/* Append whole lines (CRLF-terminated) until about FTPD_LISTING_CHUNK bytes
+ * were added or the listing ends. Returns 1 if more remains, 0 at the end,
+ * -1 on error (errno set). */
+int listing_fill(struct listing *l, struct buf *out);
+
+void listing_close(struct listing *l);
+
+/* One `ls -l` line for name with st (CRLF-terminated). link_target may be
+ * NULL. */
+int listing_format_list(struct buf *out, const char *name, const struct stat *st,
+                        const char *link_target, time_t now);
+
+/* RFC 3659 facts "type=file;size=1;modify=YYYYMMDDHHMMSS;perm=r;unique=XuY;"
+ * without the name or line end. */
+int listing_format_facts(struct buf *out, const struct stat *st, bool write_enable);
+
+#endif

@@ -1,0 +1,77 @@
+/* Sockets: listeners, EINTR-safe I/O wrappers, and the blocking transfer
+ * engine. Callers get small results (IO_OK / IO_AGAIN / IO_EOF / IO_ERR with
+ * errno kept), never raw EINTR. */
+#ifndef FTPD_NET_H
+#define FTPD_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ftpd/config.h"
+#include "ftpd/sockaddr.h"
+#include "ftpd/transfer.h"
+
+enum io_status { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
+
+struct listener {
+    int fd;
+    union sockaddr_any addr;
+};
+
+/* Bind and listen on every configured address (cfg->listen x cfg->port),
+ * non-blocking, SO_REUSEADDR, IPV6_V6ONLY for v6. reuseport adds
+ * SO_REUSEPORT (hybrid opens one set per worker). Returns the count, or -1
+ * with a message in err naming the address. */
+int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out,
+                   char *err, size_t errlen);
+void net_close_all(struct listener *l, int n);
+
+int net_set_nonblock(int fd, bool on);
+
+/* accept4(SOCK_CLOEXEC, non-blocking if asked), EINTR retried. Returns the
+ * fd, or -1 with errno (EAGAIN, EMFILE, ...). */
+int net_accept(int lfd, union sockaddr_any *peer, bool nonblock);
+
+/* One read/write, EINTR retried. *n is the byte count on IO_OK. */
+enum io_status net_read(int fd, void *p, size_t cap, size_t *n);
+enum io_status net_write(int fd, const void *p, size_t len, size_t *n);
+
+/* Write all of p to a (possibly non-blocking) socket, polling up to
+ * timeout_ms without progress. IO_OK, or IO_ERR (errno ETIMEDOUT, EPIPE..). */
+enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms);
+
+/* The blocking engine watches the control connection while it moves data. */
+enum ctl_action {
+    CTL_CONTINUE, /* keep going */
+    CTL_PAUSE,    /* stop polling ctrl_fd until the transfer ends */
+    CTL_ABORT,    /* stop the transfer now (ABOR, control closed, hard stop) */
+};
+
+struct xfer_watch {
+    int ctrl_fd;      /* polled for commands during the transfer; -1 = don't */
+    int stop_fd;      /* readable when the server stops; -1 = don't poll */
+    int64_t deadline; /* clock_ms() after which the transfer is abandoned
+                         with XFER_SHUTDOWN; 0 = none */
+    enum ctl_action (*on_control)(struct xfer_watch *w); /* ctrl_fd readable */
+    enum ctl_action (*on_stop)(struct xfer_watch *w);    /* stop_fd readable */
+    void *arg;
+};
+
+/* Run a transfer job to the end: make the data connection (accept on
+ * t->pasv_fd from t->peer_addr's IP only, or connect to t->port_addr),
+ * move the bytes (sendfile for binary RETR), close the data connection.
+ * *bytes is what crossed the data connection. */
+enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w,
+                                   uint64_t *bytes);
+
+/* Data-connection helpers shared by both engines. */
+/* Accept one connection on pasv_fd; a connection from another IP than
+ * peer is closed and logged (returns -1, errno EPERM). */
+int dataconn_accept(int pasv_fd, const union sockaddr_any *peer);
+/* Start a non-blocking connect to t->port_addr from t->local_addr's IP.
+ * Returns the fd (connect may be in progress) or -1. */
+int dataconn_connect_start(const struct transfer *t);
+
+#endif

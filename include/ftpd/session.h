@@ -1,0 +1,63 @@
+/* The FTP protocol core, sans-IO: command lines in, reply bytes and transfer
+ * jobs out. It never waits on the network; back-ends do all socket I/O. */
+#ifndef FTPD_SESSION_H
+#define FTPD_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ftpd/buf.h"
+#include "ftpd/config.h"
+#include "ftpd/sockaddr.h"
+#include "ftpd/transfer.h"
+
+struct session;
+
+enum step {
+    STEP_CONTINUE, /* write out, read the next command */
+    STEP_TRANSFER, /* write out (150), then run session_transfer() */
+    STEP_ABORT,    /* mid-transfer ABOR: stop the transfer, then
+                      session_transfer_done(XFER_ABORTED) */
+    STEP_DEFER,    /* mid-transfer command that must wait: keep the line and
+                      feed it again after session_transfer_done() */
+    STEP_CLOSE,    /* write out, then close the control connection */
+};
+
+/* Why a connection is turned away before it gets a session. */
+enum refusal {
+    REFUSE_MAX_CLIENTS,
+    REFUSE_MAX_PER_IP,
+    REFUSE_SHUTTING_DOWN,
+    REFUSE_NO_MEMORY,
+};
+
+/* root_fd is the served root, opened once (O_PATH|O_DIRECTORY) and shared. */
+struct session *session_new(const struct ftpd_config *cfg, int root_fd,
+                            const union sockaddr_any *local, const union sockaddr_any *peer);
+void session_free(struct session *s);
+
+/* "ip:port" of the client, for log lines. */
+const char *session_peer_name(const struct session *s);
+
+void session_greet(struct session *s, struct buf *out);
+
+/* One command line, CR/LF already stripped. During a transfer only ABOR,
+ * STAT, NOOP and QUIT are answered; others return STEP_DEFER. */
+enum step session_command(struct session *s, const char *line, size_t len, struct buf *out);
+
+/* The job after STEP_TRANSFER; NULL when none is pending. */
+struct transfer *session_transfer(struct session *s);
+
+/* The back-end finished (or gave up on) the job; bytes moved on the data
+ * connection. Writes 226/425/426/451 (and ABOR's 226). Releases the job's
+ * file, listing and passive listener. */
+void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                           struct buf *out);
+
+/* Replies for events the back-end detects. */
+void session_line_too_long(struct session *s, struct buf *out); /* 500 */
+void session_idle_timeout(struct session *s, struct buf *out);  /* 421 */
+void session_shutdown(struct session *s, struct buf *out);      /* 421 */
+void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf *out); /* 421 */
+
+#endif
