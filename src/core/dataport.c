@@ -1,0 +1,133 @@
+/* Data-port addresses: the passive listener (an instantaneous
+ * socket/bind/listen, allowed in the core) and the PORT/EPRT parsers. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/session_impl.h"
+#include "ftpd/limits.h"
+
+static int listen_on(const union sockaddr_any *addr)
+{
+    int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (addr->sa.sa_family == AF_INET6) {
+        int on = 1;
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (bind(fd, &addr->sa, sockaddr_len(addr)) < 0 || listen(fd, 1) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
+                    union sockaddr_any *bound)
+{
+    union sockaddr_any addr = *local;
+    int fd = -1;
+    if (min_port == 0) {
+        sockaddr_set_port(&addr, 0);
+        fd = listen_on(&addr);
+    } else {
+        /* Random probes spread sessions over the range; a busy port is
+         * simply skipped. */
+        uint32_t span = (uint32_t)(max_port - min_port) + 1;
+        for (int i = 0; i < FTPD_PASV_TRIES && fd < 0; i++) {
+            sockaddr_set_port(&addr, min_port + (int)arc4random_uniform(span));
+            fd = listen_on(&addr);
+            if (fd < 0 && errno != EADDRINUSE)
+                break;
+        }
+    }
+    if (fd < 0)
+        return -1;
+    socklen_t len = sizeof *bound;
+    if (getsockname(fd, &bound->sa, &len) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/* Strict decimal in [0, max]; advances *p. */
+static int parse_number(const char **p, long max, long *out)
+{
+    const char *s = *p;
+    if (*s < '0' || *s > '9')
+        return -1;
+    long v = 0;
+    while (*s >= '0' && *s <= '9') {
+        v = v * 10 + (*s - '0');
+        if (v > max)
+            return -1;
+        s++;
+    }
+    *p = s;
+    *out = v;
+    return 0;
+}
+
+int dataport_parse_port(const char *arg, union sockaddr_any *out)
+{
+    long v[6];
+    const char *p = arg;
+    for (int i = 0; i < 6; i++) {
+        while (*p == ' ')
+            p++;
+        if (parse_number(&p, 255, &v[i]) < 0)
+            return -1;
+        while (*p == ' ')
+            p++;
+        if (i < 5 && *p++ != ',')
+            return -1;
+    }
+    if (*p != '\0')
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->in.sin_family = AF_INET;
+    out->in.sin_addr.s_addr = htonl((uint32_t)(v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]));
+    out->in.sin_port = htons((uint16_t)(v[4] << 8 | v[5]));
+    return 0;
+}
+
+int dataport_parse_eprt(const char *arg, union sockaddr_any *out)
+{
+    /* <d><proto><d><addr><d><port><d>, d any printable ASCII but digits are
+     * unusual; RFC 2428 suggests '|'. */
+    char d = arg[0];
+    if (d < 33 || d > 126)
+        return -1;
+    const char *p = arg + 1;
+    long proto, port;
+    if (parse_number(&p, 9, &proto) < 0 || *p++ != d)
+        return -1;
+    const char *end = strchr(p, d);
+    if (end == NULL || end == p || (size_t)(end - p) >= INET6_ADDRSTRLEN)
+        return -1;
+    char ip[INET6_ADDRSTRLEN];
+    memcpy(ip, p, (size_t)(end - p));
+    ip[end - p] = '\0';
+    p = end + 1;
+    if (parse_number(&p, 65535, &port) < 0 || *p++ != d || *p != '\0' || port == 0)
+        return -1;
+    if (proto != 1 && proto != 2)
+        return -2;
+    memset(out, 0, sizeof *out);
+    int family = proto == 1 ? AF_INET : AF_INET6;
+    void *dst = family == AF_INET ? (void *)&out->in.sin_addr : (void *)&out->in6.sin6_addr;
+    if (inet_pton(family, ip, dst) != 1)
+        return -1;
+    out->sa.sa_family = (sa_family_t)family;
+    sockaddr_set_port(out, (int)port);
+    return 0;
+}

@@ -1,0 +1,332 @@
+/* Session lifecycle and command dispatch: every command passes through
+ * session_command(), which applies the rules of its table row before the
+ * handler runs, so no command (SITE included) can skip a check. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/path.h"
+#include "core/session_impl.h"
+#include "ftpd/limits.h"
+#include "ftpd/listing.h"
+
+#define LOGIN_ONLY (CMD_NEEDS_LOGIN)
+#define PATH_CMD   (CMD_NEEDS_LOGIN | CMD_NEEDS_ARG)
+#define WRITE_CMD  (CMD_NEEDS_LOGIN | CMD_NEEDS_ARG | CMD_WRITE)
+
+static const struct command commands[] = {
+    {"USER", cmd_user, CMD_NEEDS_ARG, "USER <name>"},
+    {"PASS", cmd_pass, 0, "PASS <password>"},
+    {"QUIT", cmd_quit, CMD_NO_ARG, "QUIT"},
+    {"SYST", cmd_syst, CMD_NO_ARG, "SYST"},
+    {"FEAT", cmd_feat, CMD_NO_ARG, "FEAT"},
+    {"OPTS", cmd_opts, CMD_NEEDS_ARG, "OPTS UTF8 ON"},
+    {"NOOP", cmd_noop, CMD_NO_ARG | CMD_MID_TRANSFER, "NOOP"},
+    {"HELP", cmd_help, 0, "HELP"},
+    {"STAT", cmd_stat, CMD_MID_TRANSFER, "STAT [<path>]"},
+    {"ABOR", cmd_abor, CMD_NEEDS_LOGIN | CMD_NO_ARG | CMD_MID_TRANSFER, "ABOR"},
+    {"TYPE", cmd_type, LOGIN_ONLY | CMD_NEEDS_ARG, "TYPE A|I"},
+    {"MODE", cmd_mode, LOGIN_ONLY | CMD_NEEDS_ARG, "MODE S"},
+    {"STRU", cmd_stru, LOGIN_ONLY | CMD_NEEDS_ARG, "STRU F"},
+    {"ALLO", cmd_allo, LOGIN_ONLY, "ALLO <size>"},
+    {"PWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, "PWD"},
+    {"XPWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, NULL},
+    {"CWD", cmd_cwd, PATH_CMD, "CWD <dir>"},
+    {"XCWD", cmd_cwd, PATH_CMD, NULL},
+    {"CDUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, "CDUP"},
+    {"XCUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, NULL},
+    {"PASV", cmd_pasv, LOGIN_ONLY | CMD_NO_ARG, "PASV"},
+    {"EPSV", cmd_epsv, LOGIN_ONLY, "EPSV [1|2|ALL]"},
+    {"PORT", cmd_port, PATH_CMD, "PORT h1,h2,h3,h4,p1,p2"},
+    {"EPRT", cmd_eprt, PATH_CMD, "EPRT |proto|addr|port|"},
+    {"REST", cmd_rest, PATH_CMD, "REST <offset>"},
+    {"RETR", cmd_retr, PATH_CMD, "RETR <file>"},
+    {"LIST", cmd_list, LOGIN_ONLY, "LIST [-a] [<path>]"},
+    {"NLST", cmd_nlst, LOGIN_ONLY, "NLST [<path>]"},
+    {"MLSD", cmd_mlsd, LOGIN_ONLY, "MLSD [<dir>]"},
+    {"MLST", cmd_mlst, LOGIN_ONLY, "MLST [<path>]"},
+    {"SIZE", cmd_size, PATH_CMD, "SIZE <file>"},
+    {"MDTM", cmd_mdtm, PATH_CMD, "MDTM <file>"},
+    {"SITE", cmd_site, PATH_CMD, "SITE HELP|CHMOD"},
+    {"STOR", cmd_write_denied, WRITE_CMD, "STOR <file>"},
+    {"STOU", cmd_write_denied, CMD_NEEDS_LOGIN | CMD_WRITE, "STOU"},
+    {"APPE", cmd_write_denied, WRITE_CMD, "APPE <file>"},
+    {"DELE", cmd_write_denied, WRITE_CMD, "DELE <file>"},
+    {"MKD", cmd_write_denied, WRITE_CMD, "MKD <dir>"},
+    {"XMKD", cmd_write_denied, WRITE_CMD, NULL},
+    {"RMD", cmd_write_denied, WRITE_CMD, "RMD <dir>"},
+    {"XRMD", cmd_write_denied, WRITE_CMD, NULL},
+    {"RNFR", cmd_write_denied, WRITE_CMD, "RNFR <path>"},
+    {"RNTO", cmd_write_denied, WRITE_CMD, "RNTO <path>"},
+    /* Known, deliberately not implemented (TLS, accounts, reinit). */
+    {"ACCT", cmd_not_implemented, 0, NULL},
+    {"SMNT", cmd_not_implemented, 0, NULL},
+    {"REIN", cmd_not_implemented, 0, NULL},
+    {"AUTH", cmd_not_implemented, 0, NULL},
+    {"PBSZ", cmd_not_implemented, 0, NULL},
+    {"PROT", cmd_not_implemented, 0, NULL},
+    {"CCC", cmd_not_implemented, 0, NULL},
+    {"ADAT", cmd_not_implemented, 0, NULL},
+    {"LANG", cmd_not_implemented, 0, NULL},
+    {"MFMT", cmd_not_implemented, 0, NULL},
+    {"MFCT", cmd_not_implemented, 0, NULL},
+    {"MFF", cmd_not_implemented, 0, NULL},
+};
+
+/* Commands usable before login (the rest get 530). */
+static bool prelogin_ok(const struct command *c)
+{
+    return !(c->flags & CMD_NEEDS_LOGIN);
+}
+
+const struct command *command_table(size_t *count)
+{
+    *count = sizeof commands / sizeof commands[0];
+    return commands;
+}
+
+void reply(struct buf *out, int code, const char *fmt, ...)
+{
+    buf_printf(out, "%d ", code);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(out, fmt, ap);
+    va_end(ap);
+    buf_append(out, "\r\n", 2);
+}
+
+void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_msg(level, "%s %s", s->peer_name, msg);
+}
+
+struct session *session_new(const struct ftpd_config *cfg, int root_fd,
+                            const union sockaddr_any *local, const union sockaddr_any *peer)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    s->cwd = strdup("/");
+    if (s->cwd == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->cfg = cfg;
+    s->root_fd = root_fd;
+    s->local = *local;
+    s->peer = *peer;
+    sockaddr_unmap(&s->local);
+    sockaddr_unmap(&s->peer);
+    sockaddr_str(&s->peer, s->peer_name, sizeof s->peer_name);
+    s->pasv_fd = -1;
+    s->xfer.pasv_fd = -1;
+    s->xfer.file_fd = -1;
+    return s;
+}
+
+static void release_job(struct session *s)
+{
+    if (s->xfer.file_fd >= 0)
+        close(s->xfer.file_fd);
+    if (s->xfer.listing != NULL)
+        listing_close(s->xfer.listing);
+    s->xfer.file_fd = -1;
+    s->xfer.listing = NULL;
+    s->xfer.pasv_fd = -1;
+    free(s->xfer_path);
+    s->xfer_path = NULL;
+    s->in_transfer = false;
+}
+
+void session_close_data(struct session *s)
+{
+    if (s->pasv_fd >= 0)
+        close(s->pasv_fd);
+    s->pasv_fd = -1;
+    s->have_port = false;
+}
+
+void session_free(struct session *s)
+{
+    if (s == NULL)
+        return;
+    release_job(s);
+    session_close_data(s);
+    free(s->cwd);
+    free(s);
+}
+
+const char *session_peer_name(const struct session *s)
+{
+    return s->peer_name;
+}
+
+void session_greet(struct session *s, struct buf *out)
+{
+    reply(out, 220, "%s", s->cfg->banner);
+}
+
+int session_path(struct session *s, const char *arg, char *vpath, struct buf *out)
+{
+    if (path_join(s->cwd, arg, vpath, FTPD_PATH_MAX) < 0) {
+        reply(out, 553, "File name too long.");
+        return -1;
+    }
+    return 0;
+}
+
+static const struct command *find_command(const struct command *table, size_t n, const char *verb,
+                                          size_t verb_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strlen(table[i].name) == verb_len && strncasecmp(table[i].name, verb, verb_len) == 0)
+            return &table[i];
+    }
+    return NULL;
+}
+
+bool command_allowed(struct session *s, const struct command *c, const char *arg,
+                     struct buf *out)
+{
+    if ((c->flags & CMD_NEEDS_LOGIN) && !s->logged_in) {
+        reply(out, 530, "Please login with USER and PASS.");
+        return false;
+    }
+    if ((c->flags & CMD_NEEDS_ARG) && *arg == '\0') {
+        reply(out, 501, "%s needs an argument.", c->name);
+        return false;
+    }
+    if ((c->flags & CMD_NO_ARG) && *arg != '\0') {
+        reply(out, 501, "%s takes no argument.", c->name);
+        return false;
+    }
+    if ((c->flags & CMD_WRITE) && !s->cfg->write_enable) {
+        reply(out, 550, "Permission denied.");
+        return false;
+    }
+    return true;
+}
+
+enum step session_command(struct session *s, const char *line, size_t len, struct buf *out)
+{
+    if (memchr(line, '\0', len) != NULL) {
+        reply(out, 501, "NUL byte in command.");
+        return STEP_CONTINUE;
+    }
+    size_t verb_len = strcspn(line, " ");
+    const char *arg = line + verb_len;
+    if (*arg == ' ')
+        arg++;
+
+    const struct command *c = find_command(commands, sizeof commands / sizeof commands[0], line,
+                                           verb_len);
+    if (s->in_transfer) {
+        if (c == NULL || !(c->flags & CMD_MID_TRANSFER))
+            return STEP_DEFER;
+    }
+    if (!s->logged_in && ++s->prelogin_commands > FTPD_PRELOGIN_MAX) {
+        reply(out, 421, "Too many commands before login; goodbye.");
+        return STEP_CLOSE;
+    }
+    if (c == NULL) {
+        reply(out, 500, "Unknown command.");
+        return STEP_CONTINUE;
+    }
+    if (!prelogin_ok(c) && !s->logged_in) {
+        reply(out, 530, "Please login with USER and PASS.");
+        return STEP_CONTINUE;
+    }
+    if (!command_allowed(s, c, arg, out))
+        return STEP_CONTINUE;
+    return c->handler(s, arg, out);
+}
+
+struct transfer *session_transfer(struct session *s)
+{
+    return s->in_transfer ? &s->xfer : NULL;
+}
+
+void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                           struct buf *out)
+{
+    if (!s->in_transfer)
+        return;
+    bool listing = s->xfer.kind == XFER_SEND_LISTING;
+    static const char *const result_names[] = {"ok", "no data connection", "aborted",
+                                               "connection lost", "local error", "shutdown"};
+    switch (result) {
+    case XFER_OK:
+        reply(out, 226, listing ? "Directory send OK." : "Transfer complete.");
+        break;
+    case XFER_NO_CONN:
+        reply(out, 425, "Failed to establish data connection.");
+        break;
+    case XFER_ABORTED:
+    case XFER_CONN_LOST:
+        reply(out, 426, "Connection closed; transfer aborted.");
+        break;
+    case XFER_LOCAL_ERROR:
+        reply(out, 451, "Local error reading %s.", listing ? "directory" : "file");
+        break;
+    case XFER_SHUTDOWN:
+        reply(out, 426, "Server shutting down; transfer aborted.");
+        break;
+    }
+    if (s->abort_pending) {
+        reply(out, 226, "Abort successful.");
+        s->abort_pending = false;
+    }
+    if (!listing) {
+        s->bytes_sent += bytes;
+        if (result == XFER_OK)
+            s->files_sent++;
+    }
+    session_log(s, result == XFER_OK ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes: %s",
+                listing ? "LIST" : "RETR", s->xfer_path ? s->xfer_path : "?",
+                (unsigned long long)bytes, result_names[result]);
+    release_job(s);
+    session_close_data(s);
+}
+
+void session_line_too_long(struct session *s, struct buf *out)
+{
+    reply(out, 500, "Command line too long.");
+}
+
+void session_idle_timeout(struct session *s, struct buf *out)
+{
+    session_log(s, LOG_LVL_INFO, "idle timeout");
+    reply(out, 421, "Timeout.");
+}
+
+void session_shutdown(struct session *s, struct buf *out)
+{
+    reply(out, 421, "Server shutting down.");
+}
+
+void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf *out)
+{
+    switch (why) {
+    case REFUSE_MAX_CLIENTS:
+        reply(out, 421, "Too many users, please try again later.");
+        break;
+    case REFUSE_MAX_PER_IP:
+        reply(out, 421, "Too many connections from your address.");
+        break;
+    case REFUSE_SHUTTING_DOWN:
+        reply(out, 421, "Server shutting down.");
+        break;
+    case REFUSE_NO_MEMORY:
+        reply(out, 421, "Service not available, out of memory.");
+        break;
+    }
+}

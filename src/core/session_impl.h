@@ -1,0 +1,129 @@
+/* Inside the protocol core: the session struct and the command handlers,
+ * split by family over cmd_*.c. Nothing outside src/core includes this. */
+#ifndef FTPD_SESSION_IMPL_H
+#define FTPD_SESSION_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ftpd/buf.h"
+#include "ftpd/config.h"
+#include "ftpd/log.h"
+#include "ftpd/session.h"
+#include "ftpd/sockaddr.h"
+#include "ftpd/transfer.h"
+
+struct session {
+    const struct ftpd_config *cfg;
+    int root_fd;
+    union sockaddr_any local; /* control connection, our side */
+    union sockaddr_any peer;  /* control connection, the client */
+    char peer_name[SOCKADDR_STR_MAX];
+    char *cwd; /* virtual absolute path, normalised ("/", "/a/b") */
+
+    bool user_given;  /* USER accepted, PASS expected */
+    bool user_anon;   /* that USER names the anonymous account */
+    bool logged_in;
+    unsigned prelogin_commands;
+    unsigned login_failures;
+
+    bool type_ascii;
+    bool epsv_all;
+    uint64_t rest;
+
+    /* The one data channel: a passive listener or an active address. */
+    int pasv_fd;
+    bool have_port;
+    union sockaddr_any port_addr;
+
+    bool in_transfer;
+    bool abort_pending;
+    struct transfer xfer;
+    char *xfer_path; /* virtual path of the job, for the log line */
+
+    uint64_t files_sent;
+    uint64_t bytes_sent;
+};
+
+/* Command rules, checked in one place (session_command) for every command,
+ * SITE sub-commands included. */
+enum {
+    CMD_NEEDS_LOGIN = 1 << 0,
+    CMD_NEEDS_ARG = 1 << 1,
+    CMD_WRITE = 1 << 2,        /* refused unless writes are enabled */
+    CMD_MID_TRANSFER = 1 << 3, /* answered while a transfer runs */
+    CMD_NO_ARG = 1 << 4,       /* takes no argument */
+};
+
+typedef enum step (*cmd_handler)(struct session *s, const char *arg, struct buf *out);
+
+struct command {
+    const char *name;
+    cmd_handler handler;
+    unsigned flags;
+    const char *help; /* NULL: not listed by HELP */
+};
+
+void reply(struct buf *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Resolve a client argument against the cwd. On failure replies 550 (or
+ * 553 for an over-long name) and returns -1. */
+int session_path(struct session *s, const char *arg, char *vpath, struct buf *out);
+
+/* Forget the data channel (closes a passive listener). */
+void session_close_data(struct session *s);
+
+/* Passive listener on the control connection's local IP (dataport.c). */
+int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
+                    union sockaddr_any *bound);
+/* "h1,h2,h3,h4,p1,p2" and "|proto|addr|port|" parsers: 0 or -1. EPRT
+ * returns -2 for an unsupported protocol number. */
+int dataport_parse_port(const char *arg, union sockaddr_any *out);
+int dataport_parse_eprt(const char *arg, union sockaddr_any *out);
+
+enum step cmd_user(struct session *, const char *, struct buf *);
+enum step cmd_pass(struct session *, const char *, struct buf *);
+enum step cmd_quit(struct session *, const char *, struct buf *);
+
+enum step cmd_syst(struct session *, const char *, struct buf *);
+enum step cmd_feat(struct session *, const char *, struct buf *);
+enum step cmd_opts(struct session *, const char *, struct buf *);
+enum step cmd_noop(struct session *, const char *, struct buf *);
+enum step cmd_help(struct session *, const char *, struct buf *);
+enum step cmd_stat(struct session *, const char *, struct buf *);
+enum step cmd_type(struct session *, const char *, struct buf *);
+enum step cmd_mode(struct session *, const char *, struct buf *);
+enum step cmd_stru(struct session *, const char *, struct buf *);
+enum step cmd_allo(struct session *, const char *, struct buf *);
+enum step cmd_site(struct session *, const char *, struct buf *);
+enum step cmd_not_implemented(struct session *, const char *, struct buf *);
+enum step cmd_write_denied(struct session *, const char *, struct buf *);
+
+enum step cmd_pwd(struct session *, const char *, struct buf *);
+enum step cmd_cwd(struct session *, const char *, struct buf *);
+enum step cmd_cdup(struct session *, const char *, struct buf *);
+enum step cmd_size(struct session *, const char *, struct buf *);
+enum step cmd_mdtm(struct session *, const char *, struct buf *);
+enum step cmd_mlst(struct session *, const char *, struct buf *);
+
+enum step cmd_pasv(struct session *, const char *, struct buf *);
+enum step cmd_epsv(struct session *, const char *, struct buf *);
+enum step cmd_port(struct session *, const char *, struct buf *);
+enum step cmd_eprt(struct session *, const char *, struct buf *);
+enum step cmd_rest(struct session *, const char *, struct buf *);
+enum step cmd_retr(struct session *, const char *, struct buf *);
+enum step cmd_list(struct session *, const char *, struct buf *);
+enum step cmd_nlst(struct session *, const char *, struct buf *);
+enum step cmd_mlsd(struct session *, const char *, struct buf *);
+enum step cmd_abor(struct session *, const char *, struct buf *);
+
+/* The command table (session.c), for HELP. */
+const struct command *command_table(size_t *count);
+const struct command *site_command_table(size_t *count);
+/* Check the rules of c for s; replies and returns false when refused. */
+bool command_allowed(struct session *s, const struct command *c, const char *arg,
+                     struct buf *out);
+
+#endif
