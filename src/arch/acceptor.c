@@ -1,0 +1,65 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arch/blocking.h"
+#include "ftpd/clock.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+
+static int open_spare(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int acceptor_init(struct acceptor *a)
+{
+    a->last_warning = 0;
+    a->spare_fd = open_spare();
+    if (a->spare_fd < 0) {
+        log_error("cannot open /dev/null for the spare descriptor: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void acceptor_close(struct acceptor *a)
+{
+    if (a->spare_fd >= 0)
+        close(a->spare_fd);
+    a->spare_fd = -1;
+}
+
+int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer)
+{
+    int fd = net_accept(lfd, peer, false);
+    if (fd >= 0 || (errno != EMFILE && errno != ENFILE))
+        return fd;
+    /* Special problem: EMFILE leaves the connection pending and the listener
+     * readable, so a naive loop spins. Give up the spare fd, take the
+     * connection off the queue, close it, take the spare back. */
+    int64_t now = clock_ms();
+    if (now - a->last_warning >= 1000) {
+        log_warn("out of file descriptors: dropping new connections");
+        a->last_warning = now;
+    }
+    if (a->spare_fd >= 0) {
+        close(a->spare_fd);
+        a->spare_fd = -1;
+        union sockaddr_any dropped;
+        int victim = net_accept(lfd, &dropped, false);
+        if (victim >= 0)
+            close(victim);
+        a->spare_fd = open_spare();
+    } else {
+        /* No spare to sacrifice (another thread holds the last fds): back
+         * off instead of spinning on a readable listener. */
+        struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        a->spare_fd = open_spare();
+    }
+    errno = EMFILE;
+    return -1;
+}

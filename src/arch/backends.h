@@ -1,0 +1,9 @@
+/* Entry points of the back-ends, for the registry. */
+#ifndef FTPD_ARCH_BACKENDS_H
+#define FTPD_ARCH_BACKENDS_H
+
+#include "ftpd/arch.h"
+
+int arch_serial_run(const struct ftpd_server *srv);
+
+#endif

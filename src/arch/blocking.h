@@ -1,0 +1,51 @@
+/* What the five blocking back-ends share: the connection loop that runs one
+ * session to its end on the calling thread or process, how it learns that
+ * the server is stopping, and accept() with the EMFILE guard. */
+#ifndef FTPD_ARCH_BLOCKING_H
+#define FTPD_ARCH_BLOCKING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ftpd/arch.h"
+#include "ftpd/sockaddr.h"
+
+/* How a connection loop learns the server is stopping. `fd` is either the
+ * process's signalfd (serial, process children, prefork workers: a first
+ * SIGINT/SIGTERM stops gracefully, a second at once) or the read end of a
+ * pipe the main thread writes to (thread back-ends: stays readable). */
+struct stop_state {
+    int fd;           /* -1: nothing to watch */
+    bool is_signalfd; /* read it to count signals */
+    bool stopping;    /* graceful: finish the transfer in progress, then 421 */
+    bool hard;        /* stop now */
+    int64_t deadline; /* clock_ms() when the grace runs out (when stopping) */
+    int grace_ms;
+};
+
+void stop_init(struct stop_state *st, int fd, bool is_signalfd, int grace_seconds);
+/* st->fd is readable: update the state. */
+void stop_notice(struct stop_state *st);
+
+/* A signalfd for SIGINT and SIGTERM (already blocked by main), or -1. */
+int stop_signalfd(void);
+
+/* Serve one control connection to its end, then close fd. */
+void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,
+                    struct stop_state *stop);
+
+/* accept() that survives EMFILE/ENFILE: a spare fd is sacrificed to accept
+ * and close the pending connection, so the listener does not stay readable
+ * and spin the CPU. Logged once per second at most. */
+struct acceptor {
+    int spare_fd;
+    int64_t last_warning;
+};
+
+int acceptor_init(struct acceptor *a);
+void acceptor_close(struct acceptor *a);
+/* Returns a connected fd (blocking mode), or -1: errno EAGAIN when nothing
+ * was pending, EMFILE when one was dropped, other errors as accept(2). */
+int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer);
+
+#endif

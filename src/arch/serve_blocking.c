@@ -1,0 +1,255 @@
+/* The connection loop of the five blocking back-ends: one control
+ * connection, served to its end by the calling thread or process. All the
+ * protocol is in the core; this file only moves bytes and keeps time. */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "arch/blocking.h"
+#include "ftpd/clock.h"
+#include "ftpd/limits.h"
+#include "ftpd/linebuf.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+#include "ftpd/session.h"
+
+struct conn {
+    const struct ftpd_server *srv;
+    int fd;
+    struct session *session;
+    struct linebuf in;
+    struct buf out;
+    struct stop_state *stop;
+    bool closing;        /* close after the reply is written */
+    bool has_deferred;   /* a command that arrived mid-transfer, run after it */
+    size_t deferred_len;
+    char line[FTPD_LINE_MAX + 1];
+    char deferred[FTPD_LINE_MAX + 1];
+};
+
+/* Write the pending replies. A client that does not read its replies for
+ * the idle timeout is dropped. */
+static int flush(struct conn *c)
+{
+    if (c->out.len == 0)
+        return 0;
+    enum io_status st = net_write_all(c->fd, buf_head(&c->out), c->out.len,
+                                      c->srv->cfg->idle_timeout * 1000);
+    buf_clear(&c->out);
+    if (st != IO_OK) {
+        log_info("%s control write failed: %s", session_peer_name(c->session), strerror(errno));
+        c->closing = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* Read what the control connection has into the line buffer. Returns -1
+ * when the client closed it or it failed. */
+static int read_control(struct conn *c)
+{
+    size_t avail, n;
+    char *space = linebuf_space(&c->in, &avail);
+    if (space == NULL)
+        return 0; /* full of complete lines: take them first */
+    enum io_status st = net_read(c->fd, space, avail, &n);
+    if (st == IO_AGAIN)
+        return 0;
+    if (st != IO_OK) {
+        if (st == IO_ERR)
+            log_info("%s control read failed: %s", session_peer_name(c->session),
+                     strerror(errno));
+        return -1;
+    }
+    linebuf_commit(&c->in, n);
+    return 0;
+}
+
+static enum step run_transfer(struct conn *c);
+
+/* Run one command line through the core, and its transfer if it asks for one. */
+static void run_line(struct conn *c, const char *line, size_t len)
+{
+    enum step step = session_command(c->session, line, len, &c->out);
+    if (flush(c) < 0)
+        return;
+    if (step == STEP_TRANSFER)
+        step = run_transfer(c);
+    if (step == STEP_CLOSE)
+        c->closing = true;
+}
+
+/* Mid-transfer: answer what may be answered (ABOR, STAT, NOOP); hold the
+ * first command that must wait, and stop reading until the transfer ends. */
+static enum ctl_action on_control(struct xfer_watch *w)
+{
+    struct conn *c = w->arg;
+    if (read_control(c) < 0) {
+        c->closing = true;
+        return CTL_ABORT;
+    }
+    for (;;) {
+        size_t len;
+        enum line_status ls = linebuf_take(&c->in, c->line, &len);
+        if (ls == LINE_NONE)
+            return CTL_CONTINUE;
+        if (ls == LINE_TOO_LONG) {
+            session_line_too_long(c->session, &c->out);
+            if (flush(c) < 0)
+                return CTL_ABORT;
+            continue;
+        }
+        enum step step = session_command(c->session, c->line, len, &c->out);
+        if (flush(c) < 0)
+            return CTL_ABORT;
+        switch (step) {
+        case STEP_DEFER:
+            memcpy(c->deferred, c->line, len + 1);
+            c->deferred_len = len;
+            c->has_deferred = true;
+            w->ctrl_fd = -1;
+            return CTL_PAUSE;
+        case STEP_ABORT:
+            return CTL_ABORT;
+        case STEP_CLOSE:
+            c->closing = true;
+            return CTL_ABORT;
+        default:
+            break;
+        }
+    }
+}
+
+static enum ctl_action on_stop(struct xfer_watch *w)
+{
+    struct conn *c = w->arg;
+    stop_notice(c->stop);
+    w->stop_fd = c->stop->fd;
+    w->deadline = c->stop->deadline;
+    return c->stop->hard ? CTL_ABORT : CTL_CONTINUE;
+}
+
+static enum step run_transfer(struct conn *c)
+{
+    struct transfer *t = session_transfer(c->session);
+    struct xfer_watch w = {
+        .ctrl_fd = c->fd,
+        .stop_fd = c->stop->fd,
+        .deadline = c->stop->stopping ? c->stop->deadline : 0,
+        .on_control = on_control,
+        .on_stop = on_stop,
+        .arg = c,
+    };
+    uint64_t bytes = 0;
+    enum xfer_result r = xfer_run_blocking(t, &w, &bytes);
+    if (r == XFER_ABORTED && c->stop->hard)
+        r = XFER_SHUTDOWN;
+    session_transfer_done(c->session, r, bytes, &c->out);
+    flush(c);
+    return c->closing ? STEP_CLOSE : STEP_CONTINUE;
+}
+
+/* Take and run every complete line held, the one deferred during a transfer
+ * first. */
+static void run_pending_lines(struct conn *c)
+{
+    while (!c->closing) {
+        if (c->has_deferred) {
+            c->has_deferred = false;
+            run_line(c, c->deferred, c->deferred_len);
+            continue;
+        }
+        size_t len;
+        enum line_status ls = linebuf_take(&c->in, c->line, &len);
+        if (ls == LINE_NONE)
+            return;
+        if (ls == LINE_TOO_LONG) {
+            session_line_too_long(c->session, &c->out);
+            flush(c);
+            continue;
+        }
+        run_line(c, c->line, len);
+        if (c->stop->stopping)
+            return;
+    }
+}
+
+static void serve(struct conn *c)
+{
+    const struct ftpd_config *cfg = c->srv->cfg;
+    session_greet(c->session, &c->out);
+    flush(c);
+    int64_t idle_deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
+    while (!c->closing) {
+        if (c->stop->stopping) {
+            session_shutdown(c->session, &c->out);
+            flush(c);
+            return;
+        }
+        struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN},
+                                {.fd = c->stop->fd, .events = POLLIN}};
+        int64_t wait = idle_deadline - clock_ms();
+        if (wait <= 0) {
+            session_idle_timeout(c->session, &c->out);
+            flush(c);
+            return;
+        }
+        int n = poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("%s poll: %s", session_peer_name(c->session), strerror(errno));
+            return;
+        }
+        if (pfd[1].revents)
+            stop_notice(c->stop);
+        if (pfd[0].revents) {
+            if (read_control(c) < 0)
+                return;
+            run_pending_lines(c);
+            idle_deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
+        }
+    }
+}
+
+void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,
+                    struct stop_state *stop)
+{
+    struct conn *c = calloc(1, sizeof *c);
+    union sockaddr_any local;
+    socklen_t len = sizeof local;
+    if (c == NULL || getsockname(fd, &local.sa, &len) < 0 || net_set_nonblock(fd, true) < 0) {
+        char name[SOCKADDR_STR_MAX];
+        sockaddr_str(peer, name, sizeof name);
+        log_error("%s cannot set up connection: %s", name, strerror(errno));
+        free(c);
+        close(fd);
+        return;
+    }
+    /* Telnet "urgent" bytes (IAC DM sent with ABOR) stay in the stream,
+     * where the line framing drops them. */
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+    c->srv = srv;
+    c->fd = fd;
+    c->stop = stop;
+    linebuf_init(&c->in);
+    buf_init(&c->out, 0);
+    c->session = session_new(srv->cfg, srv->root_fd, &local, peer);
+    if (c->session == NULL) {
+        session_refuse(srv->cfg, REFUSE_NO_MEMORY, &c->out);
+        net_write_all(fd, buf_head(&c->out), c->out.len, 1000);
+    } else {
+        log_info("%s connected", session_peer_name(c->session));
+        serve(c);
+        log_info("%s disconnected", session_peer_name(c->session));
+        session_free(c->session);
+    }
+    linebuf_free(&c->in);
+    buf_free(&c->out);
+    close(fd);
+    free(c);
+}
