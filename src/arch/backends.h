@@ -5,5 +5,11 @@
 #include "ftpd/arch.h"
 
 int arch_serial_run(const struct ftpd_server *srv);
+int arch_process_run(const struct ftpd_server *srv);
+int arch_thread_run(const struct ftpd_server *srv);
+int arch_prefork_run(const struct ftpd_server *srv);
+int arch_threadpool_run(const struct ftpd_server *srv);
+int arch_reactor_run(const struct ftpd_server *srv);
+int arch_hybrid_run(const struct ftpd_server *srv);
 
 #endif
