@@ -34,6 +34,14 @@ int stop_signalfd(void);
 void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,
                     struct stop_state *stop);
 
+struct conn_limits;
+
+/* Poll the listeners and st->fd; accept, admit through limits (max_clients,
+ * max_per_ip; refused clients get 421), serve each connection to its end
+ * with serve_blocking(). Returns when stopping. The loop of serial, of each
+ * prefork worker and of each threadpool thread. */
+void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits);
+
 /* accept() that survives EMFILE/ENFILE: a spare fd is sacrificed to accept
  * and close the pending connection, so the listener does not stay readable
  * and spin the CPU. Logged once per second at most. */
