@@ -1,0 +1,68 @@
+/* Making the data connection, shared by the blocking and the evented engine:
+ * neither function ever waits. */
+#include "ftpd/net.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ftpd/log.h"
+
+int dataconn_accept(int pasv_fd, const union sockaddr_any *peer)
+{
+    union sockaddr_any from;
+    int fd = net_accept(pasv_fd, &from, true);
+    if (fd < 0)
+        return -1;
+    /* No PASV theft: anyone may connect to the port we advertised, but only
+     * the control connection's host gets the data. A v4 client reaching a
+     * dual-stack socket shows up as ::ffff:a.b.c.d; sockaddr_same_ip treats
+     * that as the plain v4 address. */
+    if (!sockaddr_same_ip(&from, peer)) {
+        char got[SOCKADDR_STR_MAX], want[SOCKADDR_STR_MAX];
+        sockaddr_str(&from, got, sizeof got);
+        sockaddr_str(peer, want, sizeof want);
+        log_warn("data connection from %s refused: control connection is from %s", got, want);
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+int dataconn_connect_start(const struct transfer *t)
+{
+    union sockaddr_any to = t->port_addr, from = t->local_addr;
+    sockaddr_unmap(&to);
+    sockaddr_unmap(&from);
+    bool bind_local = from.sa.sa_family != AF_UNSPEC;
+    if (bind_local && from.sa.sa_family != to.sa.sa_family) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    int fd = socket(to.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* Data leaves from the IP the client talks to on the control connection
+     * (on a multi-homed host the routing table might pick another, and
+     * clients and firewalls expect the same one). Port 0: any free port; the
+     * RFC 959 "port 20" would need privileges for nothing. A local_addr left
+     * AF_UNSPEC (unset) lets the kernel choose. */
+    if (bind_local) {
+        sockaddr_set_port(&from, 0);
+        if (bind(fd, &from.sa, sockaddr_len(&from)) < 0)
+            goto fail;
+    }
+    /* EINPROGRESS is the normal answer on a non-blocking socket: the caller
+     * waits for POLLOUT and reads SO_ERROR for the outcome. EINTR means the
+     * same here (the connect goes on in the background; calling connect
+     * again would only say EALREADY). */
+    if (connect(fd, &to.sa, sockaddr_len(&to)) < 0 && errno != EINPROGRESS && errno != EINTR)
+        goto fail;
+    return fd;
+fail:;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}

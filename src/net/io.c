@@ -1,0 +1,118 @@
+/* The syscall wrapper layer for sockets (nginx's ngx_recv.c habit): EINTR is
+ * retried here and EAGAIN becomes IO_AGAIN here, so no caller scatters errno
+ * checks around. */
+#include "ftpd/net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ftpd/clock.h"
+
+int net_set_nonblock(int fd, bool on)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return -1;
+    int want = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    if (want == flags)
+        return 0;
+    return fcntl(fd, F_SETFL, want);
+}
+
+int net_accept(int lfd, union sockaddr_any *peer, bool nonblock)
+{
+    int flags = SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+    for (;;) {
+        socklen_t len = sizeof *peer;
+        int fd = accept4(lfd, &peer->sa, &len, flags);
+        if (fd >= 0)
+            return fd;
+        /* Special problem: ECONNABORTED is a client that connected and reset
+         * before we got to it; it says nothing about the listener, so take
+         * the next one (EAGAIN ends the loop on a non-blocking listener). */
+        if (errno != EINTR && errno != ECONNABORTED)
+            return -1;
+    }
+}
+
+enum io_status net_read(int fd, void *p, size_t cap, size_t *n)
+{
+    *n = 0;
+    for (;;) {
+        ssize_t r = read(fd, p, cap);
+        if (r > 0) {
+            *n = (size_t)r;
+            return IO_OK;
+        }
+        if (r == 0)
+            return cap == 0 ? IO_OK : IO_EOF;
+        if (errno == EINTR)
+            continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+    }
+}
+
+enum io_status net_write(int fd, const void *p, size_t len, size_t *n)
+{
+    *n = 0;
+    bool is_socket = true;
+    for (;;) {
+        /* Special problem: SIGPIPE. A write to a connection the peer closed
+         * raises SIGPIPE, which kills the process by default. MSG_NOSIGNAL
+         * turns it into a plain EPIPE (main ignores SIGPIPE as well; this
+         * keeps the wrapper safe on its own). Pipes (tests) are not sockets:
+         * send() fails with ENOTSOCK and write() takes over. */
+        ssize_t r = is_socket ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
+        if (r >= 0) {
+            *n = (size_t)r;
+            return IO_OK;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == ENOTSOCK && is_socket) {
+            is_socket = false;
+            continue;
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+    }
+}
+
+enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms)
+{
+    const char *c = p;
+    int64_t last_progress = clock_ms();
+    while (len > 0) {
+        size_t n;
+        enum io_status st = net_write(fd, c, len, &n);
+        if (st == IO_ERR)
+            return IO_ERR;
+        if (st == IO_OK && n > 0) {
+            /* Special problem: short writes. A socket takes what fits in its
+             * buffer; keep the rest for the next round. */
+            c += n;
+            len -= n;
+            last_progress = clock_ms();
+            continue;
+        }
+        /* IO_AGAIN: the buffer is full, wait for room. The timeout counts
+         * time without progress, so a slow but moving peer is fine. */
+        int wait_ms = -1;
+        if (timeout_ms >= 0) {
+            int64_t left = last_progress + timeout_ms - clock_ms();
+            if (left <= 0) {
+                errno = ETIMEDOUT;
+                return IO_ERR;
+            }
+            wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
+            return IO_ERR;
+        /* Ready, timed out (checked on the next round), EINTR, or POLLERR /
+         * POLLHUP, which the next write turns into its errno. */
+    }
+    return IO_OK;
+}

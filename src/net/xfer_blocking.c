@@ -1,0 +1,502 @@
+/* The blocking transfer engine: runs one transfer job to the end on the
+ * calling thread, for the serial/process/thread/prefork/threadpool
+ * back-ends.
+ *
+ * "Blocking" is the thread's point of view only: every socket here is
+ * non-blocking and all waiting happens in one poll() (engine_wait), which
+ * also watches the control connection (ABOR, STAT) and the server's stop
+ * fd. Nothing is allocated on the stack beyond a few words: worker threads
+ * run with small stacks, so the transfer buffer comes from malloc.
+ *
+ * Contract for struct xfer_watch (net.h):
+ *   - the engine reads w->ctrl_fd, w->stop_fd and w->deadline afresh before
+ *     every poll, so a callback may change them (e.g. on_stop sets a grace
+ *     deadline and stop_fd = -1);
+ *   - a callback returning CTL_CONTINUE must have consumed what made its fd
+ *     readable (or set the fd to -1), or it is called again at once;
+ *   - CTL_PAUSE makes the engine stop polling that fd until this transfer
+ *     ends; the engine never writes to *w, so the same watch serves the next
+ *     transfer unchanged;
+ *   - CTL_ABORT ends the transfer: XFER_ABORTED from on_control,
+ *     XFER_SHUTDOWN from on_stop. A NULL on_control means CTL_PAUSE, a NULL
+ *     on_stop means CTL_ABORT.
+ * The engine never closes t->file_fd, t->pasv_fd or t->listing: the session
+ * owns them. It only closes the data connection it made. */
+#include "ftpd/net.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ftpd/buf.h"
+#include "ftpd/clock.h"
+#include "ftpd/limits.h"
+#include "ftpd/listing.h"
+#include "ftpd/log.h"
+
+/* Largest sendfile() per round. A non-blocking socket takes only what fits
+ * in its buffer anyway; the cap bounds how long ctrl and stop go unpolled
+ * when the buffer is huge. */
+#define SENDFILE_CHUNK (1024 * 1024)
+
+/* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
+ * chunk can overshoot by one line (a long name plus its facts). */
+#define LISTING_BUF_LIMIT (2 * FTPD_LISTING_CHUNK + FTPD_PATH_MAX + 1024)
+
+struct engine {
+    const struct transfer *t;
+    struct xfer_watch *w;
+    bool poll_ctrl;        /* cleared by CTL_PAUSE from on_control */
+    bool poll_stop;        /* cleared by CTL_PAUSE from on_stop */
+    int64_t timeout_ms;    /* data timeout; 0 = none */
+    int64_t last_progress; /* clock_ms() of the last byte moved */
+    uint64_t *bytes;
+};
+
+enum wait_status {
+    WAIT_READY,   /* the data fd has the events asked for (or an error) */
+    WAIT_TIMEOUT, /* no progress for the data timeout */
+    WAIT_END,     /* stop now, the result is set */
+};
+
+static int clamp_ms(int64_t ms)
+{
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* The one poll loop both phases share: wait until fd has `events`, while
+ * answering the control connection and the stop fd, and enforcing the data
+ * timeout and the shutdown deadline. On WAIT_END *res says why (ABORTED,
+ * SHUTDOWN, LOCAL_ERROR). */
+static enum wait_status engine_wait(struct engine *e, int fd, short events, enum xfer_result *res)
+{
+    struct xfer_watch *w = e->w;
+    for (;;) {
+        int64_t now = clock_ms();
+        int wait_ms = -1;
+        if (w->deadline > 0) {
+            if (now >= w->deadline) {
+                *res = XFER_SHUTDOWN;
+                return WAIT_END;
+            }
+            wait_ms = clamp_ms(w->deadline - now);
+        }
+        if (e->timeout_ms > 0) {
+            int64_t left = e->last_progress + e->timeout_ms - now;
+            if (left <= 0)
+                return WAIT_TIMEOUT;
+            if (wait_ms < 0 || left < wait_ms)
+                wait_ms = clamp_ms(left);
+        }
+
+        struct pollfd pfd[3] = {{.fd = fd, .events = events}};
+        nfds_t n = 1;
+        int ci = -1, si = -1;
+        if (e->poll_ctrl && w->ctrl_fd >= 0) {
+            ci = (int)n;
+            pfd[n++] = (struct pollfd){.fd = w->ctrl_fd, .events = POLLIN};
+        }
+        if (e->poll_stop && w->stop_fd >= 0) {
+            si = (int)n;
+            pfd[n++] = (struct pollfd){.fd = w->stop_fd, .events = POLLIN};
+        }
+        int r = poll(pfd, n, wait_ms);
+        if (r < 0) {
+            /* Special problem: EINTR. A signal (SIGCHLD, SIGTERM to a
+             * worker) interrupts poll; just go round, the deadline and
+             * timeout are recomputed from the clock. */
+            if (errno == EINTR)
+                continue;
+            *res = XFER_LOCAL_ERROR;
+            return WAIT_END;
+        }
+        if (r == 0)
+            continue; /* the checks at the top decide */
+
+        /* The server stopping outranks the client; the client's ABOR
+         * outranks data that happens to be ready at the same moment. A
+         * closed fd (POLLNVAL) would be reported forever: stop watching it. */
+        if (si >= 0 && pfd[si].revents != 0) {
+            enum ctl_action a = CTL_ABORT;
+            if (pfd[si].revents & POLLNVAL)
+                a = CTL_PAUSE;
+            else if (w->on_stop != NULL)
+                a = w->on_stop(w);
+            if (a == CTL_ABORT) {
+                *res = XFER_SHUTDOWN;
+                return WAIT_END;
+            }
+            if (a == CTL_PAUSE)
+                e->poll_stop = false;
+        }
+        if (ci >= 0 && pfd[ci].revents != 0) {
+            enum ctl_action a = CTL_PAUSE;
+            if (!(pfd[ci].revents & POLLNVAL) && w->on_control != NULL)
+                a = w->on_control(w);
+            if (a == CTL_ABORT) {
+                *res = XFER_ABORTED;
+                return WAIT_END;
+            }
+            if (a == CTL_PAUSE)
+                e->poll_ctrl = false;
+        }
+        /* POLLERR/POLLHUP count as ready: the next syscall reports them. */
+        if (pfd[0].revents != 0)
+            return WAIT_READY;
+    }
+}
+
+static void progress(struct engine *e, size_t n)
+{
+    *e->bytes += n;
+    e->last_progress = clock_ms();
+}
+
+/* Passive: the client connects to the port we announced. */
+static int data_accept(struct engine *e, enum xfer_result *res)
+{
+    const struct transfer *t = e->t;
+    /* poll() said readable, but the connection may be gone (reset) by the
+     * time we accept: on a blocking listener accept would then hang. */
+    if (net_set_nonblock(t->pasv_fd, true) < 0) {
+        *res = XFER_NO_CONN;
+        return -1;
+    }
+    for (;;) {
+        switch (engine_wait(e, t->pasv_fd, POLLIN, res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            *res = XFER_NO_CONN;
+            return -1;
+        case WAIT_END:
+            return -1;
+        }
+        int fd = dataconn_accept(t->pasv_fd, &t->peer_addr);
+        if (fd >= 0)
+            return fd;
+        /* EPERM: another host's connection, already closed and logged; keep
+         * waiting for our client (the timeout keeps running, so a flood of
+         * strangers cannot hold the session). EAGAIN: gone before accept. */
+        if (errno == EPERM || errno == EAGAIN || errno == EWOULDBLOCK)
+            continue;
+        /* EMFILE and friends: the listener stays readable, so waiting again
+         * would spin. Give up on this transfer (425); the session lives. */
+        log_warn("data connection: accept: %s", strerror(errno));
+        *res = XFER_NO_CONN;
+        return -1;
+    }
+}
+
+/* Active: we connect to the address from PORT/EPRT. */
+static int data_connect(struct engine *e, enum xfer_result *res)
+{
+    int fd = dataconn_connect_start(e->t);
+    if (fd < 0) {
+        log_debug("data connection: connect: %s", strerror(errno));
+        *res = XFER_NO_CONN;
+        return -1;
+    }
+    switch (engine_wait(e, fd, POLLOUT, res)) {
+    case WAIT_READY:
+        break;
+    case WAIT_TIMEOUT:
+        *res = XFER_NO_CONN;
+        close(fd);
+        return -1;
+    case WAIT_END:
+        close(fd);
+        return -1;
+    }
+    /* Writable means the connect finished, not that it worked. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        log_debug("data connection: connect: %s", strerror(err));
+        *res = XFER_NO_CONN;
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Send all of p on the data connection. */
+static enum xfer_result send_all(struct engine *e, int dfd, const char *p, size_t len)
+{
+    while (len > 0) {
+        /* Poll before every write, not only after EAGAIN: a fast client
+         * keeps the socket writable, and ABOR must still be heard. */
+        enum xfer_result res;
+        switch (engine_wait(e, dfd, POLLOUT, &res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            return XFER_CONN_LOST;
+        case WAIT_END:
+            return res;
+        }
+        size_t n;
+        switch (net_write(dfd, p, len, &n)) {
+        case IO_OK:
+            /* Special problem: short writes; the rest goes next round. */
+            p += n;
+            len -= n;
+            progress(e, n);
+            break;
+        case IO_AGAIN: /* spurious readiness: poll again */
+            break;
+        case IO_EOF:
+        case IO_ERR:
+            /* EPIPE/ECONNRESET: the client went away. net_write sends with
+             * MSG_NOSIGNAL, so this is an error code, not a SIGPIPE. */
+            return XFER_CONN_LOST;
+        }
+    }
+    return XFER_OK;
+}
+
+static bool is_conn_errno(int err)
+{
+    switch (err) {
+    case EPIPE:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* TYPE I with sendfile: the file's pages go to the socket without a copy
+ * through user space. Returns false (nothing sent) when the file does not
+ * support sendfile, so the caller falls back to read+write. */
+static bool send_sendfile(struct engine *e, int dfd, enum xfer_result *res)
+{
+    const struct transfer *t = e->t;
+    off_t off = (off_t)t->offset;
+    uint64_t left = t->size;
+    while (left > 0) {
+        switch (engine_wait(e, dfd, POLLOUT, res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            *res = XFER_CONN_LOST;
+            return true;
+        case WAIT_END:
+            return true;
+        }
+        size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
+        /* Special problem: SIGPIPE. sendfile has no MSG_NOSIGNAL; a client
+         * that closed early raises SIGPIPE, which main() ignores process-
+         * wide, so we get EPIPE here. Short counts are normal (the socket
+         * buffer filled); the offset moves with them. */
+        ssize_t n = sendfile(dfd, t->file_fd, &off, want);
+        if (n > 0) {
+            left -= (uint64_t)n;
+            progress(e, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            /* EOF before size: the file shrank since it was opened and
+             * stat'ed. What was there has been sent; that is the file. */
+            break;
+        }
+        /* EINTR: a signal, go again. EAGAIN: the readiness poll() saw was
+         * used up (or spurious); engine_wait polls POLLOUT again. */
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        if ((errno == EINVAL || errno == ENOSYS) && off == (off_t)t->offset)
+            return false;
+        *res = is_conn_errno(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR;
+        return true;
+    }
+    *res = XFER_OK;
+    return true;
+}
+
+/* pread + write: TYPE A (LF -> CRLF on the way), or a file sendfile cannot
+ * read. */
+static enum xfer_result send_copy(struct engine *e, int dfd, bool ascii)
+{
+    const struct transfer *t = e->t;
+    /* in: one chunk; out: twice that, a chunk of nothing but LFs. */
+    char *in = malloc(ascii ? 3 * FTPD_XFER_CHUNK : FTPD_XFER_CHUNK);
+    if (in == NULL)
+        return XFER_LOCAL_ERROR;
+    char *out = in + FTPD_XFER_CHUNK;
+    uint64_t off = t->offset, left = t->size;
+    bool last_cr = false;
+    enum xfer_result res = XFER_OK;
+    while (left > 0) {
+        size_t want = left < FTPD_XFER_CHUNK ? (size_t)left : FTPD_XFER_CHUNK;
+        ssize_t n = pread(t->file_fd, in, want, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            res = XFER_LOCAL_ERROR;
+            break;
+        }
+        if (n == 0)
+            break; /* the file shrank: see send_sendfile */
+        off += (uint64_t)n;
+        left -= (uint64_t)n;
+        const char *p = in;
+        size_t len = (size_t)n;
+        if (ascii) {
+            len = xfer_ascii_encode(in, (size_t)n, out, &last_cr);
+            p = out;
+        }
+        res = send_all(e, dfd, p, len);
+        if (res != XFER_OK)
+            break;
+    }
+    free(in);
+    return res;
+}
+
+static enum xfer_result send_file(struct engine *e, int dfd)
+{
+    enum xfer_result res;
+    if (!e->t->ascii && send_sendfile(e, dfd, &res))
+        return res;
+    return send_copy(e, dfd, e->t->ascii);
+}
+
+static enum xfer_result send_listing(struct engine *e, int dfd)
+{
+    if (e->t->listing == NULL)
+        return XFER_LOCAL_ERROR;
+    struct buf b;
+    buf_init(&b, LISTING_BUF_LIMIT);
+    enum xfer_result res = XFER_OK;
+    int more = 1;
+    while (more > 0) {
+        buf_clear(&b);
+        more = listing_fill(e->t->listing, &b);
+        if (more < 0) {
+            res = XFER_LOCAL_ERROR;
+            break;
+        }
+        res = send_all(e, dfd, buf_head(&b), b.len);
+        if (res != XFER_OK)
+            break;
+    }
+    buf_free(&b);
+    return res;
+}
+
+/* Write all of p to the file at *off (short writes and EINTR handled).
+ * Returns 0 or -1 with errno (ENOSPC, EDQUOT, EIO...). */
+static int file_write_all(int fd, const char *p, size_t len, uint64_t *off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)*off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        *off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* STOR: data connection to file_fd from t->offset (pwrite, so REST needs
+ * no lseek; a file opened O_APPEND appends whatever the offset). */
+static enum xfer_result recv_file(struct engine *e, int dfd)
+{
+    char *mem = malloc(FTPD_XFER_CHUNK);
+    if (mem == NULL)
+        return XFER_LOCAL_ERROR;
+    uint64_t off = e->t->offset;
+    enum xfer_result res = XFER_OK;
+    for (;;) {
+        switch (engine_wait(e, dfd, POLLIN, &res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            res = XFER_CONN_LOST;
+            goto out;
+        case WAIT_END:
+            goto out;
+        }
+        size_t n;
+        switch (net_read(dfd, mem, FTPD_XFER_CHUNK, &n)) {
+        case IO_OK:
+            break;
+        case IO_AGAIN:
+            continue;
+        case IO_EOF:
+            res = XFER_OK; /* the client closed: that is the end of file */
+            goto out;
+        case IO_ERR:
+            res = XFER_CONN_LOST;
+            goto out;
+        }
+        progress(e, n);
+        if (file_write_all(e->t->file_fd, mem, n, &off) < 0) {
+            res = XFER_LOCAL_ERROR;
+            goto out;
+        }
+    }
+out:
+    free(mem);
+    return res;
+}
+
+enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w, uint64_t *bytes)
+{
+    struct xfer_watch none = {.ctrl_fd = -1, .stop_fd = -1};
+    struct engine e = {
+        .t = t,
+        .w = w != NULL ? w : &none,
+        .poll_ctrl = true,
+        .poll_stop = true,
+        .timeout_ms = t->data_timeout > 0 ? (int64_t)t->data_timeout * 1000 : 0,
+        .last_progress = clock_ms(),
+        .bytes = bytes,
+    };
+    *bytes = 0;
+
+    enum xfer_result res;
+    int dfd = t->pasv_fd >= 0 ? data_accept(&e, &res) : data_connect(&e, &res);
+    if (dfd < 0)
+        return res;
+    e.last_progress = clock_ms(); /* the data timeout starts afresh */
+
+    switch (t->kind) {
+    case XFER_SEND_FILE:
+        res = send_file(&e, dfd);
+        break;
+    case XFER_SEND_LISTING:
+        res = send_listing(&e, dfd);
+        break;
+    case XFER_RECV_FILE:
+        res = recv_file(&e, dfd);
+        break;
+    default:
+        res = XFER_LOCAL_ERROR;
+        break;
+    }
+    /* A plain close: unsent bytes still drain to the client in the
+     * background (no SO_LINGER), and the client sees EOF after them. */
+    close(dfd);
+    return res;
+}

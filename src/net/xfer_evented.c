@@ -1,0 +1,541 @@
+/* The evented transfer engine (see xfer_evented.h for the contract).
+ *
+ * One job is a small state machine driven by two watchers: an ev_io on the
+ * socket it waits for (the passive listener, the connecting socket, then the
+ * data connection) and an ev_timer for the data timeout, restarted with
+ * ev_timer_again on progress. Phases:
+ *
+ *   ACCEPT / CONNECT  -> MOVE  -> finish (OK or an error)
+ *
+ * MOVE does what the blocking engine does, a bounded slice per wake-up:
+ * sendfile for binary RETR, pread (+ LF->CRLF) and write for TYPE A or a file
+ * sendfile cannot read, listing_fill into a bounded buffer for listings,
+ * read + pwrite for STOR. */
+#include "net/xfer_evented.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ftpd/buf.h"
+#include "ftpd/limits.h"
+#include "ftpd/listing.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+
+/* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
+ * chunk can overshoot by one line (a long name plus its facts). */
+#define LISTING_BUF_LIMIT (2 * FTPD_LISTING_CHUNK + FTPD_PATH_MAX + 1024)
+
+enum phase {
+    PH_FAILED,  /* failed at start: the timer reports it from the loop */
+    PH_ACCEPT,  /* passive: waiting for the client on t->pasv_fd */
+    PH_CONNECT, /* active: our connect is in progress */
+    PH_MOVE,    /* the data connection is up */
+};
+
+enum mode {
+    MODE_SENDFILE, /* binary RETR: zero copy */
+    MODE_COPY,     /* RETR through user space (TYPE A, or no sendfile) */
+    MODE_LISTING,  /* LIST/NLST/MLSD */
+    MODE_RECV,     /* STOR */
+};
+
+struct xfer_ev {
+    struct ev_loop *loop;
+    const struct transfer *t;
+    xfer_ev_done_fn done;
+    void *arg;
+    ev_io io;
+    ev_timer timer;
+    enum phase phase;
+    enum mode mode;
+    enum xfer_result failed; /* PH_FAILED: what to report */
+    int dfd;                 /* the data connection (or connecting socket) */
+    uint64_t bytes;          /* crossed the data connection */
+    uint64_t off, left;      /* file position and bytes still to read */
+    bool last_cr;            /* TYPE A state across chunks */
+    bool listing_more;       /* listing_fill said more remains */
+    /* MODE_COPY / MODE_RECV: a chunk read from the file (or the socket) and,
+     * for TYPE A, its encoded form; pend..pend+pend_len is still to write. */
+    char *mem;
+    char *pend;
+    size_t pend_len;
+    struct buf list; /* MODE_LISTING: lines still to write */
+};
+
+static void finish(struct xfer_ev *x, enum xfer_result res);
+
+/* Stop everything and release what the engine owns (not the session's fds). */
+static uint64_t teardown(struct xfer_ev *x)
+{
+    ev_io_stop(x->loop, &x->io);
+    ev_timer_stop(x->loop, &x->timer);
+    /* A plain close: unsent bytes still drain to the client in the
+     * background (no SO_LINGER), and the client sees EOF after them. */
+    if (x->dfd >= 0)
+        close(x->dfd);
+    uint64_t bytes = x->bytes;
+    free(x->mem);
+    buf_free(&x->list);
+    free(x);
+    return bytes;
+}
+
+static void finish(struct xfer_ev *x, enum xfer_result res)
+{
+    xfer_ev_done_fn done = x->done;
+    void *arg = x->arg;
+    uint64_t bytes = teardown(x);
+    done(arg, res, bytes); /* last: the handle is gone */
+}
+
+uint64_t xfer_ev_cancel(struct xfer_ev *x)
+{
+    return teardown(x);
+}
+
+/* Wait for events on fd (0: wait for nothing). */
+static void watch(struct xfer_ev *x, int fd, int events)
+{
+    ev_io_stop(x->loop, &x->io);
+    if (events != 0) {
+        ev_io_set(&x->io, fd, events);
+        ev_io_start(x->loop, &x->io);
+    }
+}
+
+static void progress(struct xfer_ev *x, size_t n)
+{
+    x->bytes += n;
+    if (x->timer.repeat > 0)
+        ev_timer_again(x->loop, &x->timer);
+}
+
+static bool is_conn_errno(int err)
+{
+    switch (err) {
+    case EPIPE:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- moving data ------------------------------------------------------ */
+
+/* Write what is pending. Returns 1 when all of it went, 0 when the socket
+ * is full (wait for EV_WRITE), -1 when finish() was called. */
+static int write_pending(struct xfer_ev *x, const char *p, size_t len, size_t *written)
+{
+    *written = 0;
+    while (len > 0) {
+        size_t n;
+        switch (net_write(x->dfd, p, len, &n)) {
+        case IO_OK:
+            /* Special problem: short writes; the rest goes next round. */
+            p += n;
+            len -= n;
+            *written += n;
+            progress(x, n);
+            break;
+        case IO_AGAIN:
+            return 0;
+        case IO_EOF:
+        case IO_ERR:
+            /* EPIPE/ECONNRESET: the client went away (MSG_NOSIGNAL: no
+             * SIGPIPE). */
+            finish(x, XFER_CONN_LOST);
+            return -1;
+        }
+    }
+    return 1;
+}
+
+/* Binary RETR: one bounded slice of sendfile. Returns true when the caller
+ * should keep waiting for EV_WRITE (or switched mode), false when finished. */
+static bool move_sendfile(struct xfer_ev *x)
+{
+    const struct transfer *t = x->t;
+    size_t budget = XFER_EV_BUDGET;
+    while (budget > 0) {
+        if (x->left == 0) {
+            finish(x, XFER_OK);
+            return false;
+        }
+        size_t want = x->left < budget ? (size_t)x->left : budget;
+        off_t off = (off_t)x->off;
+        /* Special problem: SIGPIPE. sendfile has no MSG_NOSIGNAL; main()
+         * ignores SIGPIPE process-wide, so a client that closed early gives
+         * EPIPE here. Short counts are normal (the socket buffer filled). */
+        ssize_t n = sendfile(x->dfd, t->file_fd, &off, want);
+        if (n > 0) {
+            x->off = (uint64_t)off;
+            x->left -= (uint64_t)n;
+            budget -= (size_t)n;
+            progress(x, (size_t)n);
+            continue;
+        }
+        if (n == 0) {
+            /* EOF before size: the file shrank since it was opened. What
+             * was there has been sent; that is the file. */
+            finish(x, XFER_OK);
+            return false;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return true;
+        if ((errno == EINVAL || errno == ENOSYS) && x->off == t->offset) {
+            x->mode = MODE_COPY; /* a file sendfile cannot read */
+            return true;
+        }
+        finish(x, is_conn_errno(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR);
+        return false;
+    }
+    return true;
+}
+
+/* RETR through user space: pread a chunk, encode it for TYPE A, write. */
+static bool move_copy(struct xfer_ev *x)
+{
+    const struct transfer *t = x->t;
+    if (x->mem == NULL) {
+        x->mem = malloc(t->ascii ? 3 * FTPD_XFER_CHUNK : FTPD_XFER_CHUNK);
+        if (x->mem == NULL) {
+            finish(x, XFER_LOCAL_ERROR);
+            return false;
+        }
+    }
+    size_t budget = XFER_EV_BUDGET;
+    while (budget > 0) {
+        if (x->pend_len > 0) {
+            size_t n;
+            int r = write_pending(x, x->pend, x->pend_len, &n);
+            if (r < 0)
+                return false;
+            x->pend += n;
+            x->pend_len -= n;
+            budget = n < budget ? budget - n : 0;
+            if (r == 0)
+                return true;
+            continue;
+        }
+        if (x->left == 0) {
+            finish(x, XFER_OK);
+            return false;
+        }
+        size_t want = x->left < FTPD_XFER_CHUNK ? (size_t)x->left : FTPD_XFER_CHUNK;
+        ssize_t n = pread(t->file_fd, x->mem, want, (off_t)x->off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            finish(x, XFER_LOCAL_ERROR);
+            return false;
+        }
+        if (n == 0) {
+            finish(x, XFER_OK); /* the file shrank: see move_sendfile */
+            return false;
+        }
+        x->off += (uint64_t)n;
+        x->left -= (uint64_t)n;
+        x->pend = x->mem;
+        x->pend_len = (size_t)n;
+        if (t->ascii) {
+            /* in: one chunk; out: twice that, a chunk of nothing but LFs. */
+            x->pend = x->mem + FTPD_XFER_CHUNK;
+            x->pend_len = xfer_ascii_encode(x->mem, (size_t)n, x->pend, &x->last_cr);
+        }
+    }
+    return true;
+}
+
+static bool move_listing(struct xfer_ev *x)
+{
+    if (x->t->listing == NULL) {
+        finish(x, XFER_LOCAL_ERROR);
+        return false;
+    }
+    size_t budget = XFER_EV_BUDGET;
+    while (budget > 0) {
+        if (x->list.len > 0) {
+            size_t n;
+            int r = write_pending(x, buf_head(&x->list), x->list.len, &n);
+            if (r < 0)
+                return false;
+            buf_consume(&x->list, n);
+            budget = n < budget ? budget - n : 0;
+            if (r == 0)
+                return true;
+            continue;
+        }
+        if (!x->listing_more) {
+            finish(x, XFER_OK);
+            return false;
+        }
+        buf_clear(&x->list);
+        int more = listing_fill(x->t->listing, &x->list);
+        if (more < 0) {
+            finish(x, XFER_LOCAL_ERROR);
+            return false;
+        }
+        x->listing_more = more > 0;
+    }
+    return true;
+}
+
+/* Write all of p to the file at *off. Returns 0 or -1 with errno. */
+static int file_write_all(int fd, const char *p, size_t len, uint64_t *off)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)*off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        *off += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* STOR: data connection to file_fd from t->offset (pwrite: REST needs no
+ * lseek; a file opened O_APPEND appends whatever the offset). */
+static bool move_recv(struct xfer_ev *x)
+{
+    if (x->mem == NULL) {
+        x->mem = malloc(FTPD_XFER_CHUNK);
+        if (x->mem == NULL) {
+            finish(x, XFER_LOCAL_ERROR);
+            return false;
+        }
+    }
+    size_t budget = XFER_EV_BUDGET;
+    while (budget > 0) {
+        size_t n;
+        switch (net_read(x->dfd, x->mem, FTPD_XFER_CHUNK, &n)) {
+        case IO_OK:
+            break;
+        case IO_AGAIN:
+            return true;
+        case IO_EOF:
+            finish(x, XFER_OK); /* the client closed: that is the end of file */
+            return false;
+        case IO_ERR:
+            finish(x, XFER_CONN_LOST);
+            return false;
+        }
+        progress(x, n);
+        budget = n < budget ? budget - n : 0;
+        if (file_write_all(x->t->file_fd, x->mem, n, &x->off) < 0) {
+            log_warn("data connection: writing the file: %s", strerror(errno));
+            finish(x, XFER_LOCAL_ERROR);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The data socket is ready: move one bounded slice. */
+static void move(struct xfer_ev *x)
+{
+    switch (x->mode) {
+    case MODE_SENDFILE:
+        if (!move_sendfile(x))
+            return;
+        if (x->mode == MODE_SENDFILE)
+            break;
+        /* sendfile cannot read this file: go on with pread + write */
+        /* fall through */
+    case MODE_COPY:
+        move_copy(x);
+        break;
+    case MODE_LISTING:
+        move_listing(x);
+        break;
+    case MODE_RECV:
+        move_recv(x);
+        break;
+    }
+}
+
+/* ---- making the data connection --------------------------------------- */
+
+static void connected(struct xfer_ev *x, int fd)
+{
+    x->dfd = fd;
+    x->phase = PH_MOVE;
+    /* The data timeout starts afresh once the connection is up. */
+    if (x->timer.repeat > 0)
+        ev_timer_again(x->loop, &x->timer);
+    watch(x, fd, x->mode == MODE_RECV ? EV_READ : EV_WRITE);
+}
+
+static void on_accept(struct xfer_ev *x)
+{
+    const struct transfer *t = x->t;
+    for (;;) {
+        int fd = dataconn_accept(t->pasv_fd, &t->peer_addr);
+        if (fd >= 0) {
+            connected(x, fd);
+            return;
+        }
+        /* EPERM: another host's connection, already closed and logged; keep
+         * waiting for our client (the data timeout keeps running, so a
+         * flood of strangers cannot hold the session). */
+        if (errno == EPERM)
+            continue;
+        /* EAGAIN: gone before we got to it (reset), keep waiting. */
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        /* EMFILE and friends: the listener stays readable, so waiting again
+         * would spin the loop. Give up on this transfer (425); the session
+         * lives. */
+        log_warn("data connection: accept: %s", strerror(errno));
+        finish(x, XFER_NO_CONN);
+        return;
+    }
+}
+
+static void on_connect(struct xfer_ev *x)
+{
+    /* Writable means the connect finished, not that it worked. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(x->dfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        log_debug("data connection: connect: %s", strerror(err));
+        finish(x, XFER_NO_CONN);
+        return;
+    }
+    connected(x, x->dfd);
+}
+
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct xfer_ev *x = w->data;
+    switch (x->phase) {
+    case PH_ACCEPT:
+        on_accept(x);
+        break;
+    case PH_CONNECT:
+        on_connect(x);
+        break;
+    case PH_MOVE:
+        /* EV_ERROR is not expected on a valid fd; the next syscall reports
+         * any socket error. */
+        move(x);
+        break;
+    case PH_FAILED:
+        break;
+    }
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct xfer_ev *x = w->data;
+    switch (x->phase) {
+    case PH_FAILED:
+        finish(x, x->failed);
+        break;
+    case PH_ACCEPT:
+    case PH_CONNECT:
+        log_debug("data connection: none within %d s", x->t->data_timeout);
+        finish(x, XFER_NO_CONN);
+        break;
+    case PH_MOVE:
+        log_debug("data connection: no progress for %d s", x->t->data_timeout);
+        finish(x, XFER_CONN_LOST);
+        break;
+    }
+}
+
+/* Report a failure from the loop, never from inside xfer_ev_start: the
+ * caller is in the middle of handling a command. */
+static void fail_soon(struct xfer_ev *x, enum xfer_result res)
+{
+    x->phase = PH_FAILED;
+    x->failed = res;
+    ev_io_stop(x->loop, &x->io);
+    ev_timer_stop(x->loop, &x->timer);
+    ev_timer_set(&x->timer, 0., 0.);
+    ev_timer_start(x->loop, &x->timer);
+}
+
+struct xfer_ev *xfer_ev_start(struct ev_loop *loop, const struct transfer *t, xfer_ev_done_fn done,
+                              void *arg)
+{
+    struct xfer_ev *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return NULL;
+    x->loop = loop;
+    x->t = t;
+    x->done = done;
+    x->arg = arg;
+    x->dfd = -1;
+    x->off = t->offset;
+    x->left = t->size;
+    x->listing_more = true;
+    buf_init(&x->list, LISTING_BUF_LIMIT);
+    switch (t->kind) {
+    case XFER_SEND_FILE:
+        x->mode = t->ascii ? MODE_COPY : MODE_SENDFILE;
+        break;
+    case XFER_SEND_LISTING:
+        x->mode = MODE_LISTING;
+        break;
+    case XFER_RECV_FILE:
+        x->mode = MODE_RECV;
+        break;
+    }
+    ev_init(&x->io, on_io);
+    x->io.data = x;
+    ev_init(&x->timer, on_timer);
+    x->timer.data = x;
+    x->timer.repeat = t->data_timeout > 0 ? (ev_tstamp)t->data_timeout : 0.;
+    if (x->timer.repeat > 0)
+        ev_timer_again(loop, &x->timer);
+
+    if (t->kind != XFER_SEND_FILE && t->kind != XFER_SEND_LISTING && t->kind != XFER_RECV_FILE) {
+        fail_soon(x, XFER_LOCAL_ERROR);
+    } else if (t->pasv_fd >= 0) {
+        /* The core's listener may be blocking: a connection reset between
+         * readiness and accept() would then hang the whole loop. */
+        if (net_set_nonblock(t->pasv_fd, true) < 0) {
+            fail_soon(x, XFER_NO_CONN);
+        } else {
+            x->phase = PH_ACCEPT;
+            watch(x, t->pasv_fd, EV_READ);
+        }
+    } else {
+        int fd = dataconn_connect_start(t);
+        if (fd < 0) {
+            log_debug("data connection: connect: %s", strerror(errno));
+            fail_soon(x, XFER_NO_CONN);
+        } else {
+            x->dfd = fd;
+            x->phase = PH_CONNECT;
+            watch(x, fd, EV_WRITE);
+        }
+    }
+    return x;
+}
