@@ -1,0 +1,445 @@
+/* The configuration: defaults, one parser per key, and the INI file.
+ *
+ * config_set() is the only place a key is parsed and checked; the file
+ * loader and the command line both go through it, so a value means the same
+ * thing wherever it comes from. Every setter leaves the config untouched when
+ * it fails. */
+#include "ftpd/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "ftpd/arch.h"
+
+void config_defaults(struct ftpd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen[0], sizeof cfg->listen[0], "%s", "127.0.0.1");
+    cfg->nlisten = 1;
+    cfg->port = FTPD_DEFAULT_PORT;
+    /* Becomes "reactor" once that back-end exists (see DESIGN.md). */
+    snprintf(cfg->arch, sizeof cfg->arch, "%s", "serial");
+    cfg->workers = 0;
+    cfg->threads = FTPD_DEFAULT_THREADS;
+    snprintf(cfg->root, sizeof cfg->root, "%s", ".");
+    cfg->anonymous = true;
+    cfg->write_enable = false;
+    cfg->max_clients = FTPD_DEFAULT_MAX_CLIENTS;
+    cfg->max_per_ip = FTPD_DEFAULT_MAX_PER_IP;
+    cfg->idle_timeout = FTPD_DEFAULT_IDLE_TIMEOUT;
+    cfg->data_timeout = FTPD_DEFAULT_DATA_TIMEOUT;
+    cfg->shutdown_grace = FTPD_DEFAULT_SHUTDOWN_GRACE;
+    cfg->pasv_min_port = 0;
+    cfg->pasv_max_port = 0;
+    cfg->pasv_address[0] = '\0';
+    snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
+    cfg->log_level = LOG_LVL_INFO;
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+                                                      ...)
+{
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* ---- one setter per kind of value ---------------------------------------- */
+
+struct key;
+typedef int (*setter_fn)(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                         size_t errlen);
+
+struct key {
+    const char *name;
+    setter_fn set;
+    size_t offset;    /* of the field in struct ftpd_config */
+    int min, max;     /* integers only */
+    const char *hint; /* integers only: shown with a bad value; NULL = "min-max" */
+};
+
+static int *int_field(struct ftpd_config *cfg, const struct key *k)
+{
+    return (int *)(void *)((char *)cfg + k->offset);
+}
+
+static bool *bool_field(struct ftpd_config *cfg, const struct key *k)
+{
+    return (bool *)(void *)((char *)cfg + k->offset);
+}
+
+enum int_parse { INT_OK, INT_NOT_NUMBER, INT_OUT_OF_RANGE };
+
+/* Decimal only, optional leading '-', nothing before or after the digits. */
+static enum int_parse parse_int(const char *s, int min, int max, int *out)
+{
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (!isdigit((unsigned char)digits[0]))
+        return INT_NOT_NUMBER;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (*end != '\0')
+        return INT_NOT_NUMBER;
+    if (errno == ERANGE || v < min || v > max)
+        return INT_OUT_OF_RANGE;
+    *out = (int)v;
+    return INT_OK;
+}
+
+static int set_int(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                   size_t errlen)
+{
+    int v;
+    switch (parse_int(value, k->min, k->max, &v)) {
+    case INT_OK:
+        *int_field(cfg, k) = v;
+        return 0;
+    case INT_NOT_NUMBER:
+        return fail(err, errlen, "key '%s': '%s' is not an integer", k->name, value);
+    case INT_OUT_OF_RANGE:
+    default:
+        if (k->hint != NULL)
+            return fail(err, errlen, "key '%s': '%s' is out of range (%s)", k->name, value,
+                        k->hint);
+        return fail(err, errlen, "key '%s': '%s' is out of range (%d-%d)", k->name, value, k->min,
+                    k->max);
+    }
+}
+
+static int set_port(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    int v;
+    if (parse_int(value, k->min, k->max, &v) != INT_OK)
+        return fail(err, errlen, "key '%s': '%s' is not a port number (%s)", k->name, value,
+                    k->hint);
+    *int_field(cfg, k) = v;
+    return 0;
+}
+
+static int set_bool(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcasecmp(value, yes[i]) == 0) {
+            *bool_field(cfg, k) = true;
+            return 0;
+        }
+        if (strcasecmp(value, no[i]) == 0) {
+            *bool_field(cfg, k) = false;
+            return 0;
+        }
+    }
+    return fail(err, errlen, "key '%s': '%s' is not a boolean (yes/no, true/false, on/off, 1/0)",
+                k->name, value);
+}
+
+/* An address in binary form, to spot the same address written twice. */
+struct ip_bin {
+    int family;
+    unsigned char bytes[16];
+};
+
+static int parse_ip(const char *text, struct ip_bin *out)
+{
+    memset(out, 0, sizeof *out);
+    if (inet_pton(AF_INET, text, out->bytes) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, text, out->bytes) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    return 0;
+}
+
+/* "127.0.0.1" or "0.0.0.0, ::" - numeric addresses, comma-separated. */
+static int set_listen(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                      size_t errlen)
+{
+    char list[FTPD_LISTEN_MAX][sizeof cfg->listen[0]];
+    struct ip_bin bin[FTPD_LISTEN_MAX];
+    int n = 0;
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma != NULL ? comma : p + strlen(p);
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        while (end > p && isspace((unsigned char)end[-1]))
+            end--;
+        size_t len = (size_t)(end - p);
+        if (len == 0)
+            return fail(err, errlen, "key '%s': empty address in '%s'", k->name, value);
+        if (n == FTPD_LISTEN_MAX)
+            return fail(err, errlen, "key '%s': too many addresses (at most %d)", k->name,
+                        FTPD_LISTEN_MAX);
+        if (len >= sizeof list[0])
+            return fail(err, errlen, "key '%s': '%.*s' is not a numeric IPv4 or IPv6 address",
+                        k->name, (int)len, p);
+        memcpy(list[n], p, len);
+        list[n][len] = '\0';
+        if (parse_ip(list[n], &bin[n]) != 0)
+            return fail(err, errlen, "key '%s': '%s' is not a numeric IPv4 or IPv6 address",
+                        k->name, list[n]);
+        for (int i = 0; i < n; i++) {
+            if (memcmp(&bin[i], &bin[n], sizeof bin[n]) == 0)
+                return fail(err, errlen, "key '%s': address '%s' is listed twice", k->name,
+                            list[n]);
+        }
+        n++;
+        if (comma == NULL)
+            break;
+        p = comma + 1;
+    }
+    memset(cfg->listen, 0, sizeof cfg->listen);
+    memcpy(cfg->listen, list, (size_t)n * sizeof list[0]);
+    cfg->nlisten = n;
+    return 0;
+}
+
+static int set_arch(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    const struct arch *a = arch_find(value);
+    if (a != NULL && strlen(a->name) < sizeof cfg->arch) {
+        snprintf(cfg->arch, sizeof cfg->arch, "%s", a->name);
+        return 0;
+    }
+    char names[256] = "";
+    size_t count, used = 0;
+    const struct arch *table = arch_table(&count);
+    for (size_t i = 0; i < count && used < sizeof names; i++) {
+        int w =
+            snprintf(names + used, sizeof names - used, "%s%s", i > 0 ? ", " : "", table[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    return fail(err, errlen, "key '%s': unknown arch '%s' (valid: %s)", k->name, value, names);
+}
+
+static int set_root(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    size_t len = strlen(value);
+    if (len == 0)
+        return fail(err, errlen, "key '%s': must not be empty", k->name);
+    if (len >= sizeof cfg->root)
+        return fail(err, errlen, "key '%s': path too long (at most %zu bytes)", k->name,
+                    sizeof cfg->root - 1);
+    memcpy(cfg->root, value, len + 1);
+    return 0;
+}
+
+static int set_pasv_address(struct ftpd_config *cfg, const struct key *k, const char *value,
+                            char *err, size_t errlen)
+{
+    struct in_addr a;
+    size_t len = strlen(value);
+    if (len > 0 && (len >= sizeof cfg->pasv_address || inet_pton(AF_INET, value, &a) != 1))
+        return fail(err, errlen, "key '%s': '%s' is not a numeric IPv4 address (or empty)", k->name,
+                    value);
+    memcpy(cfg->pasv_address, value, len + 1);
+    return 0;
+}
+
+/* The banner goes out in the 220 reply: one line of text, no control bytes,
+ * so nothing can forge a second reply line. */
+static int set_banner(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                      size_t errlen)
+{
+    size_t len = strlen(value);
+    if (len == 0)
+        return fail(err, errlen, "key '%s': must not be empty", k->name);
+    if (len >= sizeof cfg->banner)
+        return fail(err, errlen, "key '%s': too long (at most %zu bytes)", k->name,
+                    sizeof cfg->banner - 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c < 0x20 || c == 0x7f)
+            return fail(err, errlen,
+                        "key '%s': control character at offset %zu (printable text only, one "
+                        "line)",
+                        k->name, i);
+    }
+    memcpy(cfg->banner, value, len + 1);
+    return 0;
+}
+
+static int set_log_level(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                         size_t errlen)
+{
+    enum log_level level;
+    if (log_parse_level(value, &level) != 0)
+        return fail(err, errlen, "key '%s': '%s' is not a log level (error|warn|info|debug)",
+                    k->name, value);
+    cfg->log_level = level;
+    return 0;
+}
+
+#define FIELD(f) offsetof(struct ftpd_config, f)
+
+/* Every key, in the order conf/ftpd.conf documents them. */
+static const struct key keys[] = {
+    {"listen", set_listen, FIELD(listen), 0, 0, NULL},
+    {"port", set_port, FIELD(port), 0, 65535, "1-65535"},
+    {"arch", set_arch, FIELD(arch), 0, 0, NULL},
+    {"workers", set_int, FIELD(workers), 0, 1024, "0-1024, 0 = number of CPUs"},
+    {"threads", set_int, FIELD(threads), 1, 4096, NULL},
+    {"root", set_root, FIELD(root), 0, 0, NULL},
+    {"anonymous", set_bool, FIELD(anonymous), 0, 0, NULL},
+    {"write_enable", set_bool, FIELD(write_enable), 0, 0, NULL},
+    {"max_clients", set_int, FIELD(max_clients), 1, 1000000, NULL},
+    {"max_per_ip", set_int, FIELD(max_per_ip), 0, 1000000, "0-1000000, 0 = unlimited"},
+    {"idle_timeout", set_int, FIELD(idle_timeout), 1, 86400, NULL},
+    {"data_timeout", set_int, FIELD(data_timeout), 1, 86400, NULL},
+    {"shutdown_grace", set_int, FIELD(shutdown_grace), 0, 3600, NULL},
+    {"pasv_min_port", set_port, FIELD(pasv_min_port), 0, 65535, "0-65535"},
+    {"pasv_max_port", set_port, FIELD(pasv_max_port), 0, 65535, "0-65535"},
+    {"pasv_address", set_pasv_address, FIELD(pasv_address), 0, 0, NULL},
+    {"banner", set_banner, FIELD(banner), 0, 0, NULL},
+    {"log_level", set_log_level, FIELD(log_level), 0, 0, NULL},
+};
+
+int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
+               size_t errlen)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (strcmp(keys[i].name, key) == 0)
+            return keys[i].set(cfg, &keys[i], value, err, errlen);
+    }
+    return fail(err, errlen, "unknown key '%s'", key);
+}
+
+int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->nlisten < 1)
+        return fail(err, errlen, "key 'listen': no address to listen on");
+    if ((cfg->pasv_min_port == 0) != (cfg->pasv_max_port == 0))
+        return fail(err, errlen,
+                    "pasv_min_port (%d) and pasv_max_port (%d) must both be 0 (any port) or "
+                    "both be set",
+                    cfg->pasv_min_port, cfg->pasv_max_port);
+    if (cfg->pasv_min_port > cfg->pasv_max_port)
+        return fail(err, errlen, "pasv_min_port (%d) is greater than pasv_max_port (%d)",
+                    cfg->pasv_min_port, cfg->pasv_max_port);
+    /* Accepted by the parser so the key keeps its place, but refused until
+     * STOR and friends exist: a server that says yes and then denies every
+     * write would be lying. */
+    if (cfg->write_enable)
+        return fail(err, errlen, "key 'write_enable': writing is not supported yet; use 'no'");
+    return 0;
+}
+
+/* ---- the INI file --------------------------------------------------------- */
+
+/* Debian's inih is built without INI_HANDLER_LINENO, so the handler is not
+ * told the line. inih reads one line through the reader and then calls the
+ * handler for it, so the reader counts lines and the handler reads the count.
+ * The reader also stops the parse at the first error (inih itself goes on
+ * after one), and turns the cases inih would misread into errors of ours. */
+struct file_ctx {
+    FILE *fp;
+    struct ftpd_config *cfg;
+    int lineno;     /* lines read so far */
+    int err_line;   /* line of our own error; 0 = none */
+    int read_errno; /* fgets failed with this; 0 = none */
+    char msg[512];  /* our own error, without "FILE:LINE: " */
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+    struct file_ctx *ctx = stream;
+    if (ctx->err_line != 0)
+        return NULL;
+    errno = 0;
+    if (fgets(str, num, ctx->fp) == NULL) {
+        if (ferror(ctx->fp))
+            ctx->read_errno = errno != 0 ? errno : EIO;
+        return NULL;
+    }
+    ctx->lineno++;
+    size_t len = strlen(str);
+    /* inih would hand the rest of an over-long line back as a new line. */
+    if (len == (size_t)num - 1 && str[len - 1] != '\n') {
+        int c = getc(ctx->fp);
+        if (c != EOF) {
+            ctx->err_line = ctx->lineno;
+            fail(ctx->msg, sizeof ctx->msg, "line too long (at most %d characters)", num - 2);
+            return NULL;
+        }
+    }
+    /* An indented line would be a continuation of the previous value in
+     * inih; here every line stands on its own. */
+    size_t indent = strspn(str, " \t");
+    memmove(str, str + indent, len - indent + 1);
+    if (str[0] == '[') {
+        ctx->err_line = ctx->lineno;
+        fail(ctx->msg, sizeof ctx->msg,
+             "'%.*s': sections are not supported, every key goes outside any section",
+             (int)strcspn(str, "\r\n"), str);
+        return NULL;
+    }
+    return str;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct file_ctx *ctx = user;
+    if (ctx->err_line != 0)
+        return 0;
+    if (section[0] != '\0') {
+        ctx->err_line = ctx->lineno;
+        fail(ctx->msg, sizeof ctx->msg,
+             "'[%s]': sections are not supported, every key goes outside any section", section);
+        return 0;
+    }
+    if (config_set(ctx->cfg, name, value, ctx->msg, sizeof ctx->msg) != 0) {
+        ctx->err_line = ctx->lineno;
+        return 0;
+    }
+    return 1;
+}
+
+int config_load_file(struct ftpd_config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL)
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+
+    /* Parse into a copy: a file with an error changes nothing. */
+    struct ftpd_config staged = *cfg;
+    struct file_ctx ctx = {.fp = fp, .cfg = &staged};
+    int rc = ini_parse_stream(read_line, &ctx, on_key, &ctx);
+    fclose(fp);
+
+    /* rc is the first line inih saw an error on: a syntax error there, or
+     * the line on_key failed on. */
+    if (rc > 0 && (ctx.err_line == 0 || rc < ctx.err_line))
+        return fail(err, errlen, "%s:%d: syntax error", path, rc);
+    if (ctx.err_line != 0)
+        return fail(err, errlen, "%s:%d: %s", path, ctx.err_line, ctx.msg);
+    if (ctx.read_errno != 0)
+        return fail(err, errlen, "%s: cannot read: %s", path, strerror(ctx.read_errno));
+    if (rc < 0)
+        return fail(err, errlen, "%s: cannot parse: out of memory", path);
+    *cfg = staged;
+    return 0;
+}

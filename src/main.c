@@ -1,0 +1,316 @@
+/* ftpd: command line + configuration -> one concurrency back-end.
+ *
+ * Order: defaults, then the file given with --config (never an implicit
+ * path), then the flags, each through config_set() so a flag is checked
+ * exactly like the same key in the file, then the cross-key checks.
+ *
+ * Exit status: 0 success, 1 configuration or start-up error, 2 usage error
+ * (a bad flag or flag value, or a back-end not available in this build). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ftpd/arch.h"
+#include "ftpd/config.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+#include "ftpd/sockaddr.h"
+
+enum { EXIT_USAGE = 2 };
+
+enum { OPT_CHECK_CONFIG = 256, OPT_LIST_ARCHS, OPT_LOG_LEVEL };
+
+static const struct option long_opts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"arch", required_argument, NULL, 'a'},
+    {"listen", required_argument, NULL, 'l'},
+    {"port", required_argument, NULL, 'p'},
+    {"root", required_argument, NULL, 'r'},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"list-archs", no_argument, NULL, OPT_LIST_ARCHS},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Leading ':' : a missing argument is reported as ':' and we word it. */
+static const char short_opts[] = ":c:a:l:p:r:hV";
+
+/* Flags that set a config key. */
+static const struct flag_key {
+    int opt;
+    const char *key;
+} flag_keys[] = {
+    {'a', "arch"}, {'l', "listen"}, {'p', "port"}, {'r', "root"}, {OPT_LOG_LEVEL, "log_level"},
+};
+
+#define NFLAG_KEYS (sizeof flag_keys / sizeof flag_keys[0])
+
+struct cli {
+    const char *config_path;        /* NULL: defaults and flags only */
+    const char *values[NFLAG_KEYS]; /* by flag_keys index; NULL = not given */
+    bool check_config, list_archs, version, help;
+};
+
+static void usage(FILE *out)
+{
+    fputs("Usage: ftpd [OPTION]...\n"
+          "Serve a directory over FTP.\n"
+          "\n"
+          "  -c, --config FILE          read settings from FILE (see conf/ftpd.conf)\n"
+          "  -a, --arch NAME            concurrency back-end (see --list-archs)\n"
+          "  -l, --listen ADDR[,ADDR]   numeric IPv4/IPv6 addresses to listen on\n"
+          "  -p, --port N               TCP port (0: any free port)\n"
+          "  -r, --root DIR             directory to serve\n"
+          "      --log-level LEVEL      error, warn, info or debug\n"
+          "      --check-config         check the configuration and the root, then exit\n"
+          "      --list-archs           list the back-ends and exit\n"
+          "  -V, --version              print the version and exit\n"
+          "  -h, --help                 print this help and exit\n"
+          "\n"
+          "Flags override the configuration file.\n"
+          "Exit status: 0 success, 1 configuration or start-up error, 2 usage error.\n",
+          out);
+}
+
+static int usage_error(void)
+{
+    usage(stderr);
+    return EXIT_USAGE;
+}
+
+/* glibc leaves the offending text in argv[optind - 1] for long options and
+ * in optopt for short ones. */
+static void report_bad_option(int c, char **argv)
+{
+    const char *arg = argv[optind - 1];
+    bool is_long = strncmp(arg, "--", 2) == 0;
+    const char *what = c == ':' ? "needs a value" : "is not a known option";
+    if (is_long || optopt == 0)
+        fprintf(stderr, "ftpd: option '%.*s' %s\n", (int)strcspn(arg, "="), arg, what);
+    else
+        fprintf(stderr, "ftpd: option '-%c' %s\n", optopt, what);
+}
+
+static bool remember_flag_value(struct cli *cli, int opt, const char *value)
+{
+    for (size_t i = 0; i < NFLAG_KEYS; i++) {
+        if (flag_keys[i].opt == opt) {
+            cli->values[i] = value;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Returns 0, or -1 after printing what was wrong. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+    memset(cli, 0, sizeof *cli);
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cli->config_path = optarg;
+            break;
+        case OPT_CHECK_CONFIG:
+            cli->check_config = true;
+            break;
+        case OPT_LIST_ARCHS:
+            cli->list_archs = true;
+            break;
+        case 'V':
+            cli->version = true;
+            break;
+        case 'h':
+            cli->help = true;
+            break;
+        case ':':
+        case '?':
+            report_bad_option(c, argv);
+            return -1;
+        default:
+            if (!remember_flag_value(cli, c, optarg)) {
+                fprintf(stderr, "ftpd: unexpected option\n");
+                return -1;
+            }
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ftpd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static void list_archs(void)
+{
+    size_t count;
+    const struct arch *table = arch_table(&count);
+    int width = 0;
+    for (size_t i = 0; i < count; i++) {
+        int len = (int)strlen(table[i].name);
+        width = len > width ? len : width;
+    }
+    for (size_t i = 0; i < count; i++)
+        printf("%-*s  %s%s\n", width, table[i].name, table[i].summary,
+               table[i].run == NULL ? " (not yet available)" : "");
+}
+
+/* Defaults, file, flags, cross-checks. Returns 0 or the exit status after
+ * printing the error. */
+static int build_config(const struct cli *cli, struct ftpd_config *cfg)
+{
+    char err[1024];
+    config_defaults(cfg);
+    if (cli->config_path != NULL && config_load_file(cfg, cli->config_path, err, sizeof err) != 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < NFLAG_KEYS; i++) {
+        if (cli->values[i] != NULL &&
+            config_set(cfg, flag_keys[i].key, cli->values[i], err, sizeof err) != 0) {
+            fprintf(stderr, "ftpd: %s\n", err);
+            return usage_error();
+        }
+    }
+    if (config_validate(cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return EXIT_FAILURE;
+    }
+    return 0;
+}
+
+/* config_set() only accepts names the registry knows, so this finds it. */
+static const struct arch *runnable_arch(const struct ftpd_config *cfg)
+{
+    const struct arch *arch = arch_find(cfg->arch);
+    if (arch == NULL || arch->run == NULL) {
+        fprintf(stderr, "ftpd: arch '%s' is not yet available\n", cfg->arch);
+        return NULL;
+    }
+    return arch;
+}
+
+static int open_root(const char *root)
+{
+    int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        fprintf(stderr, "ftpd: cannot open root '%s': %s\n", root, strerror(errno));
+    return fd;
+}
+
+/* --check-config: everything a start would check short of binding. */
+static int check_config(const struct ftpd_config *cfg)
+{
+    if (runnable_arch(cfg) == NULL)
+        return EXIT_FAILURE;
+    int fd = open_root(cfg->root);
+    if (fd < 0)
+        return EXIT_FAILURE;
+    close(fd);
+    printf("ftpd: configuration OK\n");
+    return EXIT_SUCCESS;
+}
+
+/* SIGPIPE: a peer that goes away shows up as EPIPE, never kills us. The
+ * others are blocked here, before any thread or child exists, so every
+ * thread inherits the mask and a back-end takes them with signalfd. */
+static int setup_signals(void)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
+    if (sigaction(SIGPIPE, &ign, NULL) != 0 || sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        fprintf(stderr, "ftpd: cannot set up signals: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listeners(struct ftpd_server *srv)
+{
+    char err[512];
+    int n = net_listen_all(srv->cfg, false, srv->listeners, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    srv->nlisteners = n;
+    /* The integration tests read the port of "--port 0" from this line. */
+    for (int i = 0; i < n; i++) {
+        char addr[SOCKADDR_STR_MAX];
+        sockaddr_str(&srv->listeners[i].addr, addr, sizeof addr);
+        log_info("listening on %s", addr);
+    }
+    return 0;
+}
+
+static int serve(const struct ftpd_config *cfg, const struct arch *arch)
+{
+    struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
+    srv.root_fd = open_root(cfg->root);
+    if (srv.root_fd < 0)
+        return EXIT_FAILURE;
+    if (setup_signals() != 0 || open_listeners(&srv) != 0) {
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+    char abs_root[PATH_MAX];
+    const char *shown = realpath(cfg->root, abs_root) != NULL ? abs_root : cfg->root;
+    log_info("ftpd %s serving %s %s, arch %s", FTPD_VERSION, shown,
+             cfg->write_enable ? "read-write" : "read-only", arch->name);
+
+    int status = arch->run(&srv);
+
+    net_close_all(srv.listeners, srv.nlisteners);
+    close(srv.root_fd);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    if (parse_args(argc, argv, &cli) != 0)
+        return usage_error();
+    if (cli.help) {
+        usage(stdout);
+        return EXIT_SUCCESS;
+    }
+    if (cli.version) {
+        printf("ftpd %s\n", FTPD_VERSION);
+        return EXIT_SUCCESS;
+    }
+    if (cli.list_archs) {
+        list_archs();
+        return EXIT_SUCCESS;
+    }
+
+    struct ftpd_config cfg;
+    int status = build_config(&cli, &cfg);
+    if (status != 0)
+        return status;
+    if (cli.check_config)
+        return check_config(&cfg);
+
+    log_set_level(cfg.log_level);
+    /* Checked before binding anything: no port is taken just to fail. */
+    const struct arch *arch = runnable_arch(&cfg);
+    if (arch == NULL)
+        return EXIT_USAGE;
+    return serve(&cfg, arch);
+}
