@@ -7,11 +7,9 @@
 #include "arch/limits.h"
 #include "ftpd/log.h"
 
-void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits)
+void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits,
+                 struct acceptor *acc)
 {
-    struct acceptor acc;
-    if (acceptor_init(&acc) < 0)
-        return;
     struct pollfd pfd[FTPD_LISTEN_MAX + 1];
     int n = srv->nlisteners;
     for (int i = 0; i < n; i++)
@@ -36,7 +34,7 @@ void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct co
             union sockaddr_any peer;
             /* Listeners are non-blocking and shared: another worker or
              * thread may have taken the connection (EAGAIN). */
-            int fd = acceptor_accept(&acc, pfd[i].fd, &peer);
+            int fd = acceptor_accept(acc, pfd[i].fd, &peer);
             if (fd < 0) {
                 if (errno != EAGAIN && errno != EMFILE)
                     log_warn("accept: %s", strerror(errno));
@@ -52,5 +50,4 @@ void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct co
             limits_release(limits, slot);
         }
     }
-    acceptor_close(&acc);
 }

@@ -17,6 +17,7 @@ static int open_spare(void)
 int acceptor_init(struct acceptor *a)
 {
     a->last_warning = 0;
+    pthread_mutex_init(&a->lock, NULL);
     a->spare_fd = open_spare();
     if (a->spare_fd < 0) {
         log_error("cannot open /dev/null for the spare descriptor: %s", strerror(errno));
@@ -30,6 +31,7 @@ void acceptor_close(struct acceptor *a)
     if (a->spare_fd >= 0)
         close(a->spare_fd);
     a->spare_fd = -1;
+    pthread_mutex_destroy(&a->lock);
 }
 
 int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer)
@@ -40,6 +42,7 @@ int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer)
     /* Special problem: EMFILE leaves the connection pending and the listener
      * readable, so a naive loop spins. Give up the spare fd, take the
      * connection off the queue, close it, take the spare back. */
+    pthread_mutex_lock(&a->lock);
     int64_t now = clock_ms();
     if (now - a->last_warning >= 1000) {
         log_warn("out of file descriptors: dropping new connections");
@@ -60,6 +63,7 @@ int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer)
         nanosleep(&pause, NULL);
         a->spare_fd = open_spare();
     }
+    pthread_mutex_unlock(&a->lock);
     errno = EMFILE;
     return -1;
 }

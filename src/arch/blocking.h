@@ -5,6 +5,7 @@
 #define FTPD_ARCH_BLOCKING_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "ftpd/arch.h"
@@ -35,19 +36,23 @@ void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_
                     struct stop_state *stop);
 
 struct conn_limits;
+struct acceptor;
 
 /* Poll the listeners and st->fd; accept, admit through limits (max_clients,
  * max_per_ip; refused clients get 421), serve each connection to its end
  * with serve_blocking(). Returns when stopping. The loop of serial, of each
  * prefork worker and of each threadpool thread. */
-void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits);
+void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits,
+                 struct acceptor *acc);
 
 /* accept() that survives EMFILE/ENFILE: a spare fd is sacrificed to accept
  * and close the pending connection, so the listener does not stay readable
- * and spin the CPU. Logged once per second at most. */
+ * and spin the CPU. Logged once per second at most. One acceptor may be
+ * shared by the threads of a pool: its lock is taken on that path only. */
 struct acceptor {
     int spare_fd;
     int64_t last_warning;
+    pthread_mutex_t lock;
 };
 
 int acceptor_init(struct acceptor *a);

@@ -18,7 +18,11 @@ static int prefork_worker(const struct ftpd_server *srv, int index, void *arg)
         return 1;
     struct stop_state stop;
     stop_init(&stop, sigfd, true, srv->cfg->shutdown_grace);
-    accept_loop(srv, &stop, limits);
+    struct acceptor acc;
+    if (acceptor_init(&acc) < 0)
+        return 1;
+    accept_loop(srv, &stop, limits, &acc);
+    acceptor_close(&acc);
     close(sigfd);
     return 0;
 }

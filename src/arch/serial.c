@@ -10,15 +10,20 @@
 
 int arch_serial_run(const struct ftpd_server *srv)
 {
+    int rc = 1;
+    struct acceptor acc;
     int sigfd = stop_signalfd();
     struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (sigfd < 0 || limits == NULL)
-        return 1;
-    struct stop_state stop;
-    stop_init(&stop, sigfd, true, srv->cfg->shutdown_grace);
-    accept_loop(srv, &stop, limits);
-    log_info("stopping");
+    if (sigfd >= 0 && limits != NULL && acceptor_init(&acc) == 0) {
+        struct stop_state stop;
+        stop_init(&stop, sigfd, true, srv->cfg->shutdown_grace);
+        accept_loop(srv, &stop, limits, &acc);
+        acceptor_close(&acc);
+        log_info("stopping");
+        rc = 0;
+    }
     limits_free(limits);
-    close(sigfd);
-    return 0;
+    if (sigfd >= 0)
+        close(sigfd);
+    return rc;
 }

@@ -110,9 +110,14 @@ int arch_thread_run(const struct ftpd_server *srv)
     log_info("stopping: waiting for %d sessions", limits_active(limits));
     stop_pipe_fire(&stop);
     wait_for_drain(sigfd, no_sessions, limits);
-    /* Threads may still run after a second signal: leave the shared state
-     * mapped, the process exits right after. */
     pthread_attr_destroy(&attr);
     acceptor_close(&acc);
+    if (no_sessions(limits)) {
+        /* After a second signal threads may still run: then the shared state
+         * stays, and the process exits right after. */
+        limits_free(limits);
+        stop_pipe_close(&stop);
+    }
+    close(sigfd);
     return 0;
 }

@@ -18,6 +18,7 @@ struct pool {
     const struct ftpd_server *srv;
     struct conn_limits *limits;
     int stop_fd;
+    struct acceptor acc; /* one spare fd for the whole pool */
     atomic_int running;
 };
 
@@ -26,7 +27,7 @@ static void *pool_thread_main(void *arg)
     struct pool *p = arg;
     struct stop_state stop;
     stop_init(&stop, p->stop_fd, false, p->srv->cfg->shutdown_grace);
-    accept_loop(p->srv, &stop, p->limits);
+    accept_loop(p->srv, &stop, p->limits, &p->acc);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
@@ -39,17 +40,17 @@ static bool pool_done(void *arg)
 
 int arch_threadpool_run(const struct ftpd_server *srv)
 {
-    struct stop_pipe stop;
+    struct stop_pipe stop = {-1, -1};
     pthread_attr_t attr;
     int sigfd = stop_signalfd();
     struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (sigfd < 0 || limits == NULL || stop_pipe_open(&stop) < 0 ||
-        thread_attr_init(&attr, true) < 0)
-        return 1;
     struct pool *p = calloc(1, sizeof *p);
-    if (p == NULL)
+    if (sigfd < 0 || limits == NULL || p == NULL || stop_pipe_open(&stop) < 0 ||
+        acceptor_init(&p->acc) < 0 || thread_attr_init(&attr, true) < 0)
         return 1;
-    *p = (struct pool){.srv = srv, .limits = limits, .stop_fd = stop.rd};
+    p->srv = srv;
+    p->limits = limits;
+    p->stop_fd = stop.rd;
     int started = 0;
     for (int i = 0; i < srv->cfg->threads; i++) {
         pthread_t tid;
@@ -62,12 +63,21 @@ int arch_threadpool_run(const struct ftpd_server *srv)
         }
         started++;
     }
+    pthread_attr_destroy(&attr);
     log_info("threadpool: %d threads", started);
     if (started > 0)
         wait_for_stop_signal(sigfd);
     log_info("stopping: waiting for %d sessions", limits_active(limits));
     stop_pipe_fire(&stop);
     wait_for_drain(sigfd, pool_done, p);
-    pthread_attr_destroy(&attr);
+    if (pool_done(p)) {
+        /* Every thread is out of the pool; after a second signal some may
+         * still run, and the process exits right after without freeing. */
+        acceptor_close(&p->acc);
+        free(p);
+        limits_free(limits);
+        stop_pipe_close(&stop);
+        close(sigfd);
+    }
     return started > 0 ? 0 : 1;
 }

@@ -68,11 +68,11 @@ enum step cmd_epsv(struct session *s, const char *arg, struct buf *out)
         return STEP_CONTINUE;
     }
     int want = s->local.sa.sa_family == AF_INET6 ? 2 : 1;
-    if (*arg != '\0' && !((arg[0] == '1' || arg[0] == '2') && arg[1] == '\0')) {
+    if (*arg != '\0' && strspn(arg, "0123456789") != strlen(arg)) {
         reply(out, 501, "Bad EPSV argument.");
         return STEP_CONTINUE;
     }
-    if (*arg != '\0' && arg[0] - '0' != want) {
+    if (*arg != '\0' && strcmp(arg, want == 1 ? "1" : "2") != 0) {
         reply(out, 522, "Network protocol not supported, use (%d)", want);
         return STEP_CONTINUE;
     }

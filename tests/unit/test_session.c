@@ -75,7 +75,8 @@ static const char *cmd(struct session *s, const char *line, enum step *step)
     if (step)
         *step = st;
     ck_assert_uint_lt(out.len, sizeof text);
-    memcpy(text, buf_head(&out), out.len);
+    if (out.len > 0)
+        memcpy(text, buf_head(&out), out.len);
     text[out.len] = '\0';
     buf_free(&out);
     return text;
@@ -152,6 +153,7 @@ static const struct {
     {"EPRT |1|999.0.0.1|5000|", "501 Bad EPRT argument.\r\n"},
     {"EPSV 2", "522 Network protocol not supported, use (1)\r\n"},
     {"EPSV x", "501 Bad EPSV argument.\r\n"},
+    {"EPSV 3", "522 Network protocol not supported, use (1)\r\n"},
     {"EPSV ALL", "200 EPSV ALL ok.\r\n"},
     {"STOR x", "550 Permission denied.\r\n"},
     {"STOU", "550 Permission denied.\r\n"},

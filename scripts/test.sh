@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build with warnings as errors and run every test (Check unit suites and the
+# Python integration suite against each back-end) through ctest.
+#
+# Environment:
+#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: serial),
+#                    e.g. "serial thread reactor"
+#   FTPD_SANITIZE    e.g. address,undefined (build in build-asan) or thread
+#                    (build in build-tsan)
+#   FTPD_TEST_JOBS   ctest parallelism (default 2)
+#
+# The last line printed is ctest's own (its summary and total time).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+archs=${FTPD_TEST_ARCHS:-serial}
+archs=${archs//[, ]/;} # a CMake list
+sanitize=${FTPD_SANITIZE:-}
+jobs=${FTPD_TEST_JOBS:-2}
+
+build=$FTPD_REPO/build
+case $sanitize in
+    "") ;;
+    *thread*) build=$FTPD_REPO/build-tsan ;;
+    *) build=$FTPD_REPO/build-asan ;;
+esac
+
+ftpd_install_deps
+ftpd_build "$build" -DFTPD_WERROR=ON -DFTPD_INTEGRATION_ARCHS="$archs" \
+    -DFTPD_SANITIZE="$sanitize"
+
+cd "$build"
+exec ctest --output-on-failure -j "$jobs"
