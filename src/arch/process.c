@@ -153,9 +153,14 @@ int arch_process_run(const struct ftpd_server *srv)
         struct pollfd sp = {.fd = ps.sigfd, .events = POLLIN};
         if (poll(&sp, 1, 1000) < 0 && errno != EINTR)
             break;
-        if (read_signals(&ps) > 0) {
-            log_info("second signal: killing sessions");
-            signal_children(&ps, SIGKILL);
+        int more = read_signals(&ps);
+        if (more > 0) {
+            /* Children count signals: a second SIGTERM stops them at once
+             * but cleanly (426/421); a third signal kills them. */
+            stops += more;
+            log_info("%s", stops == 2 ? "second signal: stopping sessions now"
+                                      : "killing sessions");
+            signal_children(&ps, stops == 2 ? SIGTERM : SIGKILL);
         }
     }
     acceptor_close(&acc);

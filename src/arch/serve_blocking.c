@@ -82,15 +82,11 @@ static void run_line(struct conn *c, const char *line, size_t len)
         c->closing = true;
 }
 
-/* Mid-transfer: answer what may be answered (ABOR, STAT, NOOP); hold the
- * first command that must wait, and stop reading until the transfer ends. */
-static enum ctl_action on_control(struct xfer_watch *w)
+/* Mid-transfer: answer what may be answered (ABOR, STAT, NOOP) from the
+ * lines already held; hold the first command that must wait, and stop
+ * reading until the transfer ends. */
+static enum ctl_action control_lines(struct conn *c, struct xfer_watch *w)
 {
-    struct conn *c = w->arg;
-    if (read_control(c) < 0) {
-        c->closing = true;
-        return CTL_ABORT;
-    }
     for (;;) {
         size_t len;
         enum line_status ls = linebuf_take(&c->in, c->line, &len);
@@ -123,6 +119,16 @@ static enum ctl_action on_control(struct xfer_watch *w)
     }
 }
 
+static enum ctl_action on_control(struct xfer_watch *w)
+{
+    struct conn *c = w->arg;
+    if (read_control(c) < 0) {
+        c->closing = true;
+        return CTL_ABORT;
+    }
+    return control_lines(c, w);
+}
+
 static enum ctl_action on_stop(struct xfer_watch *w)
 {
     struct conn *c = w->arg;
@@ -144,7 +150,11 @@ static enum step run_transfer(struct conn *c)
         .arg = c,
     };
     uint64_t bytes = 0;
-    enum xfer_result r = xfer_run_blocking(t, &w, &bytes);
+    /* Lines pipelined behind the transfer command (RETR x, ABOR in one
+     * segment) are already in the buffer, where poll() cannot see them. */
+    enum xfer_result r = XFER_ABORTED;
+    if (control_lines(c, &w) != CTL_ABORT)
+        r = xfer_run_blocking(t, &w, &bytes);
     if (r == XFER_ABORTED && c->stop->hard)
         r = XFER_SHUTDOWN;
     session_transfer_done(c->session, r, bytes, &c->out);

@@ -107,10 +107,15 @@ int supervise(const struct ftpd_server *srv, int nworkers, worker_main fn, void 
         while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
             if (si.ssi_signo == SIGCHLD)
                 continue;
+            /* Workers count signals too: a second SIGTERM makes them stop
+             * at once but cleanly (426/421 to their clients); only a third
+             * signal kills them outright. */
             stops++;
             log_info("%s: %s", strsignal((int)si.ssi_signo),
-                     stops == 1 ? "stopping workers gracefully" : "killing workers");
-            signal_all(w, nworkers, stops == 1 ? SIGTERM : SIGKILL);
+                     stops == 1   ? "stopping workers gracefully"
+                     : stops == 2 ? "stopping workers now"
+                                  : "killing workers");
+            signal_all(w, nworkers, stops <= 2 ? SIGTERM : SIGKILL);
         }
         /* Reap everything that exited (SIGCHLD coalesces). A slot with
          * pid -1 waits to be respawned. */

@@ -14,7 +14,8 @@ typedef int (*worker_main)(const struct ftpd_server *srv, int index, void *arg);
 /* Fork nworkers workers and supervise them until stopped. A worker that
  * dies is logged with its status and replaced (its limits slots freed, if
  * limits is not NULL). The first SIGINT/SIGTERM is forwarded as SIGTERM and
- * the master waits for its workers; a second one sends SIGKILL. Returns the
+ * the master waits for its workers; a second one is forwarded too (workers
+ * then stop at once), a third sends SIGKILL. Returns the
  * exit status for main(). */
 int supervise(const struct ftpd_server *srv, int nworkers, worker_main fn, void *arg,
               struct conn_limits *limits);

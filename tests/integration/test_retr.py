@@ -357,6 +357,21 @@ class RetrTest(FtpdTestCase):
         d.close()
         self.assertCode(c.cmd('NOOP'), 200)
 
+    def test_abor_pipelined_behind_retr(self):
+        """Regression: RETR and ABOR in one segment. The ABOR is already in
+        the server's line buffer when the transfer starts, where poll()
+        cannot see it; it must still abort the transfer at once."""
+        c = self.raw_login()
+        self.assertCode(c.cmd('TYPE I'), 200)
+        _, port = c.pasv()
+        d = data_connect('127.0.0.1', port, rcvbuf=4096)
+        self.addCleanup(d.close)
+        c.send('RETR big.bin\r\nABOR\r\n')
+        self.assertCode(c.reply(), 150)
+        self.assertCode(c.reply(), 426)
+        self.assertCode(c.reply(), 226)
+        self.assertCode(c.cmd('NOOP'), 200)
+
     def test_abor_ftplib_urgent(self):
         """ftplib.abort() sends ABOR with MSG_OOB (the urgent byte): the server
         must still see the whole line (SO_OOBINLINE)."""
