@@ -3,7 +3,7 @@
 # Python integration suite against each back-end) through ctest.
 #
 # Environment:
-#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: serial),
+#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: all seven),
 #                    e.g. "serial thread reactor"
 #   FTPD_SANITIZE    e.g. address,undefined (build in build-asan) or thread
 #                    (build in build-tsan)
@@ -15,7 +15,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-archs=${FTPD_TEST_ARCHS:-serial}
+archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool reactor hybrid}
 archs=${archs//[, ]/;} # a CMake list
 sanitize=${FTPD_SANITIZE:-}
 jobs=${FTPD_TEST_JOBS:-2}

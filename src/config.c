@@ -27,8 +27,7 @@ void config_defaults(struct ftpd_config *cfg)
     snprintf(cfg->listen[0], sizeof cfg->listen[0], "%s", "127.0.0.1");
     cfg->nlisten = 1;
     cfg->port = FTPD_DEFAULT_PORT;
-    /* Becomes "reactor" once that back-end exists (see DESIGN.md). */
-    snprintf(cfg->arch, sizeof cfg->arch, "%s", "serial");
+    snprintf(cfg->arch, sizeof cfg->arch, "%s", "reactor");
     cfg->workers = 0;
     cfg->threads = FTPD_DEFAULT_THREADS;
     snprintf(cfg->root, sizeof cfg->root, "%s", ".");

@@ -78,7 +78,8 @@ START_TEST(test_defaults)
     ck_assert_int_eq(cfg.nlisten, 1);
     ck_assert_str_eq(cfg.listen[0], "127.0.0.1");
     ck_assert_int_eq(cfg.port, FTPD_DEFAULT_PORT);
-    ck_assert_ptr_nonnull(arch_find(cfg.arch));
+    ck_assert_str_eq(cfg.arch, "reactor");
+    ck_assert_ptr_nonnull(arch_find(cfg.arch)->run);
     ck_assert_int_eq(cfg.workers, 0);
     ck_assert_int_eq(cfg.threads, FTPD_DEFAULT_THREADS);
     ck_assert_str_eq(cfg.root, ".");
