@@ -11,11 +11,11 @@
 
 struct buf {
     char *data;
-    size_t off;      /* first unread byte */
-    size_t len;      /* bytes after off */
-    size_t cap;      /* allocated size of data */
-    size_t limit;    /* max len; 0 means FTPD_REPLY_MAX */
-    bool overflow;   /* an append was refused (limit or ENOMEM) */
+    size_t off;    /* first unread byte */
+    size_t len;    /* bytes after off */
+    size_t cap;    /* allocated size of data */
+    size_t limit;  /* max len; 0 means FTPD_REPLY_MAX */
+    bool overflow; /* an append was refused (limit or ENOMEM) */
 };
 
 void buf_init(struct buf *b, size_t limit);

@@ -24,8 +24,8 @@ struct listener {
  * non-blocking, SO_REUSEADDR, IPV6_V6ONLY for v6. reuseport adds
  * SO_REUSEPORT (hybrid opens one set per worker). Returns the count, or -1
  * with a message in err naming the address. */
-int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out,
-                   char *err, size_t errlen);
+int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out, char *err,
+                   size_t errlen);
 void net_close_all(struct listener *l, int n);
 
 int net_set_nonblock(int fd, bool on);
@@ -63,8 +63,7 @@ struct xfer_watch {
  * t->pasv_fd from t->peer_addr's IP only, or connect to t->port_addr),
  * move the bytes (sendfile for binary RETR), close the data connection.
  * *bytes is what crossed the data connection. */
-enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w,
-                                   uint64_t *bytes);
+enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w, uint64_t *bytes);
 
 /* Data-connection helpers shared by both engines. */
 /* Accept one connection on pasv_fd; a connection from another IP than

@@ -55,9 +55,9 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
                            struct buf *out);
 
 /* Replies for events the back-end detects. */
-void session_line_too_long(struct session *s, struct buf *out); /* 500 */
-void session_idle_timeout(struct session *s, struct buf *out);  /* 421 */
-void session_shutdown(struct session *s, struct buf *out);      /* 421 */
+void session_line_too_long(struct session *s, struct buf *out);                        /* 500 */
+void session_idle_timeout(struct session *s, struct buf *out);                         /* 421 */
+void session_shutdown(struct session *s, struct buf *out);                             /* 421 */
 void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf *out); /* 421 */
 
 #endif

@@ -158,8 +158,8 @@ int arch_process_run(const struct ftpd_server *srv)
             /* Children count signals: a second SIGTERM stops them at once
              * but cleanly (426/421); a third signal kills them. */
             stops += more;
-            log_info("%s", stops == 2 ? "second signal: stopping sessions now"
-                                      : "killing sessions");
+            log_info("%s",
+                     stops == 2 ? "second signal: stopping sessions now" : "killing sessions");
             signal_children(&ps, stops == 2 ? SIGTERM : SIGKILL);
         }
     }

@@ -23,8 +23,8 @@ struct conn {
     struct linebuf in;
     struct buf out;
     struct stop_state *stop;
-    bool closing;        /* close after the reply is written */
-    bool has_deferred;   /* a command that arrived mid-transfer, run after it */
+    bool closing;      /* close after the reply is written */
+    bool has_deferred; /* a command that arrived mid-transfer, run after it */
     size_t deferred_len;
     char line[FTPD_LINE_MAX + 1];
     char deferred[FTPD_LINE_MAX + 1];
@@ -36,8 +36,8 @@ static int flush(struct conn *c)
 {
     if (c->out.len == 0)
         return 0;
-    enum io_status st = net_write_all(c->fd, buf_head(&c->out), c->out.len,
-                                      c->srv->cfg->idle_timeout * 1000);
+    enum io_status st =
+        net_write_all(c->fd, buf_head(&c->out), c->out.len, c->srv->cfg->idle_timeout * 1000);
     buf_clear(&c->out);
     if (st != IO_OK) {
         log_info("%s control write failed: %s", session_peer_name(c->session), strerror(errno));
@@ -60,8 +60,7 @@ static int read_control(struct conn *c)
         return 0;
     if (st != IO_OK) {
         if (st == IO_ERR)
-            log_info("%s control read failed: %s", session_peer_name(c->session),
-                     strerror(errno));
+            log_info("%s control read failed: %s", session_peer_name(c->session), strerror(errno));
         return -1;
     }
     linebuf_commit(&c->in, n);

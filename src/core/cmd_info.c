@@ -75,9 +75,11 @@ static enum step stat_server(struct session *s, struct buf *out)
     buf_printf(out, " %s\r\n", s->logged_in ? "Logged in as anonymous" : "Not logged in");
     buf_printf(out, " TYPE: %s, MODE: Stream, STRU: File\r\n", s->type_ascii ? "ASCII" : "BINARY");
     buf_printf(out, " Data channel: %s\r\n",
-               s->pasv_fd >= 0 ? "passive" : s->have_port ? "active" : "none");
-    buf_printf(out, " Files sent: %llu, bytes sent: %llu\r\n",
-               (unsigned long long)s->files_sent, (unsigned long long)s->bytes_sent);
+               s->pasv_fd >= 0 ? "passive"
+               : s->have_port  ? "active"
+                               : "none");
+    buf_printf(out, " Files sent: %llu, bytes sent: %llu\r\n", (unsigned long long)s->files_sent,
+               (unsigned long long)s->bytes_sent);
     if (s->in_transfer)
         buf_printf(out, " Transfer in progress: %s\r\n", s->xfer_path ? s->xfer_path : "?");
     reply(out, 211, "End of status.");
@@ -105,8 +107,10 @@ static enum step stat_path(struct session *s, const char *arg, struct buf *out)
     char vpath[FTPD_PATH_MAX];
     if (session_path(s, arg, vpath, out) < 0)
         return STEP_CONTINUE;
-    struct listing_opts opts = {.format = LISTING_LIST, .all = true,
-                                .write_enable = s->cfg->write_enable, .now = time(NULL)};
+    struct listing_opts opts = {.format = LISTING_LIST,
+                                .all = true,
+                                .write_enable = s->cfg->write_enable,
+                                .now = time(NULL)};
     struct listing *l = listing_open(s->root_fd, vpath, "", &opts);
     if (l == NULL) {
         reply(out, 550, "No such file or directory.");

@@ -194,8 +194,7 @@ static const struct command *find_command(const struct command *table, size_t n,
     return NULL;
 }
 
-bool command_allowed(struct session *s, const struct command *c, const char *arg,
-                     struct buf *out)
+bool command_allowed(struct session *s, const struct command *c, const char *arg, struct buf *out)
 {
     if ((c->flags & CMD_NEEDS_LOGIN) && !s->logged_in) {
         reply(out, 530, "Please login with USER and PASS.");
@@ -227,8 +226,8 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
     if (*arg == ' ')
         arg++;
 
-    const struct command *c = find_command(commands, sizeof commands / sizeof commands[0], line,
-                                           verb_len);
+    const struct command *c =
+        find_command(commands, sizeof commands / sizeof commands[0], line, verb_len);
     if (s->in_transfer) {
         if (c == NULL || !(c->flags & CMD_MID_TRANSFER))
             return STEP_DEFER;
@@ -261,8 +260,8 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
     if (!s->in_transfer)
         return;
     bool listing = s->xfer.kind == XFER_SEND_LISTING;
-    static const char *const result_names[] = {"ok", "no data connection", "aborted",
-                                               "connection lost", "local error", "shutdown"};
+    static const char *const result_names[] = {
+        "ok", "no data connection", "aborted", "connection lost", "local error", "shutdown"};
     switch (result) {
     case XFER_OK:
         reply(out, 226, listing ? "Directory send OK." : "Transfer complete.");

@@ -21,8 +21,8 @@ struct session {
     char peer_name[SOCKADDR_STR_MAX];
     char *cwd; /* virtual absolute path, normalised ("/", "/a/b") */
 
-    bool user_given;  /* USER accepted, PASS expected */
-    bool user_anon;   /* that USER names the anonymous account */
+    bool user_given; /* USER accepted, PASS expected */
+    bool user_anon;  /* that USER names the anonymous account */
     bool logged_in;
     unsigned prelogin_commands;
     unsigned login_failures;
@@ -123,7 +123,6 @@ enum step cmd_abor(struct session *, const char *, struct buf *);
 const struct command *command_table(size_t *count);
 const struct command *site_command_table(size_t *count);
 /* Check the rules of c for s; replies and returns false when refused. */
-bool command_allowed(struct session *s, const struct command *c, const char *arg,
-                     struct buf *out);
+bool command_allowed(struct session *s, const struct command *c, const char *arg, struct buf *out);
 
 #endif

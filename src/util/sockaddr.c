@@ -48,7 +48,7 @@ bool sockaddr_same_ip(const union sockaddr_any *a, const union sockaddr_any *b)
 int sockaddr_ip_str(const union sockaddr_any *a, char *out, size_t outlen)
 {
     const void *src = a->sa.sa_family == AF_INET6 ? (const void *)&a->in6.sin6_addr
-                                                   : (const void *)&a->in.sin_addr;
+                                                  : (const void *)&a->in.sin_addr;
     if (a->sa.sa_family != AF_INET && a->sa.sa_family != AF_INET6)
         return -1;
     return inet_ntop(a->sa.sa_family, src, out, (socklen_t)outlen) ? 0 : -1;

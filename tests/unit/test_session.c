@@ -182,8 +182,8 @@ START_TEST(reply_table)
 {
     struct session *s = logged_in();
     const char *got = cmd(s, replies[_i].line, NULL);
-    ck_assert_msg(strcmp(got, replies[_i].reply) == 0, "'%s': got '%s' want '%s'",
-                  replies[_i].line, got, replies[_i].reply);
+    ck_assert_msg(strcmp(got, replies[_i].reply) == 0, "'%s': got '%s' want '%s'", replies[_i].line,
+                  got, replies[_i].reply);
     session_free(s);
 }
 END_TEST
@@ -264,7 +264,8 @@ START_TEST(cwd_navigation_and_quoting)
 {
     struct session *s = logged_in();
     cmd(s, "CWD /dir/sub \"q\"", NULL);
-    ck_assert_str_eq(cmd(s, "PWD", NULL), "257 \"/dir/sub \"\"q\"\"\" is the current directory\r\n");
+    ck_assert_str_eq(cmd(s, "PWD", NULL),
+                     "257 \"/dir/sub \"\"q\"\"\" is the current directory\r\n");
     cmd(s, "CDUP", NULL);
     ck_assert_str_eq(cmd(s, "PWD", NULL), "257 \"/dir\" is the current directory\r\n");
     cmd(s, "CWD ../../../../..", NULL);
@@ -283,9 +284,9 @@ START_TEST(pasv_opens_listener_in_range)
     struct session *s = logged_in();
     const char *r = cmd(s, "PASV", NULL);
     unsigned h1, h2, h3, h4, p1, p2;
-    ck_assert_int_eq(sscanf(r, "227 Entering Passive Mode (%u,%u,%u,%u,%u,%u).", &h1, &h2, &h3,
-                            &h4, &p1, &p2),
-                     6);
+    ck_assert_int_eq(
+        sscanf(r, "227 Entering Passive Mode (%u,%u,%u,%u,%u,%u).", &h1, &h2, &h3, &h4, &p1, &p2),
+        6);
     ck_assert_uint_eq(h1, 127);
     ck_assert_uint_eq(h4, 1);
     unsigned port = p1 * 256 + p2;
@@ -387,8 +388,9 @@ START_TEST(transfer_results)
         cmd(s, "TYPE A", NULL);
         cmd(s, "PORT 127,0,0,1,200,1", NULL);
         enum step st;
-        ck_assert_str_eq(cmd(s, "RETR /dir/inner.bin", &st),
-                         "150 Opening ASCII mode data connection for /dir/inner.bin (10 bytes).\r\n");
+        ck_assert_str_eq(
+            cmd(s, "RETR /dir/inner.bin", &st),
+            "150 Opening ASCII mode data connection for /dir/inner.bin (10 bytes).\r\n");
         struct transfer *t = session_transfer(s);
         ck_assert_int_eq(t->pasv_fd, -1);
         ck_assert(t->ascii);
@@ -464,9 +466,10 @@ START_TEST(feat_and_help)
     struct session *s = new_session("127.0.0.1");
     const char *r = cmd(s, "FEAT", NULL);
     ck_assert_msg(strncmp(r, "211-Features:\r\n", 15) == 0, "%s", r);
-    static const char *const feats[] = {" EPRT\r\n", " EPSV\r\n", " MDTM\r\n", " PASV\r\n",
-                                        " REST STREAM\r\n", " SIZE\r\n", " TVFS\r\n", " UTF8\r\n",
-                                        " MLST type*;size*;modify*;perm*;unique*;\r\n"};
+    static const char *const feats[] = {
+        " EPRT\r\n", " EPSV\r\n",        " MDTM\r\n",
+        " PASV\r\n", " REST STREAM\r\n", " SIZE\r\n",
+        " TVFS\r\n", " UTF8\r\n",        " MLST type*;size*;modify*;perm*;unique*;\r\n"};
     for (size_t i = 0; i < sizeof feats / sizeof feats[0]; i++)
         ck_assert_ptr_nonnull(strstr(r, feats[i]));
     ck_assert_ptr_nonnull(strstr(r, "\r\n211 End\r\n"));
@@ -482,14 +485,12 @@ START_TEST(refusals_and_events)
     struct buf out;
     buf_init(&out, 0);
     session_refuse(&cfg, REFUSE_MAX_CLIENTS, &out);
-    ck_assert_int_eq(memcmp(buf_head(&out), "421 Too many users, please try again later.\r\n",
-                            out.len),
-                     0);
+    ck_assert_int_eq(
+        memcmp(buf_head(&out), "421 Too many users, please try again later.\r\n", out.len), 0);
     buf_clear(&out);
     session_refuse(&cfg, REFUSE_MAX_PER_IP, &out);
-    ck_assert_int_eq(memcmp(buf_head(&out), "421 Too many connections from your address.\r\n",
-                            out.len),
-                     0);
+    ck_assert_int_eq(
+        memcmp(buf_head(&out), "421 Too many connections from your address.\r\n", out.len), 0);
     buf_clear(&out);
     struct session *s = new_session("127.0.0.1");
     session_line_too_long(s, &out);
