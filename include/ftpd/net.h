@@ -42,6 +42,14 @@ enum io_status net_write(int fd, const void *p, size_t len, size_t *n);
  * timeout_ms without progress. IO_OK, or IO_ERR (errno ETIMEDOUT, EPIPE..). */
 enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms);
 
+/* True when errno from a data-socket call means the peer or the network
+ * went away (a 426), not a local fault (a 451). */
+bool net_errno_is_peer(int err);
+
+/* Write all of p to a file at *off (advanced), short writes and EINTR
+ * handled. 0, or -1 with errno (ENOSPC, EDQUOT, EIO...). */
+int net_pwrite_all(int fd, const void *p, size_t len, uint64_t *off);
+
 /* The blocking engine watches the control connection while it moves data. */
 enum ctl_action {
     CTL_CONTINUE, /* keep going */

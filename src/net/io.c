@@ -116,3 +116,41 @@ enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms)
     }
     return IO_OK;
 }
+
+int net_pwrite_all(int fd, const void *p, size_t len, uint64_t *off)
+{
+    const char *c = p;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, c, len, (off_t)*off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        c += n;
+        len -= (size_t)n;
+        *off += (uint64_t)n;
+    }
+    return 0;
+}
+
+bool net_errno_is_peer(int err)
+{
+    switch (err) {
+    case EPIPE:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ENOTCONN:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+        return true;
+    default:
+        return false;
+    }
+}

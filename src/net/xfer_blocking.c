@@ -261,23 +261,6 @@ static enum xfer_result send_all(struct engine *e, int dfd, const char *p, size_
     return XFER_OK;
 }
 
-static bool is_conn_errno(int err)
-{
-    switch (err) {
-    case EPIPE:
-    case ECONNRESET:
-    case ECONNABORTED:
-    case ENOTCONN:
-    case ETIMEDOUT:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* TYPE I with sendfile: the file's pages go to the socket without a copy
  * through user space. Returns false (nothing sent) when the file does not
  * support sendfile, so the caller falls back to read+write. */
@@ -318,7 +301,7 @@ static bool send_sendfile(struct engine *e, int dfd, enum xfer_result *res)
             continue;
         if ((errno == EINVAL || errno == ENOSYS) && off == (off_t)t->offset)
             return false;
-        *res = is_conn_errno(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR;
+        *res = net_errno_is_peer(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR;
         return true;
     }
     *res = XFER_OK;
@@ -396,28 +379,6 @@ static enum xfer_result send_listing(struct engine *e, int dfd)
     return res;
 }
 
-/* Write all of p to the file at *off (short writes and EINTR handled).
- * Returns 0 or -1 with errno (ENOSPC, EDQUOT, EIO...). */
-static int file_write_all(int fd, const char *p, size_t len, uint64_t *off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)*off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        *off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* STOR: data connection to file_fd from t->offset (pwrite, so REST needs
  * no lseek; a file opened O_APPEND appends whatever the offset). */
 static enum xfer_result recv_file(struct engine *e, int dfd)
@@ -451,7 +412,7 @@ static enum xfer_result recv_file(struct engine *e, int dfd)
             goto out;
         }
         progress(e, n);
-        if (file_write_all(e->t->file_fd, mem, n, &off) < 0) {
+        if (net_pwrite_all(e->t->file_fd, mem, n, &off) < 0) {
             res = XFER_LOCAL_ERROR;
             goto out;
         }

@@ -117,23 +117,6 @@ static void progress(struct xfer_ev *x, size_t n)
         ev_timer_again(x->loop, &x->timer);
 }
 
-static bool is_conn_errno(int err)
-{
-    switch (err) {
-    case EPIPE:
-    case ECONNRESET:
-    case ECONNABORTED:
-    case ENOTCONN:
-    case ETIMEDOUT:
-    case EHOSTUNREACH:
-    case ENETUNREACH:
-    case ENETDOWN:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* ---- moving data ------------------------------------------------------ */
 
 /* Write what is pending. Returns 1 when all of it went, 0 when the socket
@@ -202,7 +185,7 @@ static bool move_sendfile(struct xfer_ev *x)
             x->mode = MODE_COPY; /* a file sendfile cannot read */
             return true;
         }
-        finish(x, is_conn_errno(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR);
+        finish(x, net_errno_is_peer(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR);
         return false;
     }
     return true;
@@ -296,27 +279,6 @@ static bool move_listing(struct xfer_ev *x)
     return true;
 }
 
-/* Write all of p to the file at *off. Returns 0 or -1 with errno. */
-static int file_write_all(int fd, const char *p, size_t len, uint64_t *off)
-{
-    while (len > 0) {
-        ssize_t n = pwrite(fd, p, len, (off_t)*off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        *off += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* STOR: data connection to file_fd from t->offset (pwrite: REST needs no
  * lseek; a file opened O_APPEND appends whatever the offset). */
 static bool move_recv(struct xfer_ev *x)
@@ -345,7 +307,7 @@ static bool move_recv(struct xfer_ev *x)
         }
         progress(x, n);
         budget = n < budget ? budget - n : 0;
-        if (file_write_all(x->t->file_fd, x->mem, n, &x->off) < 0) {
+        if (net_pwrite_all(x->t->file_fd, x->mem, n, &x->off) < 0) {
             log_warn("data connection: writing the file: %s", strerror(errno));
             finish(x, XFER_LOCAL_ERROR);
             return false;
