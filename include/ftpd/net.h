@@ -27,6 +27,11 @@ struct listener {
 int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out, char *err,
                    size_t errlen);
 void net_close_all(struct listener *l, int n);
+/* Stop listening without closing the descriptors: shutdown(SHUT_RD) on a
+ * listening socket makes the kernel refuse new connections and reset the
+ * queued ones, for every process that shares the socket. The graceful
+ * stop's "stop accepting at once". */
+void net_stop_listening(const struct listener *l, int n);
 
 int net_set_nonblock(int fd, bool on);
 

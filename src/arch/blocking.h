@@ -22,14 +22,21 @@ struct stop_state {
     bool hard;        /* stop now */
     int64_t deadline; /* clock_ms() when the grace runs out (when stopping) */
     int grace_ms;
+    /* Listeners to stop (net_stop_listening) on the first notice: set only
+     * by a process that owns them alone (serial). */
+    const struct ftpd_server *owner;
 };
 
 void stop_init(struct stop_state *st, int fd, bool is_signalfd, int grace_seconds);
 /* st->fd is readable: update the state. */
 void stop_notice(struct stop_state *st);
 
-/* A signalfd for SIGINT and SIGTERM (already blocked by main), or -1. */
-int stop_signalfd(void);
+/* A signalfd for SIGTERM, and SIGINT when with_sigint (both already
+ * blocked by main), or -1. Worker processes and per-connection children
+ * take SIGTERM only: a terminal's Ctrl-C reaches the whole process group,
+ * and with the master's forwarded SIGTERM it would count as a second,
+ * immediate stop. */
+int stop_signalfd(bool with_sigint);
 
 /* Serve one control connection to its end, then close fd. */
 void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,

@@ -48,6 +48,7 @@ struct evconn;
 
 struct evserver {
     const struct ftpd_server *srv;
+    const struct evserver_opts *opts;
     const struct ftpd_config *cfg;
     struct conn_limits *limits;
     struct ev_loop *loop;
@@ -516,9 +517,13 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     }
     log_info("%s: stopping", strsignal(w->signum));
     es->stopping = true;
-    /* No new connections from now on; the listeners stay open (main closes
-     * them), so clients wait in the backlog until we exit. */
+    /* No new connections from now on. The reactor stops its listeners so
+     * new clients are refused at once; a hybrid worker leaves that to its
+     * master, which owns the shared sockets (a worker recycled alone must
+     * not stop the others' listener). */
     accept_watch(es, false);
+    if (es->opts->stop_listeners)
+        net_stop_listening(es->opts->listeners, es->opts->nlisteners);
     ev_timer_stop(loop, &es->accept_pause);
     /* Idle sessions get 421 and close; those in a transfer finish it first
      * (conn_run decides), for shutdown_grace seconds at most. */
@@ -568,6 +573,7 @@ int evserver_run(const struct ftpd_server *srv, const struct evserver_opts *opts
     }
     log_debug("event loop backend %#x", ev_backend(es->loop));
 
+    es->opts = opts;
     es->naccept = opts->nlisteners;
     for (int i = 0; i < es->naccept; i++) {
         /* accept4(SOCK_NONBLOCK) needs a non-blocking listener as well, or

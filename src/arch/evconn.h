@@ -26,6 +26,9 @@ struct evserver_opts {
      * reaches the whole process group, and counting it twice would turn a
      * graceful stop into an immediate one. */
     bool watch_sigint;
+    /* On the first stop signal, net_stop_listening() (the reactor; never a
+     * hybrid worker: the master does it for all). */
+    bool stop_listeners;
 };
 
 /* Make a loop (ev_loop_new, so call it after any fork), serve until

@@ -13,7 +13,7 @@
 static int prefork_worker(const struct ftpd_server *srv, int index, void *arg)
 {
     struct conn_limits *limits = arg;
-    int sigfd = stop_signalfd();
+    int sigfd = stop_signalfd(false);
     if (sigfd < 0)
         return 1;
     struct stop_state stop;

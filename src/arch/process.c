@@ -29,7 +29,7 @@ static void serve_child(struct process_state *ps, int fd, const union sockaddr_a
     for (int i = 0; i < srv->nlisteners; i++)
         close(srv->listeners[i].fd);
     close(ps->sigfd);
-    int sigfd = stop_signalfd();
+    int sigfd = stop_signalfd(false);
     if (sigfd < 0)
         _exit(1);
     struct stop_state stop;
@@ -146,8 +146,7 @@ int arch_process_run(const struct ftpd_server *srv)
     /* Graceful stop: no more accepts; children finish within the grace
      * (each enforces it); a second signal kills them. */
     log_info("stopping: waiting for %d sessions", limits_active(ps.limits));
-    for (int i = 0; i < n; i++)
-        close(srv->listeners[i].fd);
+    net_stop_listening(srv->listeners, n);
     signal_children(&ps, SIGTERM);
     while (limits_active(ps.limits) > 0) {
         struct pollfd sp = {.fd = ps.sigfd, .events = POLLIN};

@@ -20,6 +20,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .nlisteners = srv->nlisteners,
         .limits = limits,
         .watch_sigint = true,
+        .stop_listeners = true,
     };
     int rc = evserver_run(srv, &opts);
     limits_free(limits);

@@ -12,11 +12,12 @@ int arch_serial_run(const struct ftpd_server *srv)
 {
     int rc = 1;
     struct acceptor acc;
-    int sigfd = stop_signalfd();
+    int sigfd = stop_signalfd(true);
     struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
     if (sigfd >= 0 && limits != NULL && acceptor_init(&acc) == 0) {
         struct stop_state stop;
         stop_init(&stop, sigfd, true, srv->cfg->shutdown_grace);
+        stop.owner = srv;
         accept_loop(srv, &stop, limits, &acc);
         acceptor_close(&acc);
         log_info("stopping");

@@ -8,6 +8,7 @@
 #include "arch/blocking.h"
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
+#include "ftpd/net.h"
 
 void stop_init(struct stop_state *st, int fd, bool is_signalfd, int grace_seconds)
 {
@@ -17,13 +18,15 @@ void stop_init(struct stop_state *st, int fd, bool is_signalfd, int grace_second
     st->hard = false;
     st->deadline = 0;
     st->grace_ms = grace_seconds * 1000;
+    st->owner = NULL;
 }
 
-int stop_signalfd(void)
+int stop_signalfd(bool with_sigint)
 {
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGINT);
+    if (with_sigint)
+        sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
@@ -50,6 +53,9 @@ void stop_notice(struct stop_state *st)
         st->stopping = true;
         st->fd = -1;
     }
-    if (st->stopping && st->deadline == 0)
+    if (st->stopping && st->deadline == 0) {
         st->deadline = clock_ms() + st->grace_ms;
+        if (st->owner != NULL)
+            net_stop_listening(st->owner->listeners, st->owner->nlisteners);
+    }
 }

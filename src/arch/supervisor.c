@@ -15,6 +15,7 @@
 
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
+#include "ftpd/net.h"
 
 /* A worker dying this soon after its start counts toward a crash loop. */
 #define RESPAWN_WINDOW_MS 1000
@@ -115,6 +116,8 @@ int supervise(const struct ftpd_server *srv, int nworkers, worker_main fn, void 
                      stops == 1   ? "stopping workers gracefully"
                      : stops == 2 ? "stopping workers now"
                                   : "killing workers");
+            if (stops == 1)
+                net_stop_listening(srv->listeners, srv->nlisteners);
             signal_all(w, nworkers, stops <= 2 ? SIGTERM : SIGKILL);
         }
         /* Reap everything that exited (SIGCHLD coalesces). A slot with

@@ -71,7 +71,7 @@ int arch_thread_run(const struct ftpd_server *srv)
     struct stop_pipe stop;
     struct acceptor acc;
     pthread_attr_t attr;
-    int sigfd = stop_signalfd();
+    int sigfd = stop_signalfd(true);
     struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
     if (sigfd < 0 || limits == NULL || stop_pipe_open(&stop) < 0 || acceptor_init(&acc) < 0 ||
         thread_attr_init(&attr, true) < 0)
@@ -107,6 +107,7 @@ int arch_thread_run(const struct ftpd_server *srv)
     struct signalfd_siginfo si;
     while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
         ;
+    net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", limits_active(limits));
     stop_pipe_fire(&stop);
     wait_for_drain(sigfd, no_sessions, limits);

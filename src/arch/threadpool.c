@@ -42,7 +42,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
 {
     struct stop_pipe stop = {-1, -1};
     pthread_attr_t attr;
-    int sigfd = stop_signalfd();
+    int sigfd = stop_signalfd(true);
     struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
     struct pool *p = calloc(1, sizeof *p);
     if (sigfd < 0 || limits == NULL || p == NULL || stop_pipe_open(&stop) < 0 ||
@@ -67,6 +67,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     log_info("threadpool: %d threads", started);
     if (started > 0)
         wait_for_stop_signal(sigfd);
+    net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", limits_active(limits));
     stop_pipe_fire(&stop);
     wait_for_drain(sigfd, pool_done, p);

@@ -1,6 +1,7 @@
 /* Control-connection listeners: one non-blocking socket per configured
  * address, all on the same port. */
 #include "ftpd/net.h"
+#include "ftpd/log.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -93,5 +94,13 @@ void net_close_all(struct listener *l, int n)
         if (l[i].fd >= 0)
             close(l[i].fd);
         l[i].fd = -1;
+    }
+}
+
+void net_stop_listening(const struct listener *l, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (l[i].fd >= 0 && shutdown(l[i].fd, SHUT_RD) < 0 && errno != ENOTCONN)
+            log_warn("shutdown of a listener: %s", strerror(errno));
     }
 }
