@@ -3,7 +3,8 @@
 # Python integration suite against each back-end) through ctest.
 #
 # Environment:
-#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: all seven),
+#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: all seven,
+#                    plus the variants threadpool+queue and hybrid+reuseport),
 #                    e.g. "serial thread reactor"
 #   FTPD_SANITIZE    e.g. address,undefined (build in build-asan) or thread
 #                    (build in build-tsan)
@@ -15,7 +16,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool reactor hybrid}
+archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool threadpool+queue reactor hybrid hybrid+reuseport}
 archs=${archs//[, ]/;} # a CMake list
 sanitize=${FTPD_SANITIZE:-}
 jobs=${FTPD_TEST_JOBS:-2}

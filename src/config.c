@@ -213,6 +213,18 @@ static int set_listen(struct ftpd_config *cfg, const struct key *k, const char *
     return 0;
 }
 
+/* A key whose value is one of two words, stored as a bool (true = second). */
+static int set_choice(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                      size_t errlen)
+{
+    const char *first = k->hint, *second = k->hint + strlen(k->hint) + 1;
+    if (strcmp(value, first) == 0 || strcmp(value, second) == 0) {
+        *bool_field(cfg, k) = strcmp(value, second) == 0;
+        return 0;
+    }
+    return fail(err, errlen, "key '%s': '%s' is not %s or %s", k->name, value, first, second);
+}
+
 static int set_arch(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
                     size_t errlen)
 {
@@ -302,6 +314,8 @@ static const struct key keys[] = {
     {"arch", set_arch, FIELD(arch), 0, 0, NULL},
     {"workers", set_int, FIELD(workers), 0, 1024, "0-1024, 0 = number of CPUs"},
     {"threads", set_int, FIELD(threads), 1, 4096, NULL},
+    {"threadpool_dispatch", set_choice, FIELD(threadpool_queue), 0, 0, "accept\0queue"},
+    {"hybrid_balance", set_choice, FIELD(hybrid_reuseport), 0, 0, "shared\0reuseport"},
     {"root", set_root, FIELD(root), 0, 0, NULL},
     {"anonymous", set_bool, FIELD(anonymous), 0, 0, NULL},
     {"write_enable", set_bool, FIELD(write_enable), 0, 0, NULL},

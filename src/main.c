@@ -245,7 +245,10 @@ static int setup_signals(void)
 static int open_listeners(struct ftpd_server *srv)
 {
     char err[512];
-    int n = net_listen_all(srv->cfg, false, srv->listeners, err, sizeof err);
+    /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
+     * set, which the kernel allows only if these have the option too. */
+    bool reuseport = srv->cfg->hybrid_reuseport && strcmp(srv->cfg->arch, "hybrid") == 0;
+    int n = net_listen_all(srv->cfg, reuseport, srv->listeners, err, sizeof err);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
         return -1;

@@ -17,8 +17,10 @@ struct ftpd_config {
     int nlisten;
     int port;
     char arch[FTPD_ARCH_NAME_MAX];
-    int workers; /* prefork/hybrid processes; 0 = number of CPUs */
-    int threads; /* threadpool size */
+    int workers;           /* prefork/hybrid processes; 0 = number of CPUs */
+    int threads;           /* threadpool size */
+    bool threadpool_queue; /* threadpool_dispatch = queue: one acceptor feeds a queue */
+    bool hybrid_reuseport; /* hybrid_balance = reuseport: a SO_REUSEPORT set per worker */
     char root[FTPD_PATH_MAX];
     bool anonymous;
     bool write_enable;

@@ -27,6 +27,10 @@ struct listener {
 int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out, char *err,
                    size_t errlen);
 void net_close_all(struct listener *l, int n);
+/* Open a second set of listeners on the addresses (and real ports) of `in`,
+ * with SO_REUSEPORT (which `in` must have too): each hybrid worker's own
+ * set under hybrid_balance = reuseport. Returns n, or -1 (errno). */
+int net_listen_again(const struct listener *in, int n, struct listener *out);
 /* Stop listening without closing the descriptors: shutdown(SHUT_RD) on a
  * listening socket makes the kernel refuse new connections and reset the
  * queued ones, for every process that shares the socket. The graceful

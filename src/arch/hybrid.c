@@ -8,14 +8,11 @@
  * (the thundering herd: a few wasted wake-ups per connection, which matters
  * only at high connection rates; libev offers no EPOLLEXCLUSIVE). The
  * benefit: a busy worker simply accepts less, so load follows free capacity.
- * The alternative to measure is SO_REUSEPORT: each worker binds its own
- * listeners (net_listen_all(cfg, true, ...) in the worker, passed through
- * evserver_opts.listeners), the kernel hashes connections across them with
- * no herd, but blindly: a worker stuck on a slow disk keeps receiving its
- * share, and connections queued on a dying worker's socket are lost. It
- * also needs the port to be fixed (the master's --port 0 listener cannot be
- * shared that way) and the master's own listeners opened with SO_REUSEPORT.
- * HYBRID_REUSEPORT switches the variant on for such a measurement. */
+ * hybrid_balance = reuseport is the alternative: each worker binds its own
+ * SO_REUSEPORT set (net_listen_again) and the kernel hashes connections
+ * across them with no herd, but blindly: a worker stuck on a slow disk
+ * keeps receiving its share, and connections queued on a dying worker's
+ * socket are lost. The README gives the measured difference. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -28,12 +25,15 @@
 #include "arch/supervisor.h"
 #include "ftpd/log.h"
 
-#ifndef HYBRID_REUSEPORT
-#define HYBRID_REUSEPORT 0
-#endif
+struct hybrid {
+    struct ftpd_server master; /* the master's copy: its fds closed once
+                                  the first workers run (reuseport) */
+    struct conn_limits *limits;
+};
 
 static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
 {
+    struct hybrid *h = arg;
     /* A worker whose master is gone (SIGKILL) stops gracefully instead of
      * serving on unsupervised. */
     pid_t master = getppid();
@@ -44,37 +44,64 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     struct evserver_opts opts = {
         .listeners = srv->listeners,
         .nlisteners = srv->nlisteners,
-        .limits = arg, /* made by the master before forking: shared */
+        .limits = h->limits, /* made by the master before forking: shared */
         .watch_sigint = false,
+        .stop_listeners = false, /* shared sockets: the master stops them */
     };
-#if HYBRID_REUSEPORT
+    if (!srv->cfg->hybrid_reuseport)
+        return evserver_run(srv, &opts);
+
+    /* hybrid_balance = reuseport. The first worker 0 keeps main's sockets
+     * (they carry SO_REUSEPORT), so the port never goes unserved at start;
+     * every other worker, and a respawned worker 0, binds its own set on
+     * the same addresses and ports. */
     struct listener own[FTPD_LISTEN_MAX];
-    char err[256];
-    int n = net_listen_all(srv->cfg, true, own, err, sizeof err);
-    if (n < 0) {
-        log_error("worker %d: %s", index, err);
-        return 1;
+    bool inherited = index == 0 && srv->listeners[0].fd >= 0;
+    if (inherited) {
+        memcpy(own, srv->listeners, sizeof own[0] * (size_t)srv->nlisteners);
+    } else {
+        for (int i = 0; i < srv->nlisteners; i++) {
+            if (srv->listeners[i].fd >= 0)
+                close(srv->listeners[i].fd);
+        }
+        if (net_listen_again(srv->listeners, srv->nlisteners, own) < 0) {
+            log_error("worker %d: cannot open its SO_REUSEPORT listeners: %s", index,
+                      strerror(errno));
+            return 1;
+        }
     }
     opts.listeners = own;
-    opts.nlisteners = n;
+    opts.stop_listeners = true; /* ours alone */
     int rc = evserver_run(srv, &opts);
-    net_close_all(own, n);
+    net_close_all(own, srv->nlisteners);
     return rc;
-#else
-    return evserver_run(srv, &opts);
-#endif
+}
+
+/* reuseport: the master's copies would get a share of the connections and
+ * never accept them; once worker 0 holds the sockets, let them go. */
+static void hybrid_started(void *arg)
+{
+    struct hybrid *h = arg;
+    if (!h->master.cfg->hybrid_reuseport)
+        return;
+    for (int i = 0; i < h->master.nlisteners; i++) {
+        close(h->master.listeners[i].fd);
+        h->master.listeners[i].fd = -1;
+    }
 }
 
 int arch_hybrid_run(const struct ftpd_server *srv)
 {
     /* Before forking: one MAP_SHARED table, so max_clients and max_per_ip
      * hold across all workers. */
-    struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (limits == NULL)
+    struct hybrid h = {.master = *srv};
+    h.limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    if (h.limits == NULL)
         return 1;
     int n = worker_count(srv->cfg);
-    log_info("hybrid: %d workers", n);
-    int rc = supervise(srv, n, hybrid_worker, limits, limits);
-    limits_free(limits);
+    log_info("hybrid: %d workers, %s listeners", n,
+             srv->cfg->hybrid_reuseport ? "SO_REUSEPORT" : "shared");
+    int rc = supervise(&h.master, n, hybrid_worker, &h, h.limits, hybrid_started);
+    limits_free(h.limits);
     return rc;
 }

@@ -34,7 +34,7 @@ int arch_prefork_run(const struct ftpd_server *srv)
         return 1;
     int n = worker_count(srv->cfg);
     log_info("prefork: %d workers", n);
-    int rc = supervise(srv, n, prefork_worker, limits, limits);
+    int rc = supervise(srv, n, prefork_worker, limits, limits, NULL);
     limits_free(limits);
     return rc;
 }

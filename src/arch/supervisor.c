@@ -78,7 +78,7 @@ static void signal_all(struct worker *w, int n, int sig)
 }
 
 int supervise(const struct ftpd_server *srv, int nworkers, worker_main fn, void *arg,
-              struct conn_limits *limits)
+              struct conn_limits *limits, void (*started)(void *arg))
 {
     int sigfd = master_signalfd();
     if (sigfd < 0) {
@@ -94,6 +94,8 @@ int supervise(const struct ftpd_server *srv, int nworkers, worker_main fn, void 
         w[i].pid = spawn(srv, i, fn, arg, sigfd);
         w[i].started = clock_ms();
     }
+    if (started != NULL)
+        started(arg);
 
     int stops = 0, alive = nworkers, quick_deaths = 0;
     int64_t paused_until = 0;

@@ -104,3 +104,18 @@ void net_stop_listening(const struct listener *l, int n)
             log_warn("shutdown of a listener: %s", strerror(errno));
     }
 }
+
+int net_listen_again(const struct listener *in, int n, struct listener *out)
+{
+    for (int i = 0; i < n; i++) {
+        out[i].addr = in[i].addr;
+        out[i].fd = listen_one(&out[i].addr, true);
+        if (out[i].fd < 0) {
+            int saved = errno;
+            net_close_all(out, i);
+            errno = saved;
+            return -1;
+        }
+    }
+    return n;
+}

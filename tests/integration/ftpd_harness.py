@@ -32,7 +32,15 @@ import unittest
 
 TIMEOUT = 10  # seconds, for every network operation
 FTPD_BIN = os.environ.get('FTPD_BIN', '')
-FTPD_ARCH = os.environ.get('FTPD_ARCH', 'serial')
+# FTPD_ARCH is a back-end name, optionally with a variant of it after a '+'
+# ("threadpool+queue", "hybrid+reuseport"): the suite then runs against that
+# back-end with the variant's config keys.
+ARCH_VARIANTS = {
+    'queue': {'threadpool_dispatch': 'queue'},
+    'reuseport': {'hybrid_balance': 'reuseport'},
+}
+FTPD_ARCH, _, FTPD_VARIANT = os.environ.get('FTPD_ARCH', 'serial').partition('+')
+VARIANT_CONFIG = ARCH_VARIANTS[FTPD_VARIANT] if FTPD_VARIANT else {}
 
 # Every regular file and directory of the fixture gets this mtime:
 # 2020-01-02 03:04:05 UTC.
@@ -179,10 +187,11 @@ def run_ftpd(args, timeout=TIMEOUT, **kw):
 
 
 def write_config(path, keys):
-    """An INI file with the given keys (no section: inih accepts that)."""
+    """An INI file with the given keys (no section: inih accepts that),
+    plus the keys of the FTPD_ARCH variant under test."""
     with open(path, 'w', encoding='utf-8') as f:
         f.write('# written by the integration harness\n')
-        for k, v in keys.items():
+        for k, v in dict(VARIANT_CONFIG, **keys).items():
             f.write('%s = %s\n' % (k, v))
     return path
 
@@ -551,8 +560,9 @@ class FtpdTestCase(unittest.TestCase):
         cls.files = make_tree(cls.root)
         cls.extra_fixture(cls.root)
         config_path = None
-        if cls.config:
-            config_path = write_config(os.path.join(cls.tmpdir, 'ftpd-test.conf'), cls.config)
+        config = dict(VARIANT_CONFIG, **(cls.config or {}))
+        if config:  # write_config adds the variant's keys
+            config_path = write_config(os.path.join(cls.tmpdir, 'ftpd-test.conf'), config)
         cls.server = Server(cls.root, cls.listen, cls.extra_args, config_path)
         cls.addClassCleanup(cls.server.kill)
         cls.server.wait_listening(10)

@@ -26,6 +26,8 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_str_eq(a->arch, b->arch);
     ck_assert_int_eq(a->workers, b->workers);
     ck_assert_int_eq(a->threads, b->threads);
+    ck_assert_int_eq(a->threadpool_queue, b->threadpool_queue);
+    ck_assert_int_eq(a->hybrid_reuseport, b->hybrid_reuseport);
     ck_assert_str_eq(a->root, b->root);
     ck_assert_int_eq(a->anonymous, b->anonymous);
     ck_assert_int_eq(a->write_enable, b->write_enable);
@@ -199,6 +201,43 @@ static const struct bool_case {
     {"2", -1},  {"yess", -1},    {"maybe", -1}, {" yes", -1}, {"yes ", -1}, {"-1", -1},
     {"01", -1}, {"enabled", -1},
 };
+
+/* Keys whose value is one of two words. */
+START_TEST(test_choice_keys)
+{
+    static const struct {
+        const char *key, *value;
+        int want; /* -1: refused */
+    } cases[] = {
+        {"threadpool_dispatch", "accept", 0}, {"threadpool_dispatch", "queue", 1},
+        {"threadpool_dispatch", "Queue", -1}, {"threadpool_dispatch", "", -1},
+        {"hybrid_balance", "shared", 0},      {"hybrid_balance", "reuseport", 1},
+        {"hybrid_balance", "queue", -1},      {"hybrid_balance", "reuseport ", -1},
+    };
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct ftpd_config cfg;
+        char err[256];
+        config_defaults(&cfg);
+        ck_assert(!cfg.threadpool_queue && !cfg.hybrid_reuseport);
+        int rc = config_set(&cfg, cases[i].key, cases[i].value, err, sizeof err);
+        bool got = strcmp(cases[i].key, "hybrid_balance") == 0 ? cfg.hybrid_reuseport
+                                                               : cfg.threadpool_queue;
+        if (cases[i].want < 0) {
+            ck_assert_int_eq(rc, -1);
+            ck_assert_msg(strstr(err, "' is not ") != NULL, "%s", err);
+            ck_assert(!got);
+        } else {
+            ck_assert_msg(rc == 0, "%s", err);
+            ck_assert_int_eq(got, cases[i].want);
+        }
+    }
+    char err[256];
+    struct ftpd_config cfg;
+    config_defaults(&cfg);
+    config_set(&cfg, "threadpool_dispatch", "bogus", err, sizeof err);
+    ck_assert_str_eq(err, "key 'threadpool_dispatch': 'bogus' is not accept or queue");
+}
+END_TEST
 
 START_TEST(test_bool_keys)
 {
@@ -720,6 +759,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_loop_test(tc, test_int_key, 0, ARRAY_LEN(int_keys));
     tcase_add_test(tc, test_port_message);
+    tcase_add_test(tc, test_choice_keys);
     tcase_add_loop_test(tc, test_bool_keys, 0, ARRAY_LEN(bool_cases));
     tcase_add_loop_test(tc, test_listen, 0, ARRAY_LEN(listen_cases));
     tcase_add_loop_test(tc, test_string_keys, 0, ARRAY_LEN(str_cases));
