@@ -7,8 +7,8 @@
  *    wait in the listen backlog.
  *  - queue: the main thread accepts, admits (max_clients, max_per_ip) and
  *    pushes the connection on a bounded queue; a free thread pops it. No
- *    herd, and a full queue is answered with 421 at once instead of a
- *    silent wait in the backlog; costs a lock and a wake-up per connection.
+ *    herd, and max_clients is answered with 421 at once even while every
+ *    thread is busy; costs a lock and a wake-up per connection.
  *
  * The README gives the measured difference. */
 #include <errno.h>
@@ -24,6 +24,8 @@
 #include "arch/limits.h"
 #include "arch/threads.h"
 #include "ftpd/log.h"
+
+#define QUEUE_MAX 65536
 
 struct queued_conn {
     int fd;
@@ -173,8 +175,10 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct conn_limits *
     p->srv = srv;
     p->limits = limits;
     p->stop_fd = stop_fd;
-    /* Room for a burst of connections per thread; more is a 421. */
-    p->cap = srv->cfg->threads * 4;
+    /* Every admitted connection fits (admission caps them at max_clients),
+     * so the queue refuses no one the limits would let in; clamped so a huge
+     * max_clients does not reserve memory for nothing. */
+    p->cap = srv->cfg->max_clients < QUEUE_MAX ? srv->cfg->max_clients : QUEUE_MAX;
     p->ring = calloc((size_t)p->cap, sizeof *p->ring);
     if (p->ring == NULL || acceptor_init(&p->acc) < 0) {
         free(p->ring);
