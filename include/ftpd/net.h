@@ -39,6 +39,9 @@ void net_stop_listening(const struct listener *l, int n);
 
 int net_set_nonblock(int fd, bool on);
 
+/* Options of an accepted control connection (see io.c for why each). */
+void net_control_socket(int fd);
+
 /* accept4(SOCK_CLOEXEC, non-blocking if asked), EINTR retried. Returns the
  * fd, or -1 with errno (EAGAIN, EMFILE, ...). */
 int net_accept(int lfd, union sockaddr_any *peer, bool nonblock);

@@ -1,53 +1,43 @@
-#include <errno.h>
-#include <poll.h>
-#include <string.h>
+/* The loop of serial, of each prefork worker and of each threadpool thread
+ * (dispatch = accept): accept, admit, serve to the end, repeat. */
 #include <unistd.h>
 
 #include "arch/blocking.h"
 #include "arch/limits.h"
-#include "ftpd/log.h"
+
+struct serving {
+    const struct ftpd_server *srv;
+    struct stop_state *st;
+    struct conn_limits *limits;
+    pid_t self;
+};
+
+static bool serving_on_stop(void *arg)
+{
+    struct serving *sv = arg;
+    stop_notice(sv->st);
+    return sv->st->stopping;
+}
+
+static bool serving_on_conn(void *arg, int fd, const union sockaddr_any *peer)
+{
+    struct serving *sv = arg;
+    enum refusal why;
+    int slot = limits_admit(sv->limits, peer, sv->self, &why);
+    if (slot < 0) {
+        limits_turn_away(sv->srv->cfg, fd, why, peer);
+        return false;
+    }
+    serve_blocking(sv->srv, fd, peer, sv->st);
+    limits_release(sv->limits, slot);
+    return sv->st->stopping; /* the stop may come during the session */
+}
 
 void accept_loop(const struct ftpd_server *srv, struct stop_state *st, struct conn_limits *limits,
                  struct acceptor *acc)
 {
-    struct pollfd pfd[FTPD_LISTEN_MAX + 1];
-    int n = srv->nlisteners;
-    for (int i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
-    pid_t self = getpid();
-
-    while (!st->stopping) {
-        pfd[n] = (struct pollfd){.fd = st->fd, .events = POLLIN};
-        if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        if (pfd[n].revents) {
-            stop_notice(st);
-            break;
-        }
-        for (int i = 0; i < n && !st->stopping; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            union sockaddr_any peer;
-            /* Listeners are non-blocking and shared: another worker or
-             * thread may have taken the connection (EAGAIN). */
-            int fd = acceptor_accept(acc, pfd[i].fd, &peer);
-            if (fd < 0) {
-                if (errno != EAGAIN && errno != EMFILE)
-                    log_warn("accept: %s", strerror(errno));
-                continue;
-            }
-            enum refusal why;
-            int slot = limits_admit(limits, &peer, self, &why);
-            if (slot < 0) {
-                limits_turn_away(srv->cfg, fd, why, &peer);
-                continue;
-            }
-            serve_blocking(srv, fd, &peer, st);
-            limits_release(limits, slot);
-        }
-    }
+    struct serving sv = {.srv = srv, .st = st, .limits = limits, .self = getpid()};
+    static const struct accept_ops ops = {serving_on_stop, serving_on_conn};
+    if (!st->stopping)
+        acceptor_run(srv, acc, st->fd, &ops, &sv);
 }

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,4 +67,38 @@ int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer)
     pthread_mutex_unlock(&a->lock);
     errno = EMFILE;
     return -1;
+}
+
+void acceptor_run(const struct ftpd_server *srv, struct acceptor *a, int ctl_fd,
+                  const struct accept_ops *ops, void *arg)
+{
+    struct pollfd pfd[FTPD_LISTEN_MAX + 1];
+    int n = srv->nlisteners;
+    for (int i = 0; i < n; i++)
+        pfd[i] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
+    pfd[n] = (struct pollfd){.fd = ctl_fd, .events = POLLIN};
+    for (;;) {
+        if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        if (pfd[n].revents && ops->on_ctl(arg))
+            return;
+        for (int i = 0; i < n; i++) {
+            if (!(pfd[i].revents & POLLIN))
+                continue;
+            union sockaddr_any peer;
+            /* Listeners are non-blocking and may be shared: another worker
+             * or thread may have taken the connection (EAGAIN). */
+            int fd = acceptor_accept(a, pfd[i].fd, &peer);
+            if (fd >= 0) {
+                if (ops->on_conn(arg, fd, &peer))
+                    return;
+            } else if (errno != EAGAIN && errno != EMFILE) {
+                log_warn("accept: %s", strerror(errno));
+            }
+        }
+    }
 }

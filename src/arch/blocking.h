@@ -68,4 +68,16 @@ void acceptor_close(struct acceptor *a);
  * was pending, EMFILE when one was dropped, other errors as accept(2). */
 int acceptor_accept(struct acceptor *a, int lfd, union sockaddr_any *peer);
 
+/* The accept loop every blocking back-end runs somewhere: poll the
+ * listeners and ctl_fd; hand each new connection to on_conn, each
+ * readiness of ctl_fd (a signalfd, a stop pipe) to on_ctl. Either returns
+ * true to end the loop. */
+struct accept_ops {
+    bool (*on_ctl)(void *arg);
+    bool (*on_conn)(void *arg, int fd, const union sockaddr_any *peer);
+};
+
+void acceptor_run(const struct ftpd_server *srv, struct acceptor *a, int ctl_fd,
+                  const struct accept_ops *ops, void *arg);
+
 #endif

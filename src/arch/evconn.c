@@ -359,10 +359,7 @@ static void conn_open(struct evserver *es, int fd, const union sockaddr_any *pee
         limits_release(es->limits, slot);
         return;
     }
-    /* Telnet "urgent" bytes (IAC DM sent with ABOR) stay in the stream,
-     * where the line framing drops them. */
-    int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+    net_control_socket(fd);
     c->session = session_new(es->cfg, es->srv->root_fd, &local, peer);
     if (c->session == NULL) {
         struct buf out;

@@ -21,6 +21,7 @@ struct process_state {
     struct conn_limits *limits;
     pid_t *child; /* child[slot]: the pid serving limits slot `slot` */
     int sigfd;
+    int stops; /* SIGINT/SIGTERM received */
 };
 
 static void serve_child(struct process_state *ps, int fd, const union sockaddr_any *peer)
@@ -38,13 +39,15 @@ static void serve_child(struct process_state *ps, int fd, const union sockaddr_a
     _exit(0);
 }
 
-static void start_child(struct process_state *ps, int fd, const union sockaddr_any *peer)
+/* A new connection: admit it and fork its child. */
+static bool start_child(void *arg, int fd, const union sockaddr_any *peer)
 {
+    struct process_state *ps = arg;
     enum refusal why;
     int slot = limits_admit(ps->limits, peer, getpid(), &why);
     if (slot < 0) {
         limits_turn_away(ps->srv->cfg, fd, why, peer);
-        return;
+        return false;
     }
     pid_t pid = fork();
     if (pid == 0)
@@ -53,10 +56,11 @@ static void start_child(struct process_state *ps, int fd, const union sockaddr_a
         log_error("fork: %s", strerror(errno));
         limits_release(ps->limits, slot);
         limits_turn_away(ps->srv->cfg, fd, REFUSE_NO_MEMORY, peer);
-        return;
+        return false;
     }
     ps->child[slot] = pid;
     close(fd);
+    return false;
 }
 
 /* Reap every exited child and free its slot. */
@@ -98,6 +102,14 @@ static int read_signals(struct process_state *ps)
     return stops;
 }
 
+/* The signalfd: reap on SIGCHLD; stop accepting on SIGINT/SIGTERM. */
+static bool on_signal(void *arg)
+{
+    struct process_state *ps = arg;
+    ps->stops += read_signals(ps);
+    return ps->stops > 0;
+}
+
 int arch_process_run(const struct ftpd_server *srv)
 {
     const struct ftpd_config *cfg = srv->cfg;
@@ -116,37 +128,13 @@ int arch_process_run(const struct ftpd_server *srv)
         return 1;
     }
 
-    struct pollfd pfd[FTPD_LISTEN_MAX + 1];
-    int n = srv->nlisteners;
-    for (int i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
-    pfd[n] = (struct pollfd){.fd = ps.sigfd, .events = POLLIN};
-    int stops = 0;
-    while (stops == 0) {
-        if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        if (pfd[n].revents)
-            stops += read_signals(&ps);
-        for (int i = 0; i < n && stops == 0; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            union sockaddr_any peer;
-            int fd = acceptor_accept(&acc, pfd[i].fd, &peer);
-            if (fd >= 0)
-                start_child(&ps, fd, &peer);
-            else if (errno != EAGAIN && errno != EMFILE)
-                log_warn("accept: %s", strerror(errno));
-        }
-    }
-
+    static const struct accept_ops ops = {on_signal, start_child};
+    acceptor_run(srv, &acc, ps.sigfd, &ops, &ps);
+    int stops = ps.stops;
     /* Graceful stop: no more accepts; children finish within the grace
      * (each enforces it); a second signal kills them. */
     log_info("stopping: waiting for %d sessions", limits_active(ps.limits));
-    net_stop_listening(srv->listeners, n);
+    net_stop_listening(srv->listeners, srv->nlisteners);
     signal_children(&ps, SIGTERM);
     while (limits_active(ps.limits) > 0) {
         struct pollfd sp = {.fd = ps.sigfd, .events = POLLIN};

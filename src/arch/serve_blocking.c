@@ -238,10 +238,7 @@ void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_
         close(fd);
         return;
     }
-    /* Telnet "urgent" bytes (IAC DM sent with ABOR) stay in the stream,
-     * where the line framing drops them. */
-    int on = 1;
-    setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &on, sizeof on);
+    net_control_socket(fd);
     c->srv = srv;
     c->fd = fd;
     c->stop = stop;

@@ -2,7 +2,6 @@
  * with a small explicit stack that runs the blocking loop. Threads share
  * only the read-only config, the listeners and the connection table. */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -18,6 +17,7 @@ struct session_thread {
     const struct ftpd_server *srv;
     struct conn_limits *limits;
     int stop_fd;
+    const pthread_attr_t *attr;
     int fd;
     int slot;
     union sockaddr_any peer;
@@ -34,14 +34,15 @@ static void *session_thread_main(void *arg)
     return NULL;
 }
 
-static void start_thread(struct session_thread *proto, const pthread_attr_t *attr, int fd,
-                         const union sockaddr_any *peer)
+/* A new connection: admit it and give it a thread. */
+static bool start_thread(void *arg, int fd, const union sockaddr_any *peer)
 {
+    struct session_thread *proto = arg;
     enum refusal why;
     int slot = limits_admit(proto->limits, peer, getpid(), &why);
     if (slot < 0) {
         limits_turn_away(proto->srv->cfg, fd, why, peer);
-        return;
+        return false;
     }
     struct session_thread *t = malloc(sizeof *t);
     pthread_t tid;
@@ -51,7 +52,7 @@ static void start_thread(struct session_thread *proto, const pthread_attr_t *att
         t->fd = fd;
         t->slot = slot;
         t->peer = *peer;
-        rc = pthread_create(&tid, attr, session_thread_main, t);
+        rc = pthread_create(&tid, proto->attr, session_thread_main, t);
     }
     if (rc != 0) {
         log_error("cannot start a session thread: %s", strerror(rc));
@@ -59,6 +60,12 @@ static void start_thread(struct session_thread *proto, const pthread_attr_t *att
         limits_release(proto->limits, slot);
         limits_turn_away(proto->srv->cfg, fd, REFUSE_NO_MEMORY, peer);
     }
+    return false;
+}
+
+static bool on_stop_signal(void *arg)
+{
+    return true;
 }
 
 static bool no_sessions(void *arg)
@@ -76,33 +83,10 @@ int arch_thread_run(const struct ftpd_server *srv)
     if (sigfd < 0 || limits == NULL || stop_pipe_open(&stop) < 0 || acceptor_init(&acc) < 0 ||
         thread_attr_init(&attr, true) < 0)
         return 1;
-    struct session_thread proto = {.srv = srv, .limits = limits, .stop_fd = stop.rd};
+    struct session_thread proto = {.srv = srv, .limits = limits, .stop_fd = stop.rd, .attr = &attr};
 
-    struct pollfd pfd[FTPD_LISTEN_MAX + 1];
-    int n = srv->nlisteners;
-    for (int i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
-    pfd[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-    for (;;) {
-        if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
-            break;
-        }
-        if (pfd[n].revents)
-            break;
-        for (int i = 0; i < n; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            union sockaddr_any peer;
-            int fd = acceptor_accept(&acc, pfd[i].fd, &peer);
-            if (fd >= 0)
-                start_thread(&proto, &attr, fd, &peer);
-            else if (errno != EAGAIN && errno != EMFILE)
-                log_warn("accept: %s", strerror(errno));
-        }
-    }
+    static const struct accept_ops ops = {on_stop_signal, start_thread};
+    acceptor_run(srv, &acc, sigfd, &ops, &proto);
     /* Drain the signal that stopped us, so a second one is noticed. */
     struct signalfd_siginfo si;
     while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)

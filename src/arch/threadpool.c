@@ -12,7 +12,6 @@
  *
  * The README gives the measured difference. */
 #include <errno.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@ struct pool {
     const struct ftpd_server *srv;
     struct conn_limits *limits;
     int stop_fd;
+    int sigfd;
     struct acceptor acc; /* accept mode: one spare fd for the whole pool */
     atomic_int running;
 
@@ -100,48 +100,29 @@ static void *queue_thread_main(void *arg)
     return NULL;
 }
 
-/* Queue mode, main thread: accept, admit, enqueue, until a stop signal. */
-static void queue_accept_loop(struct pool *p, int sigfd)
+/* Queue mode, main thread: admit a new connection and queue it. */
+static bool enqueue_conn(void *arg, int fd, const union sockaddr_any *peer)
 {
-    const struct ftpd_server *srv = p->srv;
-    struct pollfd pfd[FTPD_LISTEN_MAX + 1];
-    int n = srv->nlisteners;
-    for (int i = 0; i < n; i++)
-        pfd[i] = (struct pollfd){.fd = srv->listeners[i].fd, .events = POLLIN};
-    pfd[n] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-    for (;;) {
-        if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("poll: %s", strerror(errno));
-            return;
-        }
-        if (pfd[n].revents) {
-            struct signalfd_siginfo si;
-            while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-                ;
-            return;
-        }
-        for (int i = 0; i < n; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            struct queued_conn c;
-            c.fd = acceptor_accept(&p->acc, pfd[i].fd, &c.peer);
-            if (c.fd < 0) {
-                if (errno != EAGAIN && errno != EMFILE)
-                    log_warn("accept: %s", strerror(errno));
-                continue;
-            }
-            enum refusal why;
-            c.slot = limits_admit(p->limits, &c.peer, getpid(), &why);
-            if (c.slot < 0) {
-                limits_turn_away(srv->cfg, c.fd, why, &c.peer);
-            } else if (!queue_push(p, &c)) {
-                limits_release(p->limits, c.slot);
-                limits_turn_away(srv->cfg, c.fd, REFUSE_MAX_CLIENTS, &c.peer);
-            }
-        }
+    struct pool *p = arg;
+    struct queued_conn c = {.fd = fd, .peer = *peer};
+    enum refusal why;
+    c.slot = limits_admit(p->limits, peer, getpid(), &why);
+    if (c.slot < 0) {
+        limits_turn_away(p->srv->cfg, fd, why, peer);
+    } else if (!queue_push(p, &c)) {
+        limits_release(p->limits, c.slot);
+        limits_turn_away(p->srv->cfg, fd, REFUSE_MAX_CLIENTS, peer);
     }
+    return false;
+}
+
+static bool on_stop_signal(void *arg)
+{
+    struct pool *p = arg;
+    struct signalfd_siginfo si;
+    while (read(p->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
+        ;
+    return true;
 }
 
 /* Stopping: wake the queue threads; connections still queued were never
@@ -212,6 +193,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     struct pool *p = pool_new(srv, limits, stop.rd);
     if (p == NULL)
         return 1;
+    p->sigfd = sigfd;
     void *(*thread_main)(void *) = cfg->threadpool_queue ? queue_thread_main : accept_thread_main;
     int started = 0;
     for (int i = 0; i < cfg->threads; i++) {
@@ -228,9 +210,10 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     pthread_attr_destroy(&attr);
     log_info("threadpool: %d threads, dispatch %s", started,
              cfg->threadpool_queue ? "queue" : "accept");
+    static const struct accept_ops queue_ops = {on_stop_signal, enqueue_conn};
     if (started > 0) {
         if (cfg->threadpool_queue)
-            queue_accept_loop(p, sigfd);
+            acceptor_run(srv, &p->acc, sigfd, &queue_ops, p);
         else
             wait_for_stop_signal(sigfd);
     }

@@ -15,10 +15,13 @@ static int listen_on(const union sockaddr_any *addr)
     int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    if (addr->sa.sa_family == AF_INET6) {
-        int on = 1;
+    int on = 1;
+    /* The server closes data connections first, so the port of the last
+     * one sits in TIME_WAIT for a minute; without SO_REUSEADDR a small
+     * pasv_min_port..pasv_max_port range would run dry under load. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (addr->sa.sa_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    }
     if (bind(fd, &addr->sa, sockaddr_len(addr)) < 0 || listen(fd, 1) < 0) {
         int e = errno;
         close(fd);

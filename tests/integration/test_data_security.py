@@ -166,8 +166,24 @@ class DataSecurityTest(FtpdTestCase):
 
 
 def pick_range(width=20):
-    base = random.randrange(50000, 60000 - width)
+    # Above the kernel's ephemeral range (ip_local_port_range, 32768-60999 by
+    # default), so outgoing connections of a busy machine cannot take them.
+    base = random.randrange(61000, 65000 - width)
     return base, base + width - 1
+
+
+class OnePortRangeTest(FtpdTestCase):
+    """Regression: the server closes data connections first, so the port of
+    the last one sits in TIME_WAIT; without SO_REUSEADDR on the passive
+    listener a one-port range failed from the second transfer on."""
+    PMIN, PMAX = pick_range(width=1)
+    config = {'pasv_min_port': PMIN, 'pasv_max_port': PMAX}
+
+    def test_many_transfers_through_one_port(self):
+        f = self.ftp()
+        for _ in range(5):
+            self.assertEqual(self.retr_bytes(f, 'small.bin'), self.files['small.bin'])
+        f.close()
 
 
 class PasvConfigTest(FtpdTestCase):
