@@ -1,0 +1,199 @@
+#include "bench/report.h"
+
+#include <string.h>
+
+const char *const report_columns[REPORT_COLUMNS] = {
+    "label",        "scenario",          "concurrency",  "duration_s",  "ops",
+    "errors",       "ops_per_s",         "mb_per_s",     "p50_ms",      "p99_ms",
+    "max_ms",       "sessions_held",     "noop_p50_ms",  "noop_p99_ms", "mem_before_kib",
+    "mem_held_kib", "bytes_per_session", "slow_clients", "slow_ops",
+};
+
+/* Columns 0 and 1 are text; the others numbers (or empty). */
+#define TEXT_COLUMNS 2
+#define CELL_MAX     48
+
+uint64_t result_errors(const struct result *r)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < ERR_KINDS; k++)
+        n += r->errors[k];
+    return n;
+}
+
+uint64_t result_attempts(const struct result *r)
+{
+    /* idle: every session login is an operation too. */
+    return r->ops + r->slow_ops + (r->idle ? r->concurrency : 0);
+}
+
+int result_exit_status(const struct result *r)
+{
+    uint64_t done = r->ops + r->slow_ops + (r->idle ? r->sessions_held : 0);
+    if (done == 0)
+        return 1;
+    return result_errors(r) * 100 <= result_attempts(r) ? 0 : 1;
+}
+
+static double per_second(const struct result *r, double v)
+{
+    return r->duration_s > 0 ? v / r->duration_s : 0.0;
+}
+
+static bool has_latency(const struct result *r)
+{
+    return r->ops > 0;
+}
+
+/* Every numeric cell as text, "" where it does not apply. */
+static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MAX])
+{
+    for (int i = 0; i < REPORT_COLUMNS; i++)
+        cell[i][0] = '\0';
+    snprintf(cell[2], CELL_MAX, "%u", r->concurrency);
+    snprintf(cell[3], CELL_MAX, "%.3f", r->duration_s);
+    snprintf(cell[4], CELL_MAX, "%llu", (unsigned long long)r->ops);
+    snprintf(cell[5], CELL_MAX, "%llu", (unsigned long long)result_errors(r));
+    snprintf(cell[6], CELL_MAX, "%.1f", per_second(r, (double)r->ops));
+    if (r->has_bytes)
+        snprintf(cell[7], CELL_MAX, "%.2f", per_second(r, (double)r->bytes / 1e6));
+    if (has_latency(r)) {
+        snprintf(cell[8], CELL_MAX, "%.3f", r->p50_ms);
+        snprintf(cell[9], CELL_MAX, "%.3f", r->p99_ms);
+        snprintf(cell[10], CELL_MAX, "%.3f", r->max_ms);
+    }
+    if (r->idle) {
+        snprintf(cell[11], CELL_MAX, "%llu", (unsigned long long)r->sessions_held);
+        if (has_latency(r)) {
+            snprintf(cell[12], CELL_MAX, "%.3f", r->noop_p50_ms);
+            snprintf(cell[13], CELL_MAX, "%.3f", r->noop_p99_ms);
+        }
+        if (r->mem_before_kib >= 0)
+            snprintf(cell[14], CELL_MAX, "%lld", (long long)r->mem_before_kib);
+        if (r->mem_held_kib >= 0)
+            snprintf(cell[15], CELL_MAX, "%lld", (long long)r->mem_held_kib);
+        if (r->mem_before_kib >= 0 && r->mem_held_kib >= 0 && r->sessions_held > 0) {
+            long long per = (long long)(r->mem_held_kib - r->mem_before_kib) * 1024 /
+                            (long long)r->sessions_held;
+            snprintf(cell[16], CELL_MAX, "%lld", per);
+        }
+    }
+    if (r->slow) {
+        snprintf(cell[17], CELL_MAX, "%u", r->slow_clients);
+        snprintf(cell[18], CELL_MAX, "%llu", (unsigned long long)r->slow_ops);
+    }
+}
+
+static const char *text_cell(const struct result *r, int i)
+{
+    const char *s = i == 0 ? r->label : r->scenario;
+    return s != NULL ? s : "";
+}
+
+/* RFC 4180: quote a field holding a comma, a quote or a line break. */
+static void csv_text(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void json_text(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void report_csv_header(FILE *f)
+{
+    for (int i = 0; i < REPORT_COLUMNS; i++)
+        fprintf(f, "%s%s", i > 0 ? "," : "", report_columns[i]);
+    fputc('\n', f);
+}
+
+void report_csv(FILE *f, const struct result *r)
+{
+    char cell[REPORT_COLUMNS][CELL_MAX];
+    fill_cells(r, cell);
+    for (int i = 0; i < REPORT_COLUMNS; i++) {
+        if (i > 0)
+            fputc(',', f);
+        if (i < TEXT_COLUMNS)
+            csv_text(f, text_cell(r, i));
+        else
+            fputs(cell[i], f);
+    }
+    fputc('\n', f);
+}
+
+void report_json(FILE *f, const struct result *r)
+{
+    char cell[REPORT_COLUMNS][CELL_MAX];
+    fill_cells(r, cell);
+    fputc('{', f);
+    for (int i = 0; i < REPORT_COLUMNS; i++) {
+        fprintf(f, "%s\"%s\": ", i > 0 ? ", " : "", report_columns[i]);
+        if (i < TEXT_COLUMNS)
+            json_text(f, text_cell(r, i));
+        else
+            fputs(cell[i][0] != '\0' ? cell[i] : "null", f);
+    }
+    fputs("}\n", f);
+}
+
+void report_errors(FILE *f, const struct result *r)
+{
+    bool any = false;
+    for (int k = 0; k < ERR_KINDS; k++) {
+        if (r->errors[k] == 0)
+            continue;
+        fprintf(f, "%s%s %llu", any ? ", " : "", err_kind_name((enum err_kind)k),
+                (unsigned long long)r->errors[k]);
+        any = true;
+    }
+    if (!any)
+        fputs("none", f);
+}
+
+void report_human(FILE *f, const struct result *r)
+{
+    char cell[REPORT_COLUMNS][CELL_MAX];
+    fill_cells(r, cell);
+    fprintf(f, "%s%s%s: %s %s, %s s\n", r->scenario, r->label[0] != '\0' ? " " : "", r->label,
+            cell[2], r->idle ? "sessions" : "clients", cell[3]);
+    fprintf(f, "  ops         %s (%s/s)\n", cell[4], cell[6]);
+    if (r->has_bytes)
+        fprintf(f, "  data        %.1f MB (%s MB/s)%s\n", (double)r->bytes / 1e6, cell[7],
+                r->file_size >= 0 ? "" : ", sizes not checked");
+    if (has_latency(r))
+        fprintf(f, "  latency ms  p50 %s  p99 %s  max %s\n", cell[8], cell[9], cell[10]);
+    if (r->idle) {
+        fprintf(f, "  sessions    %s held of %u (logged in within %.2f s)\n", cell[11],
+                r->concurrency, r->ramp_s);
+        if (cell[14][0] != '\0' || cell[15][0] != '\0')
+            fprintf(f, "  server PSS  %s KiB before, %s KiB held, %s bytes/session\n",
+                    cell[14][0] ? cell[14] : "?", cell[15][0] ? cell[15] : "?",
+                    cell[16][0] ? cell[16] : "?");
+    }
+    if (r->slow)
+        fprintf(f, "  slow        %s clients, %s sessions completed\n", cell[17], cell[18]);
+    fprintf(f, "  errors      %s (", cell[5]);
+    report_errors(f, r);
+    fprintf(f, ")%s\n", result_exit_status(r) == 0 ? "" : "  -- over 1%: exit status 1");
+}

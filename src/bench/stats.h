@@ -1,0 +1,54 @@
+/* Latency histogram with bounded memory, error kinds, and the clock.
+ *
+ * The histogram is log-linear (HDR style) over microseconds: values below
+ * 2 * HIST_SUB us have a bucket each, and every later power of two is cut
+ * into HIST_SUB equal buckets, so a bucket is at most 1/HIST_SUB (0.8 %)
+ * wide relative to its values. Up to 2^HIST_TOP_BITS us (134 s) in 21 KiB;
+ * longer values land in the last bucket (the exact maximum is kept apart). */
+#ifndef FTPBENCH_STATS_H
+#define FTPBENCH_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HIST_SUB_BITS 7
+#define HIST_SUB      (1u << HIST_SUB_BITS)
+#define HIST_TOP_BITS 27
+#define HIST_BUCKETS  (HIST_SUB * (HIST_TOP_BITS - HIST_SUB_BITS + 1))
+
+struct hist {
+    uint64_t count;
+    uint64_t min_ns, max_ns;
+    uint64_t bucket[HIST_BUCKETS];
+};
+
+void hist_init(struct hist *h);
+void hist_record(struct hist *h, uint64_t ns);
+/* The value (ns) below or at which pct percent of the records lie: the
+ * middle of its bucket, clamped to the exact minimum and maximum. 0 when
+ * empty; pct 100 gives the maximum. */
+uint64_t hist_percentile(const struct hist *h, double pct);
+
+/* Bucket of a value in microseconds, and the values a bucket holds. */
+size_t hist_index(uint64_t us);
+uint64_t hist_bucket_low(size_t idx);
+uint64_t hist_bucket_high(size_t idx);
+
+/* What went wrong, for the error breakdown. */
+enum err_kind {
+    ERR_CONNECT,    /* connect refused or failed (control or data) */
+    ERR_PORTS,      /* EADDRNOTAVAIL: local ports exhausted */
+    ERR_TIMEOUT,    /* no progress for --timeout, or unfinished at the end */
+    ERR_BAD_REPLY,  /* unexpected or malformed reply */
+    ERR_CLOSED,     /* the server closed or reset the connection */
+    ERR_SHORT_DATA, /* RETR byte count differs from the expected size */
+    ERR_LOCAL,      /* a local failure: descriptors, memory */
+    ERR_KINDS
+};
+
+const char *err_kind_name(enum err_kind k);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t mono_ns(void);
+
+#endif
