@@ -3,6 +3,7 @@
  * protocol is in the core; this file only moves bytes and keeps time. */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +27,9 @@ struct conn {
     bool closing;      /* close after the reply is written */
     bool has_deferred; /* a command that arrived mid-transfer, run after it */
     size_t deferred_len;
+    /* Last, and never zeroed: an idle session touches only the first bytes
+     * of these, so their pages cost no memory (the thread back-end keeps
+     * one conn per idle session). */
     char line[FTPD_LINE_MAX + 1];
     char deferred[FTPD_LINE_MAX + 1];
 };
@@ -227,7 +231,9 @@ static void serve(struct conn *c)
 void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,
                     struct stop_state *stop)
 {
-    struct conn *c = calloc(1, sizeof *c);
+    struct conn *c = malloc(sizeof *c);
+    if (c != NULL)
+        memset(c, 0, offsetof(struct conn, line));
     union sockaddr_any local;
     socklen_t len = sizeof local;
     if (c == NULL || getsockname(fd, &local.sa, &len) < 0 || net_set_nonblock(fd, true) < 0) {
