@@ -92,5 +92,8 @@ int dataconn_accept(int pasv_fd, const union sockaddr_any *peer);
 /* Start a non-blocking connect to t->port_addr from t->local_addr's IP.
  * Returns the fd (connect may be in progress) or -1. */
 int dataconn_connect_start(const struct transfer *t);
+/* The connect started above became writable: 0 if it worked, else the
+ * error (SO_ERROR, or ECONNREFUSED for a TCP self-connect). */
+int dataconn_connect_result(int fd);
 
 #endif

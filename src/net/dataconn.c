@@ -66,3 +66,25 @@ fail:;
     errno = saved;
     return -1;
 }
+
+int dataconn_connect_result(int fd)
+{
+    /* Writable means the connect finished, not that it worked. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return errno;
+    if (err != 0)
+        return err;
+    /* Special problem: TCP self-connect. A PORT to a free port in the
+     * ephemeral range can be "connected" to itself when the kernel picks
+     * that very port as our source: the transfer would then go nowhere and
+     * still end in 226. Same local and remote address: refuse. */
+    union sockaddr_any local, remote;
+    socklen_t llen = sizeof local, rlen = sizeof remote;
+    if (getsockname(fd, &local.sa, &llen) < 0 || getpeername(fd, &remote.sa, &rlen) < 0)
+        return errno;
+    if (sockaddr_same_ip(&local, &remote) && sockaddr_port(&local) == sockaddr_port(&remote))
+        return ECONNREFUSED;
+    return 0;
+}

@@ -212,11 +212,7 @@ static int data_connect(struct engine *e, enum xfer_result *res)
         close(fd);
         return -1;
     }
-    /* Writable means the connect finished, not that it worked. */
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
+    int err = dataconn_connect_result(fd);
     if (err != 0) {
         log_debug("data connection: connect: %s", strerror(err));
         *res = XFER_NO_CONN;

@@ -379,11 +379,7 @@ static void on_accept(struct xfer_ev *x)
 
 static void on_connect(struct xfer_ev *x)
 {
-    /* Writable means the connect finished, not that it worked. */
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(x->dfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
+    int err = dataconn_connect_result(x->dfd);
     if (err != 0) {
         log_debug("data connection: connect: %s", strerror(err));
         finish(x, XFER_NO_CONN);

@@ -310,12 +310,45 @@ START_TEST(ascii_encode_table)
 }
 END_TEST
 
+/* Regression: a TCP self-connect (source port == destination port) must
+ * count as a failed active data connection, not a working one. */
+START_TEST(connect_result_refuses_self_connect)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    /* Linux completes this by simultaneous open: the socket talks to itself. */
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(dataconn_connect_result(fd), ECONNREFUSED);
+    close(fd);
+
+    /* and a real connection is fine */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in l = {.sin_family = AF_INET};
+    l.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&l, sizeof l), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    len = sizeof l;
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&l, &len), 0);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&l, sizeof l), 0);
+    ck_assert_int_eq(dataconn_connect_result(cfd), 0);
+    close(cfd);
+    close(lfd);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("net");
     TCase *tc = tcase_create("listen");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, listen_v4_v6_port0);
+    tcase_add_test(tc, connect_result_refuses_self_connect);
     tcase_add_test(tc, listen_reuseport);
     tcase_add_test(tc, listen_errors_name_the_address);
     tcase_add_test(tc, accept_eagain_when_empty);
