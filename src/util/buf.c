@@ -63,14 +63,22 @@ int buf_append(struct buf *b, const void *p, size_t n)
 
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+    /* One pass when it fits in the spare room (listings format thousands of
+     * lines); a second, after growing, only when it does not. */
+    size_t end = b->off + b->len;
+    size_t room = b->cap > end ? b->cap - end : 0;
+    size_t allowed = b->limit - b->len + 1; /* the +1 is vsnprintf's NUL */
     va_list ap2;
     va_copy(ap2, ap);
-    char probe[1];
-    int n = vsnprintf(probe, sizeof probe, fmt, ap2);
+    int n = vsnprintf(room ? b->data + end : NULL, room < allowed ? room : allowed, fmt, ap2);
     va_end(ap2);
     if (n < 0) {
         b->overflow = true;
         return -1;
+    }
+    if ((size_t)n < room && (size_t)n <= b->limit - b->len) {
+        b->len += (size_t)n;
+        return 0;
     }
     if (buf_reserve(b, (size_t)n) < 0)
         return -1;
