@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Turn ftpbench's CSV (scripts/bench.sh's results.csv) into markdown.
+
+Usage: bench-table.py RESULTS.CSV [--notes NOTES.TXT] [--machine MACHINE.TXT]
+                      [--plot-data DIR] [--chart PNG]
+
+Prints to stdout: one table per scenario family (rows: ftpd back-ends, then
+the other servers; columns: scenario@concurrency), then "Ratios": the targets
+below computed from this one run, each with ✓ or ✗, then what was not run.
+--plot-data DIR also writes the data files scripts/bench-plot.gp draws
+(login.dat, idle.dat, big.dat; whitespace-separated, NaN = not run).
+
+Python 3 standard library only.
+"""
+
+import argparse
+import csv
+import math
+import os
+import sys
+
+ARCHS = ["serial", "process", "thread", "prefork", "threadpool", "reactor", "hybrid"]
+SERVERS = ["vsftpd", "pure-ftpd", "proftpd", "pyftpdlib"]
+
+# The targets, all measured within one run. Edit them here.
+# (numerator label, denominator label, scenario, concurrency, minimum ratio),
+# compared on ops/s (MB/s for retr-big).
+# The targets of the benchmark issue, measured as ratios in one run.
+RATE_TARGETS = [
+    ("ftpd-hybrid", "pyftpdlib", "login", 128, 2.0),
+    ("ftpd-hybrid", "vsftpd", "login", 128, 25.0),
+    ("ftpd-reactor", "pyftpdlib", "login", 128, 1.5),
+    ("ftpd-prefork", "vsftpd", "login", 128, 10.0),
+    ("ftpd-threadpool", "vsftpd", "login", 128, 10.0),
+    ("ftpd-process", "vsftpd", "login", 128, 1.5),
+    ("ftpd-hybrid", "pyftpdlib", "retr-small", 16, 3.0),
+    ("ftpd-hybrid", "pure-ftpd", "retr-small", 16, 8.0),
+    ("ftpd-hybrid", "pure-ftpd", "retr-persistent", 16, 1.3),
+    ("ftpd-hybrid", "pure-ftpd", "list", 16, 2.0),
+]
+# Every back-end against vsftpd (which uses sendfile) on a large file.
+BIG_TARGET = 0.95
+# Idle sessions: (label, sessions, max bytes per session, max NOOP p99 ms).
+IDLE_TARGETS = [
+    ("ftpd-reactor", 10000, 1024, 1.0),
+    ("ftpd-hybrid", 10000, 1024, 1.0),
+    ("ftpd-thread", 5000, 16 * 1024, 1.0),
+]
+# Slow clients: fast clients' rate with the trickling ones / retr-small@16.
+SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
+
+
+def num(value):
+    """A CSV field as a float, None when empty or not a number."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(x) else x
+
+
+def label_order(labels):
+    known = ["ftpd-" + a for a in ARCHS] + SERVERS
+    first = [lab for lab in known if lab in labels]
+    rest = [lab for lab in labels if lab not in known]
+    return first + rest
+
+
+def fmt(x, digits=0):
+    if x is None:
+        return "—"
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_bytes(x):
+    if x is None:
+        return "—"
+    if x >= 1024 * 1024:
+        return f"{x / 1048576:.1f} MiB"
+    if x >= 1024:
+        return f"{x / 1024:.1f} KiB"
+    return f"{x:.0f} B"
+
+
+class Results:
+    def __init__(self, path):
+        self.rows = {}  # (label, scenario, n) -> row
+        self.labels = []
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                label = row.get("label", "")
+                scen = row.get("scenario", "")
+                n = self.group_n(row)
+                if not label or not scen or n is None:
+                    continue
+                self.rows[(label, scen, n)] = row
+                if label not in self.labels:
+                    self.labels.append(label)
+        self.labels = label_order(self.labels)
+
+    @staticmethod
+    def group_n(row):
+        """Concurrency, or for idle the number of sessions asked for."""
+        n = num(row.get("concurrency"))
+        if row.get("scenario") == "idle":
+            held = num(row.get("sessions_held"))
+            if (n is None or n <= 1) and held is not None:
+                n = held
+        return None if n is None else int(n)
+
+    def get(self, label, scen, n):
+        return self.rows.get((label, scen, n))
+
+    def ns(self, scen):
+        return sorted({n for (_, s, n) in self.rows if s == scen})
+
+    def value(self, label, scen, n, field):
+        row = self.get(label, scen, n)
+        return None if row is None else num(row.get(field))
+
+    def rate(self, label, scen, n):
+        field = "mb_per_s" if scen == "retr-big" else "ops_per_s"
+        return self.value(label, scen, n, field)
+
+    def failed(self, label, scen, n):
+        """ftpbench's exit status 1: more than 1% of the attempts failed (the
+        operations, the slow clients' sessions and, for idle, each login), or
+        nothing was done at all."""
+        row = self.get(label, scen, n)
+        if row is None:
+            return False
+        ops = num(row.get("ops")) or 0
+        slow_ops = num(row.get("slow_ops")) or 0
+        errs = num(row.get("errors")) or 0
+        idle = scen == "idle"
+        attempts = ops + slow_ops + ((num(row.get("concurrency")) or 0) if idle else 0)
+        done = ops + slow_ops + ((num(row.get("sessions_held")) or 0) if idle else 0)
+        return done == 0 or errs * 100 > attempts
+
+    def error_mark(self, label, scen, n):
+        return " ⚠" if self.failed(label, scen, n) else ""
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def rate_tables(res):
+    out = []
+    cols = [(s, n) for s in ("login", "retr-small", "retr-persistent", "list") for n in res.ns(s)]
+    if cols:
+        out.append("### Request rates (operations/s)\n")
+        out.append(
+            "login = connect, USER/PASS, QUIT; retr-small = a session per 4 KiB RETR; "
+            "retr-persistent = 4 KiB RETRs on one session; list = LIST of 1,000 files.\n"
+        )
+        rows = [
+            [lab] + [fmt(res.rate(lab, s, n)) + res.error_mark(lab, s, n) for s, n in cols]
+            for lab in res.labels
+        ]
+        out.append(table(["server"] + [f"{s}@{n}" for s, n in cols], rows))
+        out.append("")
+    big = res.ns("retr-big")
+    if big:
+        out.append("### Large file (MB/s)\n")
+        rows = [
+            [lab] + [fmt(res.rate(lab, "retr-big", n), 1) + res.error_mark(lab, "retr-big", n) for n in big]
+            for lab in res.labels
+        ]
+        out.append(table(["server"] + [f"retr-big@{n}" for n in big], rows))
+        out.append("")
+    idle = res.ns("idle")
+    if idle:
+        out.append("### Idle sessions (memory per session, NOOP p99 while held)\n")
+        header = ["server"]
+        for n in idle:
+            header += [f"idle@{n} held", "bytes/session", "NOOP p99 ms"]
+        rows = []
+        for lab in res.labels:
+            r = [lab]
+            for n in idle:
+                row = res.get(lab, "idle", n)
+                if row is None:
+                    r += ["—", "—", "—"]
+                    continue
+                r += [
+                    fmt(num(row.get("sessions_held"))) + res.error_mark(lab, "idle", n),
+                    fmt_bytes(num(row.get("bytes_per_session"))),
+                    fmt(num(row.get("noop_p99_ms")), 2),
+                ]
+            rows.append(r)
+        out.append(table(header, rows))
+        out.append("")
+    slow = res.ns("slow")
+    if slow:
+        out.append("### Slow clients (fast clients' rate while others trickle)\n")
+        rows = []
+        for lab in res.labels:
+            for n in slow:
+                row = res.get(lab, "slow", n)
+                if row is None:
+                    continue
+                fast = num(row.get("ops_per_s"))
+                base = res.rate(lab, "retr-small", n)
+                ratio = fast / base if fast is not None and base else None
+                rows.append([
+                    lab,
+                    fmt(num(row.get("slow_clients"))),
+                    fmt(fast) + res.error_mark(lab, "slow", n),
+                    fmt(base),
+                    fmt(ratio, 2),
+                ])
+        out.append(table(["server", "trickling clients", f"fast ops/s (×{slow[0]})",
+                          f"retr-small@{slow[0]} ops/s", "ratio"], rows))
+        out.append("")
+    return "\n".join(out)
+
+
+def verdict(ok):
+    return "—" if ok is None else ("✓" if ok else "✗")
+
+
+def ratio_section(res):
+    rows = []
+    for num_lab, den_lab, scen, n, target in RATE_TARGETS:
+        a, b = res.rate(num_lab, scen, n), res.rate(den_lab, scen, n)
+        r = a / b if a is not None and b else None
+        mark = res.error_mark(num_lab, scen, n) or res.error_mark(den_lab, scen, n)
+        rows.append([f"{num_lab} / {den_lab}", f"{scen}@{n}",
+                     fmt(r, 2) + ("×" if r is not None else "") + mark,
+                     f"≥ {target:g}×", verdict(None if r is None else r >= target)])
+    for n in res.ns("retr-big"):
+        den = res.rate("vsftpd", "retr-big", n)
+        for lab in res.labels:
+            if not lab.startswith("ftpd-"):
+                continue
+            a = res.rate(lab, "retr-big", n)
+            r = a / den if a is not None and den else None
+            mark = res.error_mark(lab, "retr-big", n) or res.error_mark("vsftpd", "retr-big", n)
+            rows.append([f"{lab} / vsftpd", f"retr-big@{n}",
+                         fmt(r, 2) + ("×" if r is not None else "") + mark,
+                         f"≥ {BIG_TARGET:g}×", verdict(None if r is None else r >= BIG_TARGET)])
+    for lab, n, max_bytes, max_p99 in IDLE_TARGETS:
+        b = res.value(lab, "idle", n, "bytes_per_session")
+        p = res.value(lab, "idle", n, "noop_p99_ms")
+        mark = res.error_mark(lab, "idle", n)
+        rows.append([lab, f"idle@{n} bytes/session", fmt_bytes(b) + mark, f"≤ {fmt_bytes(max_bytes)}",
+                     verdict(None if b is None else b <= max_bytes)])
+        rows.append([lab, f"idle@{n} NOOP p99", fmt(p, 2) + (" ms" if p is not None else "") + mark,
+                     f"≤ {max_p99:g} ms", verdict(None if p is None else p <= max_p99)])
+    for lab, target in SLOW_TARGETS:
+        for n in res.ns("slow") or [16]:
+            fast = res.value(lab, "slow", n, "ops_per_s")
+            base = res.rate(lab, "retr-small", n)
+            r = fast / base if fast is not None and base else None
+            mark = res.error_mark(lab, "slow", n) or res.error_mark(lab, "retr-small", n)
+            rows.append([lab, f"slow@{n} / retr-small@{n}",
+                         fmt(r, 2) + ("×" if r is not None else "") + mark,
+                         f"≥ {target:g}×", verdict(None if r is None else r >= target)])
+    met = sum(1 for r in rows if r[-1] == "✓")
+    missed = sum(1 for r in rows if r[-1] == "✗")
+    head = (f"## Ratios\n\nFrom this one run: {met} met, {missed} missed, "
+            f"{len(rows) - met - missed} not measured (—). The targets are set at the "
+            "top of scripts/bench-table.py.\n")
+    return head + "\n" + table(["ratio", "scenario", "measured", "target", ""], rows) + "\n"
+
+
+def notes_section(path):
+    if not path or not os.path.exists(path):
+        return ""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) == 3:
+                rows.append([p.replace("|", "\\|") for p in parts])
+    if not rows:
+        return ""
+    return "## Not run or failed\n\n" + table(["server", "run", "why"], rows) + "\n"
+
+
+def write_plot_data(res, outdir):
+    os.makedirs(outdir, exist_ok=True)
+
+    def write(name, cols, getter):
+        labels = [lab for lab in res.labels if any(getter(lab, c) is not None for c in cols)]
+        path = os.path.join(outdir, name)
+        if not labels or not cols:
+            if os.path.exists(path):
+                os.remove(path)
+            return
+        with open(path, "w") as f:
+            f.write("server " + " ".join(f'"{c}"' for c in cols) + "\n")
+            for lab in labels:
+                vals = [getter(lab, c) for c in cols]
+                f.write(lab + " " + " ".join("NaN" if v is None else f"{v:.6g}" for v in vals) + "\n")
+
+    def first_int(c):
+        return int(c.split()[0])
+
+    write("login.dat", [f"{n} concurrent" for n in res.ns("login")],
+          lambda lab, c: res.rate(lab, "login", first_int(c)))
+    write("idle.dat", [f"{n:,} sessions" for n in res.ns("idle")],
+          lambda lab, c: (lambda b: None if b is None else b / 1024)(
+              res.value(lab, "idle", int(c.split()[0].replace(",", "")), "bytes_per_session")))
+    write("big.dat", [f"{n} client{'s' if n > 1 else ''}" for n in res.ns("retr-big")],
+          lambda lab, c: res.rate(lab, "retr-big", first_int(c)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("csv")
+    ap.add_argument("--notes", help="notes.txt: label<TAB>run<TAB>why, one a line")
+    ap.add_argument("--machine", help="machine.txt, quoted at the top")
+    ap.add_argument("--plot-data", metavar="DIR", help="write gnuplot data files here")
+    ap.add_argument("--chart", metavar="PNG", help="link this chart (path relative to the markdown)")
+    args = ap.parse_args()
+
+    try:
+        res = Results(args.csv)
+    except OSError as e:
+        print(f"bench-table.py: {e}", file=sys.stderr)
+        return 1
+
+    parts = ["# ftpd benchmark\n"]
+    if args.machine and os.path.exists(args.machine):
+        with open(args.machine) as f:
+            parts.append("```\n" + f.read().rstrip("\n") + "\n```\n")
+    parts.append(
+        "Every figure comes from one run on one machine: compare rows with each "
+        "other (the ratios), not with another machine's. ⚠ = more than 1% of "
+        "operations failed; — = not run.\n"
+    )
+    if args.chart:
+        parts.append(f"![sessions/s, memory per idle session, large-file MB/s]({args.chart})\n")
+    if not res.rows:
+        parts.append("No results.\n")
+    else:
+        parts.append("## Results\n")
+        parts.append(rate_tables(res))
+        parts.append(ratio_section(res))
+    notes = notes_section(args.notes)
+    if notes:
+        parts.append(notes)
+    print("\n".join(parts), end="")
+    if args.plot_data:
+        write_plot_data(res, args.plot_data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
