@@ -4,7 +4,7 @@
 #
 # Environment:
 #   FTPD_TEST_ARCHS  back-ends for the integration suite (default: all seven,
-#                    plus the variants threadpool+queue and hybrid+reuseport),
+#                    plus the variants threadpool+accept and hybrid+reuseport),
 #                    e.g. "serial thread reactor"
 #   FTPD_SANITIZE    e.g. address,undefined (build in build-asan) or thread
 #                    (build in build-tsan)
@@ -16,7 +16,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool threadpool+queue reactor hybrid hybrid+reuseport}
+archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool threadpool+accept reactor hybrid hybrid+reuseport}
 archs=${archs//[, ]/;} # a CMake list
 sanitize=${FTPD_SANITIZE:-}
 jobs=${FTPD_TEST_JOBS:-2}

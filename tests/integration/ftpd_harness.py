@@ -33,10 +33,10 @@ import unittest
 TIMEOUT = 10  # seconds, for every network operation
 FTPD_BIN = os.environ.get('FTPD_BIN', '')
 # FTPD_ARCH is a back-end name, optionally with a variant of it after a '+'
-# ("threadpool+queue", "hybrid+reuseport"): the suite then runs against that
+# ("threadpool+accept", "hybrid+reuseport"): the suite then runs against that
 # back-end with the variant's config keys.
 ARCH_VARIANTS = {
-    'queue': {'threadpool_dispatch': 'queue'},
+    'accept': {'threadpool_dispatch': 'accept'},
     'reuseport': {'hybrid_balance': 'reuseport'},
 }
 FTPD_ARCH, _, FTPD_VARIANT = os.environ.get('FTPD_ARCH', 'serial').partition('+')

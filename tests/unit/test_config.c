@@ -218,7 +218,8 @@ START_TEST(test_choice_keys)
         struct ftpd_config cfg;
         char err[256];
         config_defaults(&cfg);
-        ck_assert(!cfg.threadpool_queue && !cfg.hybrid_reuseport);
+        ck_assert(cfg.threadpool_queue && !cfg.hybrid_reuseport);
+        cfg.threadpool_queue = false;
         int rc = config_set(&cfg, cases[i].key, cases[i].value, err, sizeof err);
         bool got = strcmp(cases[i].key, "hybrid_balance") == 0 ? cfg.hybrid_reuseport
                                                                : cfg.threadpool_queue;
