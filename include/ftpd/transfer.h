@@ -24,7 +24,9 @@ struct transfer {
     enum xfer_kind kind;
 
     /* How to reach the client: accept on pasv_fd (passive), or connect to
-     * port_addr from local_addr's IP (active) when pasv_fd < 0. */
+     * port_addr from local_addr's IP (active) when pasv_fd < 0. pasv_fd is
+     * non-blocking: a connection reset between readiness and accept()
+     * must not hang the engine. */
     int pasv_fd;
     union sockaddr_any port_addr;
     union sockaddr_any local_addr;

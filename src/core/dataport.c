@@ -61,6 +61,10 @@ int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
     }
     if (fd < 0)
         return -1;
+    if (sockaddr_port(&addr) != 0) {
+        *bound = addr; /* a probe won: no getsockname needed */
+        return fd;
+    }
     socklen_t len = sizeof *bound;
     if (getsockname(fd, &bound->sa, &len) < 0) {
         int e = errno;

@@ -152,7 +152,7 @@ static int write_pending(struct xfer_ev *x, const char *p, size_t len, size_t *w
 static bool move_sendfile(struct xfer_ev *x)
 {
     const struct transfer *t = x->t;
-    size_t budget = XFER_EV_BUDGET;
+    size_t budget = XFER_EV_SENDFILE_BUDGET;
     while (budget > 0) {
         if (x->left == 0) {
             finish(x, XFER_OK);
@@ -316,27 +316,26 @@ static bool move_recv(struct xfer_ev *x)
     return true;
 }
 
-/* The data socket is ready: move one bounded slice. */
-static void move(struct xfer_ev *x)
+/* The data socket is ready: move one bounded slice. Returns false when the
+ * transfer finished (x is gone). */
+static bool move(struct xfer_ev *x)
 {
     switch (x->mode) {
     case MODE_SENDFILE:
         if (!move_sendfile(x))
-            return;
+            return false;
         if (x->mode == MODE_SENDFILE)
-            break;
+            return true;
         /* sendfile cannot read this file: go on with pread + write */
         /* fall through */
     case MODE_COPY:
-        move_copy(x);
-        break;
+        return move_copy(x);
     case MODE_LISTING:
-        move_listing(x);
-        break;
+        return move_listing(x);
     case MODE_RECV:
-        move_recv(x);
-        break;
+        return move_recv(x);
     }
+    return true;
 }
 
 /* ---- making the data connection --------------------------------------- */
@@ -348,7 +347,15 @@ static void connected(struct xfer_ev *x, int fd)
     /* The data timeout starts afresh once the connection is up. */
     if (x->timer.repeat > 0)
         ev_timer_again(x->loop, &x->timer);
-    watch(x, fd, x->mode == MODE_RECV ? EV_READ : EV_WRITE);
+    if (x->mode == MODE_RECV) {
+        watch(x, fd, EV_READ);
+        return;
+    }
+    /* A new connection has an empty send buffer: send now rather than
+     * after a loop round (and an epoll_ctl) that would only say so. A
+     * small file is then sent and done in this one callback. */
+    if (move(x))
+        watch(x, fd, EV_WRITE);
 }
 
 static void on_accept(struct xfer_ev *x)
@@ -476,14 +483,8 @@ struct xfer_ev *xfer_ev_start(struct ev_loop *loop, const struct transfer *t, xf
     if (t->kind != XFER_SEND_FILE && t->kind != XFER_SEND_LISTING && t->kind != XFER_RECV_FILE) {
         fail_soon(x, XFER_LOCAL_ERROR);
     } else if (t->pasv_fd >= 0) {
-        /* The core's listener may be blocking: a connection reset between
-         * readiness and accept() would then hang the whole loop. */
-        if (net_set_nonblock(t->pasv_fd, true) < 0) {
-            fail_soon(x, XFER_NO_CONN);
-        } else {
-            x->phase = PH_ACCEPT;
-            watch(x, t->pasv_fd, EV_READ);
-        }
+        x->phase = PH_ACCEPT; /* pasv_fd is non-blocking (transfer.h) */
+        watch(x, t->pasv_fd, EV_READ);
     } else {
         int fd = dataconn_connect_start(t);
         if (fd < 0) {

@@ -99,7 +99,8 @@ static union sockaddr_any addr_of(const char *ip, int port)
 static int listen_on(const char *ip, int sndbuf, int rcvbuf, union sockaddr_any *out)
 {
     *out = addr_of(ip, 0);
-    int fd = socket(out->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking, as transfer.h requires of pasv_fd. */
+    int fd = socket(out->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(fd, 0);
     if (sndbuf > 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
