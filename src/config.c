@@ -39,6 +39,7 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->idle_timeout = FTPD_DEFAULT_IDLE_TIMEOUT;
     cfg->data_timeout = FTPD_DEFAULT_DATA_TIMEOUT;
     cfg->shutdown_grace = FTPD_DEFAULT_SHUTDOWN_GRACE;
+    cfg->listing_cache_ttl = FTPD_DEFAULT_LISTING_CACHE_TTL;
     cfg->pasv_min_port = 0;
     cfg->pasv_max_port = 0;
     cfg->pasv_address[0] = '\0';
@@ -325,6 +326,7 @@ static const struct key keys[] = {
     {"idle_timeout", set_int, FIELD(idle_timeout), 1, 86400, NULL},
     {"data_timeout", set_int, FIELD(data_timeout), 1, 86400, NULL},
     {"shutdown_grace", set_int, FIELD(shutdown_grace), 0, 3600, NULL},
+    {"listing_cache_ttl", set_int, FIELD(listing_cache_ttl), 0, 3600, "0-3600, 0 = off"},
     {"pasv_min_port", set_port, FIELD(pasv_min_port), 0, 65535, "0-65535"},
     {"pasv_max_port", set_port, FIELD(pasv_max_port), 0, 65535, "0-65535"},
     {"pasv_address", set_pasv_address, FIELD(pasv_address), 0, 0, NULL},

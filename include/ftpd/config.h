@@ -34,6 +34,7 @@ struct ftpd_config {
     char pasv_address[64]; /* numeric IPv4 advertised in PASV; "" = local address */
     char banner[FTPD_BANNER_MAX];
     enum log_level log_level;
+    int listing_cache_ttl; /* seconds a cached listing may be served; 0 = no cache */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -19,6 +19,21 @@
 /* A listing is produced in chunks of about this size, never all at once. */
 #define FTPD_LISTING_CHUNK (16 * 1024)
 
+/* The listing cache of an event loop (include/ftpd/listing_cache.h): all
+ * its memory (entries, captures in progress, evicted listings still being
+ * sent), one listing at most (a bigger one is sent uncached), and entries. */
+#define FTPD_LISTING_CACHE_BYTES     (4 * 1024 * 1024)
+#define FTPD_LISTING_CACHE_ENTRY_MAX (512 * 1024)
+#define FTPD_LISTING_CACHE_ENTRIES   64
+/* The default of listing_cache_ttl (seconds). */
+#define FTPD_DEFAULT_LISTING_CACHE_TTL 2
+
+/* A directory changed less than this long ago is listed but not cached:
+ * a file system stamps changes with a coarse clock (a jiffy; whole seconds
+ * on some, two on FAT), so a change made within the same tick as the
+ * recorded one would leave st_mtim/st_ctim equal and the entry stale. */
+#define FTPD_LISTING_CACHE_RACY_SEC 2
+
 /* Bytes moved per read/write round in the blocking engine when sendfile
  * cannot be used (TYPE A, STOR). */
 #define FTPD_XFER_CHUNK (64 * 1024)

@@ -16,11 +16,16 @@ enum listing_format {
     LISTING_MLSD, /* RFC 3659 fact lines */
 };
 
+struct listing_cache;
+
 struct listing_opts {
     enum listing_format format;
     bool all;          /* LIST -a: show dot files (MLSD always does) */
     bool write_enable; /* for the perm fact */
     time_t now;        /* LIST shows the year for entries older than 6 months */
+    /* Serve whole-directory listings from this cache, and store them in
+     * it (ftpd/listing_cache.h); NULL: every listing is read from disk. */
+    struct listing_cache *cache;
 };
 
 struct listing;
@@ -39,6 +44,9 @@ struct listing *listing_open(int root_fd, const char *vpath, const char *shown,
 int listing_fill(struct listing *l, struct buf *out);
 
 void listing_close(struct listing *l);
+
+/* The listing is sent from opts.cache rather than read from disk. */
+bool listing_cached(const struct listing *l);
 
 /* One `ls -l` line for name with st (CRLF-terminated). link_target may be
  * NULL. */

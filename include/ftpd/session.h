@@ -36,6 +36,14 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
                             const union sockaddr_any *local, const union sockaddr_any *peer);
 void session_free(struct session *s);
 
+struct listing_cache;
+/* Serve this session's LIST/NLST/MLSD of whole directories through cache
+ * (ftpd/listing_cache.h), which must outlive the session; NULL (the
+ * default) reads every listing from disk. The evented back-ends give each
+ * session their loop's cache; the blocking ones give none, as a cache per
+ * thread would multiply its memory by the thread count. */
+void session_set_listing_cache(struct session *s, struct listing_cache *cache);
+
 /* "ip:port" of the client, for log lines. */
 const char *session_peer_name(const struct session *s);
 

@@ -238,8 +238,11 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
             return STEP_CONTINUE;
         }
     }
-    struct listing_opts opts = {
-        .format = format, .all = all, .write_enable = s->cfg->write_enable, .now = time(NULL)};
+    struct listing_opts opts = {.format = format,
+                                .all = all,
+                                .write_enable = s->cfg->write_enable,
+                                .now = time(NULL),
+                                .cache = s->listing_cache};
     struct listing *l = listing_open(s->root_fd, vpath, format == LISTING_NLST ? arg : "", &opts);
     if (l == NULL) {
         reply(out, 550, "No such file or directory.");

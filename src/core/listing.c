@@ -10,7 +10,13 @@
  * plain follow (stat/fstatat without NOFOLLOW) would resolve "/etc/passwd"
  * against the real "/" and leak its size and mtime to the client. A link
  * that does not resolve inside the root (dangling or escaping) is shown as a
- * link with its target text. */
+ * link with its target text.
+ *
+ * With opts.cache, a whole-directory listing is served from the cache when
+ * it holds a valid copy (no readdir, no stat per entry), or captured while
+ * it is read so the next one can be (ftpd/listing_cache.h). The directory
+ * is still opened with path_open() every time, so confinement and
+ * permissions are checked as for an uncached listing. */
 #include "ftpd/listing.h"
 
 #include <dirent.h>
@@ -26,6 +32,7 @@
 
 #include "core/path.h"
 #include "ftpd/limits.h"
+#include "ftpd/listing_cache.h"
 
 /* Longest line we format: a NLST prefix (a command argument), a name, and
  * a symlink target, plus the fixed LIST fields. */
@@ -54,6 +61,10 @@ struct listing {
 
     struct buf line; /* the next line, formatted but not yet taken */
     bool have_line;
+
+    struct listing_blob *blob;       /* served from the cache: its bytes */
+    size_t blob_pos;                 /* ...sent up to here */
+    struct listing_capture *capture; /* read from disk, recorded for the cache */
 
     char child[FTPD_PATH_MAX + NAME_MAX + 2];
     char target[FTPD_PATH_MAX];
@@ -221,7 +232,14 @@ void listing_close(struct listing *l)
     free(l->prefix);
     free(l->name);
     buf_free(&l->line);
+    listing_blob_release(l->blob);
+    listing_capture_abandon(l->capture); /* not finished: never cached */
     free(l);
+}
+
+bool listing_cached(const struct listing *l)
+{
+    return l->blob != NULL;
 }
 
 /* Open vpath as a directory stream. */
@@ -287,6 +305,54 @@ static int open_not_dir(struct listing *l, const char *vpath, const char *shown,
     return l->dir != NULL ? 0 : -1;
 }
 
+/* A hit in opts.cache for the directory open on fd, or else start
+ * recording this listing for it. The stat is taken before any entry is
+ * read, so a change made while the listing is read shows as a different
+ * st_mtim/st_ctim next time. Returns true on a hit. */
+static bool cache_open(struct listing *l, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return false; /* listed from disk, uncached */
+    struct listing_cache_dir d = {
+        .vpath = l->dir_vpath,
+        .st = &st,
+        .format = l->opts.format,
+        .all = l->opts.all,
+        .write_enable = l->opts.write_enable,
+    };
+    l->blob = listing_cache_lookup(l->opts.cache, &d);
+    if (l->blob != NULL)
+        return true;
+    l->capture = listing_cache_capture(l->opts.cache, &d);
+    return false;
+}
+
+/* vpath is a directory, open on fd (taken over): list all its entries.
+ * Only such a listing without a NLST prefix can come from the cache. */
+static int open_whole_dir(struct listing *l, int fd, const char *vpath, const char *shown)
+{
+    l->mode = MODE_DIR;
+    l->dir_vpath = dup_n(vpath, strlen(vpath));
+    l->prefix = dup_n(shown, strlen(shown));
+    if (l->dir_vpath == NULL || l->prefix == NULL) {
+        close(fd);
+        return refused();
+    }
+    if (l->opts.cache != NULL && shown[0] == '\0' && cache_open(l, fd)) {
+        close(fd);
+        return 0;
+    }
+    l->dir = fdopendir(fd);
+    if (l->dir == NULL) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
 struct listing *listing_open(int root_fd, const char *vpath, const char *shown,
                              const struct listing_opts *opts)
 {
@@ -300,14 +366,10 @@ struct listing *listing_open(int root_fd, const char *vpath, const char *shown,
     if (shown == NULL)
         shown = "";
 
-    l->dir = open_dir(root_fd, vpath);
-    int r = 0;
-    if (l->dir != NULL) {
-        l->mode = MODE_DIR;
-        l->dir_vpath = dup_n(vpath, strlen(vpath));
-        l->prefix = dup_n(shown, strlen(shown));
-        if (l->dir_vpath == NULL || l->prefix == NULL)
-            r = refused();
+    int fd = path_open(root_fd, vpath, O_RDONLY | O_DIRECTORY);
+    int r;
+    if (fd >= 0) {
+        r = open_whole_dir(l, fd, vpath, shown);
     } else if (errno == ENOTDIR || errno == ENOENT) {
         r = open_not_dir(l, vpath, shown, errno);
     } else {
@@ -435,7 +497,8 @@ static int next_line(struct listing *l)
     }
 }
 
-int listing_fill(struct listing *l, struct buf *out)
+/* listing_fill from the disk. */
+static int fill_lines(struct listing *l, struct buf *out)
 {
     size_t limit = out->limit ? out->limit : FTPD_REPLY_MAX;
     size_t added = 0;
@@ -466,4 +529,66 @@ int listing_fill(struct listing *l, struct buf *out)
         added += l->line.len;
         l->have_line = false;
     }
+}
+
+/* listing_fill from a cached blob, with the same contract: whole lines,
+ * about a chunk (the line crossing the chunk mark included), never past
+ * out->limit. Every line of a blob ends with LF (names with CR or LF are
+ * never listed), so line ends are found with memchr. */
+static int fill_from_blob(struct listing *l, struct buf *out)
+{
+    size_t len;
+    const char *data = listing_blob_bytes(l->blob, &len);
+    if (l->blob_pos == len)
+        return 0; /* the end (or an empty directory: data may be NULL) */
+    const char *p = data + l->blob_pos;
+    size_t left = len - l->blob_pos;
+    size_t n = left;
+    if (n > FTPD_LISTING_CHUNK) {
+        const char *nl = memchr(p + FTPD_LISTING_CHUNK - 1, '\n', left - FTPD_LISTING_CHUNK + 1);
+        n = nl != NULL ? (size_t)(nl - p) + 1 : left;
+    }
+    size_t limit = out->limit ? out->limit : FTPD_REPLY_MAX;
+    size_t room = out->len < limit ? limit - out->len : 0;
+    if (n > room) {
+        /* As many whole lines as fit; only an empty buffer that cannot
+         * take one line is an error. */
+        const char *nl = room > 0 ? memrchr(p, '\n', room) : NULL;
+        if (nl == NULL)
+            return out->len > 0 ? 1 : refused();
+        n = (size_t)(nl - p) + 1;
+    }
+    if (buf_append(out, p, n) < 0)
+        return refused();
+    l->blob_pos += n;
+    return l->blob_pos < len ? 1 : 0;
+}
+
+/* Record what fill_lines added to out (from byte `before`) for the cache;
+ * at the end of the listing, store it. Any error, or a listing too big
+ * for the cache, ends the recording: the listing goes on uncached. */
+static void capture_fill(struct listing *l, const struct buf *out, size_t before, int r)
+{
+    size_t added = out->len - before;
+    if (r < 0 ||
+        (added > 0 && listing_capture_append(l->capture, buf_head(out) + before, added) < 0)) {
+        listing_capture_abandon(l->capture);
+        l->capture = NULL;
+        return;
+    }
+    if (r == 0) {
+        listing_capture_commit(l->capture);
+        l->capture = NULL;
+    }
+}
+
+int listing_fill(struct listing *l, struct buf *out)
+{
+    if (l->blob != NULL)
+        return fill_from_blob(l, out);
+    size_t before = out->len;
+    int r = fill_lines(l, out);
+    if (l->capture != NULL)
+        capture_fill(l, out, before, r);
+    return r;
 }

@@ -133,6 +133,11 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
     return s;
 }
 
+void session_set_listing_cache(struct session *s, struct listing_cache *cache)
+{
+    s->listing_cache = cache;
+}
+
 static void release_job(struct session *s)
 {
     if (s->xfer.file_fd >= 0)
@@ -289,9 +294,10 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
         if (result == XFER_OK)
             s->files_sent++;
     }
-    session_log(s, result == XFER_OK ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes: %s",
+    bool cached = listing && s->xfer.listing != NULL && listing_cached(s->xfer.listing);
+    session_log(s, result == XFER_OK ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes%s: %s",
                 listing ? "LIST" : "RETR", s->xfer_path ? s->xfer_path : "?",
-                (unsigned long long)bytes, result_names[result]);
+                (unsigned long long)bytes, cached ? " (cached)" : "", result_names[result]);
     release_job(s);
     session_close_data(s);
 }

@@ -43,6 +43,8 @@ struct session {
 
     uint64_t files_sent;
     uint64_t bytes_sent;
+
+    struct listing_cache *listing_cache; /* not owned; NULL: none */
 };
 
 /* Command rules, checked in one place (session_command) for every command,

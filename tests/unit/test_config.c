@@ -41,6 +41,7 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_str_eq(a->pasv_address, b->pasv_address);
     ck_assert_str_eq(a->banner, b->banner);
     ck_assert_int_eq(a->log_level, b->log_level);
+    ck_assert_int_eq(a->listing_cache_ttl, b->listing_cache_ttl);
 }
 
 /* Writes content to a fresh file under /tmp; the caller unlinks path. */
@@ -97,6 +98,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.pasv_address, "");
     ck_assert_str_eq(cfg.banner, "ftpd ready.");
     ck_assert_int_eq(cfg.log_level, LOG_LVL_INFO);
+    ck_assert_int_eq(cfg.listing_cache_ttl, FTPD_DEFAULT_LISTING_CACHE_TTL);
 
     char err[256];
     ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
@@ -119,6 +121,7 @@ static const struct int_key {
     {"idle_timeout", offsetof(struct ftpd_config, idle_timeout), 1, 86400, false},
     {"data_timeout", offsetof(struct ftpd_config, data_timeout), 1, 86400, false},
     {"shutdown_grace", offsetof(struct ftpd_config, shutdown_grace), 0, 3600, false},
+    {"listing_cache_ttl", offsetof(struct ftpd_config, listing_cache_ttl), 0, 3600, false},
     {"pasv_min_port", offsetof(struct ftpd_config, pasv_min_port), 0, 65535, true},
     {"pasv_max_port", offsetof(struct ftpd_config, pasv_max_port), 0, 65535, true},
 };
