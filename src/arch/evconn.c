@@ -32,6 +32,7 @@
 
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
+#include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
 #include "ftpd/session.h"
 #include "net/xfer_evented.h"
@@ -68,7 +69,8 @@ struct evserver {
 
     struct evconn *conns; /* every open connection (for the stop) */
     int nconns;
-    char line[FTPD_LINE_MAX + 1]; /* linebuf_take's output, one per loop */
+    char line[FTPD_LINE_MAX + 1];        /* linebuf_take's output, one per loop */
+    struct listing_cache *listing_cache; /* shared by the loop's sessions; NULL: off */
 };
 
 struct evconn {
@@ -85,7 +87,8 @@ struct evconn {
     struct buf out;
     char *deferred; /* a command that arrived mid-transfer, run after it */
     size_t deferred_len;
-    bool closing; /* close once the replies are written */
+    bool closing;    /* close once the replies are written */
+    bool hold_reply; /* a transfer just started: see conn_start_transfer */
 };
 
 /* ---- connection lifetime ---------------------------------------------- */
@@ -105,6 +108,7 @@ static void conn_end_transfer(struct evconn *c, enum xfer_result res)
         return;
     uint64_t bytes = xfer_ev_cancel(c->xfer);
     c->xfer = NULL;
+    c->hold_reply = false;
     session_transfer_done(c->session, res, bytes, &c->out);
 }
 
@@ -134,13 +138,17 @@ static void conn_close(struct evconn *c)
     server_maybe_done(es);
 }
 
-/* Watch the control socket for exactly what the connection waits for. */
+/* Watch the control socket for exactly what the connection waits for. A
+ * held reply is written at a lower priority: after the other events of the
+ * same loop round, its transfer's among them. */
 static void conn_watch(struct evconn *c, int events)
 {
-    if (events == c->events)
+    int pri = c->hold_reply ? EV_MINPRI : 0;
+    if (events == c->events && pri == ev_priority(&c->io))
         return;
     struct ev_loop *loop = c->es->loop;
     ev_io_stop(loop, &c->io);
+    ev_set_priority(&c->io, pri);
     if (events != 0) {
         ev_io_set(&c->io, c->fd, events);
         ev_io_start(loop, &c->io);
@@ -189,6 +197,7 @@ static void on_transfer_done(void *arg, enum xfer_result res, uint64_t bytes)
 {
     struct evconn *c = arg;
     c->xfer = NULL;
+    c->hold_reply = false;
     session_transfer_done(c->session, res, bytes, &c->out);
     ev_timer_again(c->es->loop, &c->idle); /* idle time counts again */
     conn_run(c);
@@ -199,10 +208,15 @@ static void conn_start_transfer(struct evconn *c)
     struct transfer *t = session_transfer(c->session);
     if (t == NULL)
         return;
-    /* The 150 is written by conn_run right after this returns, in the same
-     * callback: the engine moves no data before the loop's next round. */
     ev_timer_stop(c->es->loop, &c->idle); /* the data timeout rules now */
     c->xfer = xfer_ev_start(c->es->loop, t, on_transfer_done, c);
+    /* The 150 waits for the next loop round, where it is written after the
+     * engine's events: a client that connected before sending RETR (the
+     * usual order in passive mode) has a small file sent and done by then,
+     * and 150 and 226 leave in one segment instead of two. A slower
+     * transfer only has its 150 written a round later, still before any
+     * other reply. */
+    c->hold_reply = c->xfer != NULL;
     if (c->xfer == NULL) {
         log_error("%s cannot start the transfer: %s", session_peer_name(c->session),
                   strerror(errno));
@@ -252,7 +266,7 @@ static void conn_run(struct evconn *c)
 {
     struct evserver *es = c->es;
     for (;;) {
-        if (conn_flush(c) < 0) {
+        if (!c->hold_reply && conn_flush(c) < 0) {
             conn_close(c);
             return;
         }
@@ -302,6 +316,7 @@ static void conn_run(struct evconn *c)
 static void on_control(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct evconn *c = w->data;
+    c->hold_reply = false; /* its loop round has come */
     if (revents & EV_READ) {
         size_t avail, n;
         char *space = linebuf_space(&c->in, &avail);
@@ -373,6 +388,7 @@ static void conn_open(struct evserver *es, int fd, const union sockaddr_any *pee
         limits_release(es->limits, slot);
         return;
     }
+    session_set_listing_cache(c->session, es->listing_cache);
     c->es = es;
     c->fd = fd;
     c->slot = slot;
@@ -569,6 +585,10 @@ int evserver_run(const struct ftpd_server *srv, const struct evserver_opts *opts
         return 1;
     }
     log_debug("event loop backend %#x", ev_backend(es->loop));
+    /* One listing cache per loop: single-threaded, so no locks. */
+    es->listing_cache = listing_cache_new(es->cfg->listing_cache_ttl);
+    if (es->listing_cache == NULL && es->cfg->listing_cache_ttl > 0)
+        log_warn("listing cache off: %s", strerror(errno));
 
     es->opts = opts;
     es->naccept = opts->nlisteners;
@@ -603,6 +623,7 @@ int evserver_run(const struct ftpd_server *srv, const struct evserver_opts *opts
     if (opts->watch_sigint)
         ev_signal_stop(es->loop, &es->sigint_w);
     ev_loop_destroy(es->loop);
+    listing_cache_free(es->listing_cache); /* after close_all: no listing uses it */
     close(es->spare_fd);
     free(es);
     return 0;
