@@ -30,7 +30,8 @@ static bool passive_refused(struct session *s, struct buf *out)
 static int open_passive(struct session *s, union sockaddr_any *bound, struct buf *out)
 {
     session_close_data(s);
-    s->pasv_fd = dataport_listen(&s->local, s->cfg->pasv_min_port, s->cfg->pasv_max_port, bound);
+    s->pasv_fd = dataport_listen(&s->local, s->cfg->pasv_min_port, s->cfg->pasv_max_port,
+                                 &s->pasv_rng, bound);
     if (s->pasv_fd < 0) {
         session_log(s, LOG_LVL_WARN, "cannot open passive port: %s", strerror(errno));
         reply(out, 425, "Cannot open passive connection.");

@@ -31,7 +31,24 @@ static int listen_on(const union sockaddr_any *addr)
     return fd;
 }
 
-int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
+/* A port in [0, span): xorshift64* seeded once per session from
+ * arc4random. arc4random itself costs a getrandom() syscall per call in
+ * this glibc, one in every 20 syscalls of a small transfer. The ports need
+ * to be hard to guess across sessions, not cryptographically strong:
+ * another host cannot use one anyway (dataconn_accept checks the peer). */
+static uint32_t next_probe(uint64_t *rng, uint32_t span)
+{
+    if (*rng == 0)
+        *rng = ((uint64_t)arc4random() << 32 | arc4random()) | 1;
+    uint64_t x = *rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    return (uint32_t)(((x * 0x2545F4914F6CDD1DULL) >> 32) % span);
+}
+
+int dataport_listen(const union sockaddr_any *local, int min_port, int max_port, uint64_t *rng,
                     union sockaddr_any *bound)
 {
     union sockaddr_any addr = *local;
@@ -50,7 +67,7 @@ int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
     }
     uint32_t span = (uint32_t)(max_port - min_port) + 1;
     for (int i = 0; i < FTPD_PASV_TRIES && fd < 0; i++) {
-        sockaddr_set_port(&addr, min_port + (int)arc4random_uniform(span));
+        sockaddr_set_port(&addr, min_port + (int)next_probe(rng, span));
         fd = listen_on(&addr);
         if (fd < 0 && errno != EADDRINUSE)
             break;

@@ -33,6 +33,7 @@ struct session {
 
     /* The one data channel: a passive listener or an active address. */
     int pasv_fd;
+    uint64_t pasv_rng; /* passive port probes (dataport.c); 0: not seeded */
     bool have_port;
     union sockaddr_any port_addr;
 
@@ -77,8 +78,9 @@ int session_path(struct session *s, const char *arg, char *vpath, struct buf *ou
 /* Forget the data channel (closes a passive listener). */
 void session_close_data(struct session *s);
 
-/* Passive listener on the control connection's local IP (dataport.c). */
-int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
+/* Passive listener on the control connection's local IP (dataport.c).
+ * *rng is the session's generator for port probes (0: seed it). */
+int dataport_listen(const union sockaddr_any *local, int min_port, int max_port, uint64_t *rng,
                     union sockaddr_any *bound);
 /* "h1,h2,h3,h4,p1,p2" and "|proto|addr|port|" parsers: 0 or -1. EPRT
  * returns -2 for an unsupported protocol number. */

@@ -141,6 +141,20 @@ class DataSecurityTest(FtpdTestCase):
             s.connect(('127.0.0.1', old[0]))
         self.assertCode(c.cmd('NOOP'), 200)
 
+    def test_pasv_ports_are_unpredictable(self):
+        # Probes are random over 1024-65535: 50 PASVs of one session (or of
+        # two sessions) repeating or counting up would be a broken generator.
+        runs = []
+        for _ in range(2):  # one after the other: serial serves one at a time
+            c = self.raw_login()
+            runs.append([c.pasv()[1] for _ in range(50)])
+            c.close()
+        a, b = runs
+        self.assertGreaterEqual(len(set(a)), 45, a)
+        self.assertNotEqual(a, b)
+        steps = {y - x for x, y in zip(a, a[1:])}
+        self.assertGreater(len(steps), 40, 'ports follow a pattern: %r' % a)
+
     def test_port_after_pasv_closes_listener(self):
         c = self.raw_login()
         _, pport = c.pasv()
