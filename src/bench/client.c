@@ -236,7 +236,7 @@ static void send_cmd(struct client *c, const struct cmd *cmd, enum cstate next)
 static void session_open(struct client *c)
 {
     struct bench *b = c->b;
-    int fd = sock_connect(&b->server, bench_source(b, c->id), 0);
+    int fd = sock_connect(&b->server, bench_source(b, c->id), 0, true);
     if (fd < 0) {
         fail(c, connect_error(errno));
         return;
@@ -332,7 +332,8 @@ static int data_open(struct client *c, int port)
     sockaddr_set_port(&to, port);
     /* The same source address as the control connection: servers refuse a
      * data connection from another IP (PASV theft). */
-    int fd = sock_connect(&to, bench_source(b, c->id), c->role == ROLE_SLOW ? SLOW_RCVBUF : 0);
+    int fd =
+        sock_connect(&to, bench_source(b, c->id), c->role == ROLE_SLOW ? SLOW_RCVBUF : 0, false);
     if (fd < 0) {
         fail(c, connect_error(errno));
         return -1;

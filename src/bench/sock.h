@@ -10,9 +10,11 @@
 
 /* Start a non-blocking TCP connect to `to`, bound first to `from` (port 0;
  * NULL: the kernel picks). rcvbuf > 0 sets SO_RCVBUF before connecting (a
- * small window for slow readers). Returns the fd, its connect possibly in
+ * small window for slow readers); nodelay sets TCP_NODELAY (connections
+ * that send commands). Returns the fd, its connect possibly in
  * progress, or -1 with errno (EADDRNOTAVAIL when local ports ran out). */
-int sock_connect(const union sockaddr_any *to, const union sockaddr_any *from, int rcvbuf);
+int sock_connect(const union sockaddr_any *to, const union sockaddr_any *from, int rcvbuf,
+                 bool nodelay);
 
 /* Receive up to cap bytes and throw them away; buf must hold cap bytes.
  * IO_OK with *n, IO_AGAIN, IO_EOF, or IO_ERR with errno. */
