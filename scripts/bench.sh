@@ -173,6 +173,12 @@ SERVER_PID=""
 SERVER_PORT=""
 FIX=""
 
+# machine_line NAME TEXT: a line of machine.txt, once (servers start again
+# for every round of the large-file phase).
+machine_line() {
+    grep -q "^$1 " "$RUN/machine.txt" 2>/dev/null || printf '%-12s %s\n' "$1" "$2" >>"$RUN/machine.txt"
+}
+
 stop_server() {
     local pid=$SERVER_PID i
     [[ -n $pid ]] || return 0
@@ -369,10 +375,6 @@ matrix() {
     done
     repeated "$label" retr-persistent 16 --concurrency 16 --duration "$DUR" \
         --file /small.bin --size "$SMALL_SIZE"
-    for spec in $BIG_RUNS; do
-        repeated "$label" retr-big "${spec%%:*}" --concurrency "${spec%%:*}" --count "${spec#*:}" \
-            --file /big.bin --size "$BIG_SIZE"
-    done
     bench "$label" list 16 --concurrency 16 --duration "$DUR" --dir /dir1000
     for n in $IDLE_SESSIONS; do
         local why=""
@@ -428,15 +430,20 @@ EOF
     printf '%s\n' "$conf"
 }
 
-for arch in $archs; do
-    label=ftpd-$arch
-    printf '%s\n' "$label"
-    conf=$(ftpd_conf "$arch")
+# start_ftpd ARCH: ftpd with that back-end, on a free port.
+start_ftpd() {
+    local label=ftpd-$1 conf port
+    conf=$(ftpd_conf "$1")
     port=$(free_port)
-    if start_server "$label" "$port" "$RUN/logs/$label.server.log" \
-        "$BUILD/ftpd" --config "$conf" --arch "$arch" --listen 127.0.0.1 --port "$port" \
-        --root "$FIX" --log-level error; then
-        matrix "$label" "$arch"
+    start_server "$label" "$port" "$RUN/logs/$label.server.log" \
+        "$BUILD/ftpd" --config "$conf" --arch "$1" --listen 127.0.0.1 --port "$port" \
+        --root "$FIX" --log-level error
+}
+
+for arch in $archs; do
+    printf '%s\n' "ftpd-$arch"
+    if start_ftpd "$arch"; then
+        matrix "ftpd-$arch" "$arch"
         stop_server
     fi
 done
@@ -563,7 +570,7 @@ dirmessage_enable=NO
 use_localtime=YES
 tcp_wrappers=NO
 EOF
-            printf '%-12s %s\n' vsftpd "$(server_version "$bin")" >>"$RUN/machine.txt"
+            machine_line vsftpd "$(server_version "$bin")"
             start_server vsftpd "$port" "$log" "${WITH_FTP_USER[@]}" "$bin" "$conf"
             ;;
         pure-ftpd)
@@ -576,7 +583,7 @@ EOF
             # per IP), -I idle minutes, -f none: no syslog.
             printf 'pure-ftpd -S 127.0.0.1,%s -e -A -H -c 20000 -C 20000 -I 10 -f none\n' \
                 "$port" >"$RUN/conf/pure-ftpd.cmdline"
-            printf '%-12s %s\n' pure-ftpd "$(server_version "$bin")" >>"$RUN/machine.txt"
+            machine_line pure-ftpd "$(server_version "$bin")"
             start_server pure-ftpd "$port" "$log" "${WITH_FTP_USER[@]}" "$bin" \
                 -S "127.0.0.1,$port" -e -A -H -c 20000 -C 20000 -I 10 -f none
             ;;
@@ -621,7 +628,7 @@ TransferLog NONE
   </Limit>
 </Anonymous>
 EOF
-            printf '%-12s %s\n' proftpd "$(server_version "$bin")" >>"$RUN/machine.txt"
+            machine_line proftpd "$(server_version "$bin")"
             start_server proftpd "$port" "$log" "$bin" -n -c "$conf"
             ;;
         pyftpdlib)
@@ -650,9 +657,8 @@ server.max_cons = 0  # no limit
 server.max_cons_per_ip = 0
 server.serve_forever()
 EOF
-            printf '%-12s %s\n' pyftpdlib "$(PYTHONPATH=${PYFTPDLIB:-} "$py" -c \
-                'import pyftpdlib, sys; print(pyftpdlib.__ver__, "on python", sys.version.split()[0])')" \
-                >>"$RUN/machine.txt"
+            machine_line pyftpdlib "$(PYTHONPATH=${PYFTPDLIB:-} "$py" -c \
+                'import pyftpdlib, sys; print(pyftpdlib.__ver__, "on python", sys.version.split()[0])')"
             if [[ -n ${PYFTPDLIB:-} && $PYFTPDLIB != system ]]; then
                 start_server pyftpdlib "$port" "$log" env PYTHONPATH="$PYFTPDLIB" "$py" "$conf" "$FIX" "$port"
             else
@@ -673,6 +679,37 @@ for s in $servers; do
         stop_server
     fi
 done
+
+# --- Large files, interleaved -------------------------------------------------
+# One stream at 5 GB/s is bound by memory bandwidth, which on a shared
+# machine drifts by tens of percent over minutes: runs made server after
+# server compared different minutes more than different servers. Here each
+# round runs every server once, in turn, and results.md keeps the median of
+# the rounds (REPS) for each.
+big_runs() {
+    local label=$1 spec
+    for spec in $BIG_RUNS; do
+        bench "$label" retr-big "${spec%%:*}" --concurrency "${spec%%:*}" --count "${spec#*:}" \
+            --file /big.bin --size "$BIG_SIZE"
+    done
+}
+printf 'large files (%d round(s), each server in turn)\n' "$REPS"
+for ((REP = 1; REP <= REPS; REP++)); do
+    for arch in $archs; do
+        if start_ftpd "$arch"; then
+            big_runs "ftpd-$arch"
+            stop_server
+        fi
+    done
+    for s in $servers; do
+        server_found "$s" || continue
+        if start_other "$s" "$(free_port)"; then
+            big_runs "$s"
+            stop_server
+        fi
+    done
+done
+unset REP
 
 # --- Report -------------------------------------------------------------------
 if [[ -s $CSV ]]; then
