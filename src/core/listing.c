@@ -242,12 +242,9 @@ bool listing_cached(const struct listing *l)
     return l->blob != NULL;
 }
 
-/* Open vpath as a directory stream. */
-static DIR *open_dir(int root_fd, const char *vpath)
+/* A directory stream on fd, which it takes over (closed on failure). */
+static DIR *dir_stream(int fd)
 {
-    int fd = path_open(root_fd, vpath, O_RDONLY | O_DIRECTORY);
-    if (fd < 0)
-        return NULL;
     DIR *d = fdopendir(fd);
     if (d == NULL) {
         int saved = errno;
@@ -255,6 +252,13 @@ static DIR *open_dir(int root_fd, const char *vpath)
         errno = saved;
     }
     return d;
+}
+
+/* Open vpath as a directory stream. */
+static DIR *open_dir(int root_fd, const char *vpath)
+{
+    int fd = path_open(root_fd, vpath, O_RDONLY | O_DIRECTORY);
+    return fd < 0 ? NULL : dir_stream(fd);
 }
 
 /* vpath is not a directory we can list: it may be a single entry, or a
@@ -343,14 +347,8 @@ static int open_whole_dir(struct listing *l, int fd, const char *vpath, const ch
         close(fd);
         return 0;
     }
-    l->dir = fdopendir(fd);
-    if (l->dir == NULL) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return 0;
+    l->dir = dir_stream(fd);
+    return l->dir != NULL ? 0 : -1;
 }
 
 struct listing *listing_open(int root_fd, const char *vpath, const char *shown,
