@@ -36,9 +36,9 @@ struct xfer_ev;
  * socket buffer (tcp_wmem's 4 MiB at most) is full, so the cap binds only
  * on loopback, where one wake-up of 16 MiB holds the loop about 2.5 ms.
  * Against vsftpd's whole-file blocking sendfile, retr-big@1 (256 MiB,
- * alternating runs, server and client pinned to separate cores) ran 0.87x
- * at 256 KiB, about 0.86x at 4 MiB, 0.97x at 16 MiB and 1.03x at 64 MiB:
- * fewer calls move the same bytes at less cost. */
+ * runs alternating with vsftpd) ran 0.87x at 256 KiB; with server and
+ * client also pinned to separate cores, about 0.86x at 4 MiB, 0.97x at
+ * 16 MiB and 1.03x at 64 MiB: fewer calls move the same bytes for less. */
 #define XFER_EV_SENDFILE_BUDGET (16 * 1024 * 1024)
 
 typedef void (*xfer_ev_done_fn)(void *arg, enum xfer_result result, uint64_t bytes);
