@@ -1,8 +1,14 @@
-/* Entry points of the back-ends, for the registry. */
+/* Entry points of the seven patterns, for the registry, and the loops one
+ * pattern lends another: a prefork worker and a threadpool thread each run
+ * the serial loop, a hybrid worker runs the reactor. */
 #ifndef FTPD_ARCH_BACKENDS_H
 #define FTPD_ARCH_BACKENDS_H
 
+#include "arch/common/acceptor.h"
+#include "arch/common/admission.h"
 #include "ftpd/arch.h"
+
+struct stop_state;
 
 int arch_serial_run(const struct ftpd_server *srv);
 int arch_process_run(const struct ftpd_server *srv);
@@ -11,5 +17,21 @@ int arch_prefork_run(const struct ftpd_server *srv);
 int arch_threadpool_run(const struct ftpd_server *srv);
 int arch_reactor_run(const struct ftpd_server *srv);
 int arch_hybrid_run(const struct ftpd_server *srv);
+
+/* serial.c: accept, serve to the end, repeat, until stop says so. */
+void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct acceptor *acc,
+                 struct stop_state *stop);
+
+/* reactor.c: one event loop over these listeners until stopped. */
+struct reactor_opts {
+    const struct listener *listeners;
+    int nlisteners;
+    struct admission *adm; /* shared across processes when forked */
+    unsigned events;       /* ctl_events_open flags: CTL_WITH_SIGINT or 0 */
+    /* On the first stop, net_stop_listening() (the reactor; never a hybrid
+     * worker on shared sockets: the master does it for all). */
+    bool stop_listeners;
+};
+int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 
 #endif

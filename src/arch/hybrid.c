@@ -1,6 +1,12 @@
-/* hybrid, nginx-style: a master (supervisor.c, no event loop) forks N
- * workers, and each worker runs the reactor's loop (evconn.c) on a loop of
- * its own, created after the fork.
+/* hybrid, nginx-style: a master (common/supervisor.c, no event loop) forks
+ * N workers, and each worker runs the reactor's loop (reactor.c) on a loop
+ * of its own, created after the fork.
+ *
+ *     listen();
+ *     for (i = 0; i < workers; i++)
+ *         if (fork() == 0)
+ *             reactor_loop(listener);   // accept + serve every connection
+ *     supervise();                      // reap, respawn, forward signals
  *
  * Balancing. Every worker watches the same inherited non-blocking
  * listeners; when a connection arrives the kernel wakes every worker
@@ -20,15 +26,13 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
-#include "arch/evconn.h"
-#include "arch/limits.h"
-#include "arch/supervisor.h"
+#include "arch/common/supervisor.h"
 #include "ftpd/log.h"
 
 struct hybrid {
     struct ftpd_server master; /* the master's copy: its fds closed once
                                   the first workers run (reuseport) */
-    struct conn_limits *limits;
+    struct admission *adm;
 };
 
 static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
@@ -41,15 +45,15 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     if (getppid() != master)
         return 0;
 
-    struct evserver_opts opts = {
+    struct reactor_opts opts = {
         .listeners = srv->listeners,
         .nlisteners = srv->nlisteners,
-        .limits = h->limits, /* made by the master before forking: shared */
-        .watch_sigint = false,
+        .adm = h->adm,           /* made by the master before forking: shared */
+        .events = 0,             /* SIGTERM only: the master forwards SIGINT */
         .stop_listeners = false, /* shared sockets: the master stops them */
     };
     if (!srv->cfg->hybrid_reuseport)
-        return evserver_run(srv, &opts);
+        return reactor_loop(srv, &opts);
 
     /* hybrid_balance = reuseport. The first worker 0 keeps main's sockets
      * (they carry SO_REUSEPORT), so the port never goes unserved at start;
@@ -72,7 +76,7 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     }
     opts.listeners = own;
     opts.stop_listeners = true; /* ours alone */
-    int rc = evserver_run(srv, &opts);
+    int rc = reactor_loop(srv, &opts);
     net_close_all(own, srv->nlisteners);
     return rc;
 }
@@ -95,13 +99,20 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     /* Before forking: one MAP_SHARED table, so max_clients and max_per_ip
      * hold across all workers. */
     struct hybrid h = {.master = *srv};
-    h.limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (h.limits == NULL)
+    h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    if (h.adm == NULL)
         return 1;
     int n = worker_count(srv->cfg);
     log_info("hybrid: %d workers, %s listeners", n,
              srv->cfg->hybrid_reuseport ? "SO_REUSEPORT" : "shared");
-    int rc = supervise(&h.master, n, hybrid_worker, &h, h.limits, hybrid_started);
-    limits_free(h.limits);
+    struct supervisor sup = {
+        .srv = &h.master,
+        .worker = hybrid_worker,
+        .arg = &h,
+        .adm = h.adm,
+        .started = hybrid_started,
+    };
+    int rc = supervise(&sup, n);
+    admission_free(h.adm);
     return rc;
 }

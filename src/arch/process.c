@@ -1,66 +1,71 @@
 /* process: the parent accepts and forks a child per connection. The child
  * serves the session with the blocking loop and exits; the parent closes
- * its copy of the socket, reaps children on SIGCHLD (via signalfd, so no
- * zombie outlives one loop turn) and keeps the connection table. */
+ * its copy of the socket and reaps children when SIGCHLD says so, so no
+ * zombie outlives one loop turn.
+ *
+ *     for (;;) {
+ *         fd = accept(listener);
+ *         if (fork() == 0) { serve(fd); exit(0); }
+ *         close(fd);
+ *     }
+ */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "arch/backends.h"
-#include "arch/blocking.h"
-#include "arch/limits.h"
+#include "arch/blocking/blocking.h"
 #include "ftpd/log.h"
 
 struct process_state {
     const struct ftpd_server *srv;
-    struct conn_limits *limits;
-    pid_t *child; /* child[slot]: the pid serving limits slot `slot` */
-    int sigfd;
-    int stops; /* SIGINT/SIGTERM received */
+    struct admission *adm;
+    struct ctl_events events;
+    pid_t *child; /* child[slot]: the pid serving admission slot `slot` */
 };
 
-static void serve_child(struct process_state *ps, int fd, const union sockaddr_any *peer)
+static _Noreturn void child_main(struct process_state *ps, struct arrival *a)
 {
     const struct ftpd_server *srv = ps->srv;
     for (int i = 0; i < srv->nlisteners; i++)
         close(srv->listeners[i].fd);
-    close(ps->sigfd);
-    int sigfd = stop_signalfd(false);
-    if (sigfd < 0)
+    ctl_events_close(&ps->events);
+    struct ctl_events events;
+    if (ctl_events_open(&events, 0) < 0)
         _exit(1);
     struct stop_state stop;
-    stop_init(&stop, sigfd, true, srv->cfg->shutdown_grace);
-    serve_blocking(srv, fd, peer, &stop);
+    stop_init_events(&stop, &events, srv->cfg->shutdown_grace);
+    serve_blocking(srv, ps->adm, a, &stop);
     _exit(0);
 }
 
 /* A new connection: admit it and fork its child. */
-static bool start_child(void *arg, int fd, const union sockaddr_any *peer)
+static void start_child(struct process_state *ps, int fd, const union sockaddr_any *peer)
 {
-    struct process_state *ps = arg;
-    enum refusal why;
-    int slot = limits_admit(ps->limits, peer, getpid(), &why);
-    if (slot < 0) {
-        limits_turn_away(ps->srv->cfg, fd, why, peer);
-        return false;
-    }
+    const struct ftpd_config *cfg = ps->srv->cfg;
+    pid_t self = getpid();
+    struct arrival a;
+    arrival_init(&a, fd, peer);
+    if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, ps->adm, self, false))
+        return;
     pid_t pid = fork();
     if (pid == 0)
-        serve_child(ps, fd, peer);
+        child_main(ps, &a);
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
-        limits_release(ps->limits, slot);
-        limits_turn_away(ps->srv->cfg, fd, REFUSE_NO_MEMORY, peer);
-        return false;
+        admission_release(ps->adm, a.slot);
+        admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
+        return;
     }
-    ps->child[slot] = pid;
-    close(fd);
-    return false;
+    /* The slot is the child's now: freed when it is reaped, even if it
+     * dies without releasing it. */
+    admission_hand_over(ps->adm, a.slot, self, pid);
+    ps->child[a.slot] = pid;
+    close(stream_detach(&a.ctrl)); /* the parent's copy: no goodbye on it */
 }
 
 /* Reap every exited child and free its slot. */
@@ -71,12 +76,10 @@ static void reap(struct process_state *ps)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (WIFSIGNALED(status))
             log_warn("child %ld killed by signal %d", (long)pid, WTERMSIG(status));
+        admission_release_owner(ps->adm, pid);
         for (int i = 0; i < ps->srv->cfg->max_clients; i++) {
-            if (ps->child[i] == pid) {
+            if (ps->child[i] == pid)
                 ps->child[i] = 0;
-                limits_release(ps->limits, i);
-                break;
-            }
         }
     }
 }
@@ -84,75 +87,87 @@ static void reap(struct process_state *ps)
 static void signal_children(struct process_state *ps, int sig)
 {
     for (int i = 0; i < ps->srv->cfg->max_clients; i++) {
-        if (ps->child[i] > 0)
-            kill(ps->child[i], sig);
+        if (ps->child[i] > 0 && kill(ps->child[i], sig) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)ps->child[i], strerror(errno));
     }
 }
 
-/* Returns the number of SIGINT/SIGTERM read. */
-static int read_signals(struct process_state *ps)
+/* The events fd is readable: reap, and pass stops on to the children,
+ * which count them too: the first is graceful, a second stops them at once
+ * but cleanly (426/421), a third kills them. Returns true on a stop. */
+static bool on_events(struct process_state *ps)
 {
-    int stops = 0;
-    struct signalfd_siginfo si;
-    while (read(ps->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo != SIGCHLD)
-            stops++;
+    bool stop = false;
+    enum ctl_event e;
+    while ((e = ctl_events_next(&ps->events)) != CTL_NONE) {
+        switch (e) {
+        case CTL_STOP:
+            signal_children(ps, SIGTERM);
+            stop = true;
+            break;
+        case CTL_STOP_NOW:
+            log_info("second signal: stopping sessions now");
+            signal_children(ps, SIGTERM);
+            stop = true;
+            break;
+        case CTL_KILL:
+        case CTL_ERROR:
+            log_info("killing sessions");
+            signal_children(ps, SIGKILL);
+            stop = true;
+            break;
+        case CTL_CHILD:
+            break;
+        default:
+            ctl_event_unsupported(e);
+            break;
+        }
+        if (e == CTL_ERROR)
+            break;
     }
     reap(ps);
-    return stops;
-}
-
-/* The signalfd: reap on SIGCHLD; stop accepting on SIGINT/SIGTERM. */
-static bool on_signal(void *arg)
-{
-    struct process_state *ps = arg;
-    ps->stops += read_signals(ps);
-    return ps->stops > 0;
+    return stop;
 }
 
 int arch_process_run(const struct ftpd_server *srv)
 {
     const struct ftpd_config *cfg = srv->cfg;
     struct process_state ps = {.srv = srv};
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGCHLD);
-    ps.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    ps.limits = limits_new(cfg->max_clients, cfg->max_per_ip);
-    ps.child = calloc((size_t)cfg->max_clients, sizeof *ps.child);
     struct acceptor acc;
-    if (ps.sigfd < 0 || ps.limits == NULL || ps.child == NULL || acceptor_init(&acc) < 0) {
+    if (ctl_events_open(&ps.events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
+        return 1;
+    ps.adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    ps.child = calloc((size_t)cfg->max_clients, sizeof *ps.child);
+    if (ps.adm == NULL || ps.child == NULL || acceptor_init(&acc) < 0) {
         log_error("process back-end set-up failed: %s", strerror(errno));
         return 1;
     }
 
-    static const struct accept_ops ops = {on_signal, start_child};
-    acceptor_run(srv, &acc, ps.sigfd, &ops, &ps);
-    int stops = ps.stops;
-    /* Graceful stop: no more accepts; children finish within the grace
-     * (each enforces it); a second signal kills them. */
-    log_info("stopping: waiting for %d sessions", limits_active(ps.limits));
-    net_stop_listening(srv->listeners, srv->nlisteners);
-    signal_children(&ps, SIGTERM);
-    while (limits_active(ps.limits) > 0) {
-        struct pollfd sp = {.fd = ps.sigfd, .events = POLLIN};
-        if (poll(&sp, 1, 1000) < 0 && errno != EINTR)
+    struct accept_poll ap;
+    accept_poll_init(&ap, &acc, srv->listeners, srv->nlisteners, ps.events.fd);
+    for (;;) {
+        int fd;
+        union sockaddr_any peer;
+        enum accept_next next = acceptor_next(&ap, &fd, &peer);
+        if (next == NEXT_CONN)
+            start_child(&ps, fd, &peer);
+        else if (next == NEXT_FAIL || on_events(&ps))
             break;
-        int more = read_signals(&ps);
-        if (more > 0) {
-            /* Children count signals: a second SIGTERM stops them at once
-             * but cleanly (426/421); a third signal kills them. */
-            stops += more;
-            log_info("%s",
-                     stops == 2 ? "second signal: stopping sessions now" : "killing sessions");
-            signal_children(&ps, stops == 2 ? SIGTERM : SIGKILL);
-        }
+    }
+
+    /* Graceful stop: no more accepts; children finish within the grace
+     * (each enforces it) and are reaped as they go. */
+    log_info("stopping: waiting for %d sessions", admission_active(ps.adm));
+    net_stop_listening(srv->listeners, srv->nlisteners);
+    while (admission_active(ps.adm) > 0) {
+        struct pollfd pfd = {.fd = ps.events.fd, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+            break;
+        on_events(&ps);
     }
     acceptor_close(&acc);
-    limits_free(ps.limits);
+    admission_free(ps.adm);
     free(ps.child);
-    close(ps.sigfd);
+    ctl_events_close(&ps.events);
     return 0;
 }

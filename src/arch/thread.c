@@ -1,108 +1,110 @@
 /* thread: the main thread accepts; each connection gets a detached thread
  * with a small explicit stack that runs the blocking loop. Threads share
- * only the read-only config, the listeners and the connection table. */
+ * only the read-only config, the listeners and the connection table.
+ *
+ *     for (;;) {
+ *         fd = accept(listener);
+ *         pthread_create(serve, fd);   // serve(fd); close(fd);
+ *     }
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "arch/backends.h"
-#include "arch/blocking.h"
-#include "arch/limits.h"
-#include "arch/threads.h"
+#include "arch/blocking/blocking.h"
+#include "arch/blocking/threads.h"
 #include "ftpd/log.h"
 
 struct session_thread {
     const struct ftpd_server *srv;
-    struct conn_limits *limits;
-    int stop_fd;
-    const pthread_attr_t *attr;
-    int fd;
-    int slot;
-    union sockaddr_any peer;
+    struct admission *adm;
+    int stop_fd; /* the stop broadcast */
+    struct arrival arrival;
 };
 
 static void *session_thread_main(void *arg)
 {
     struct session_thread *t = arg;
     struct stop_state stop;
-    stop_init(&stop, t->stop_fd, false, t->srv->cfg->shutdown_grace);
-    serve_blocking(t->srv, t->fd, &t->peer, &stop);
-    limits_release(t->limits, t->slot);
+    stop_init_broadcast(&stop, t->stop_fd, t->srv->cfg->shutdown_grace);
+    serve_blocking(t->srv, t->adm, &t->arrival, &stop);
     free(t);
     return NULL;
 }
 
 /* A new connection: admit it and give it a thread. */
-static bool start_thread(void *arg, int fd, const union sockaddr_any *peer)
+static void start_thread(const struct session_thread *proto, const pthread_attr_t *attr, int fd,
+                         const union sockaddr_any *peer)
 {
-    struct session_thread *proto = arg;
-    enum refusal why;
-    int slot = limits_admit(proto->limits, peer, getpid(), &why);
-    if (slot < 0) {
-        limits_turn_away(proto->srv->cfg, fd, why, peer);
-        return false;
-    }
+    const struct ftpd_config *cfg = proto->srv->cfg;
     struct session_thread *t = malloc(sizeof *t);
-    pthread_t tid;
-    int rc = t ? 0 : ENOMEM;
-    if (t != NULL) {
-        *t = *proto;
-        t->fd = fd;
-        t->slot = slot;
-        t->peer = *peer;
-        rc = pthread_create(&tid, proto->attr, session_thread_main, t);
+    if (t == NULL) {
+        log_error("out of memory");
+        close(fd);
+        return;
     }
+    *t = *proto;
+    arrival_init(&t->arrival, fd, peer);
+    if (!prologue_pregreet_blocking(&t->arrival, cfg) ||
+        !prologue_admit(&t->arrival, cfg, t->adm, getpid(), false)) {
+        free(t);
+        return;
+    }
+    pthread_t tid;
+    int rc = pthread_create(&tid, attr, session_thread_main, t);
     if (rc != 0) {
         log_error("cannot start a session thread: %s", strerror(rc));
+        admission_release(t->adm, t->arrival.slot);
+        admission_refuse(cfg, &t->arrival.ctrl, REFUSE_NO_MEMORY, peer);
         free(t);
-        limits_release(proto->limits, slot);
-        limits_turn_away(proto->srv->cfg, fd, REFUSE_NO_MEMORY, peer);
     }
-    return false;
-}
-
-static bool on_stop_signal(void *arg)
-{
-    return true;
 }
 
 static bool no_sessions(void *arg)
 {
-    return limits_active(arg) == 0;
+    return admission_active(arg) == 0;
 }
 
 int arch_thread_run(const struct ftpd_server *srv)
 {
-    struct stop_pipe stop;
+    const struct ftpd_config *cfg = srv->cfg;
+    struct ctl_events events;
+    struct stop_broadcast stop;
     struct acceptor acc;
     pthread_attr_t attr;
-    int sigfd = stop_signalfd(true);
-    struct conn_limits *limits = limits_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (sigfd < 0 || limits == NULL || stop_pipe_open(&stop) < 0 || acceptor_init(&acc) < 0 ||
+    struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
+        stop_broadcast_open(&stop) < 0 || acceptor_init(&acc) < 0 ||
         thread_attr_init(&attr, true) < 0)
         return 1;
-    struct session_thread proto = {.srv = srv, .limits = limits, .stop_fd = stop.rd, .attr = &attr};
+    struct session_thread proto = {.srv = srv, .adm = adm, .stop_fd = stop.rd};
 
-    static const struct accept_ops ops = {on_stop_signal, start_thread};
-    acceptor_run(srv, &acc, sigfd, &ops, &proto);
-    /* Drain the signal that stopped us, so a second one is noticed. */
-    struct signalfd_siginfo si;
-    while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-        ;
+    struct accept_poll ap;
+    accept_poll_init(&ap, &acc, srv->listeners, srv->nlisteners, events.fd);
+    for (;;) {
+        int fd;
+        union sockaddr_any peer;
+        enum accept_next next = acceptor_next(&ap, &fd, &peer);
+        if (next == NEXT_CONN)
+            start_thread(&proto, &attr, fd, &peer);
+        else if (next == NEXT_FAIL || stop_pending(&events))
+            break;
+    }
+
     net_stop_listening(srv->listeners, srv->nlisteners);
-    log_info("stopping: waiting for %d sessions", limits_active(limits));
-    stop_pipe_fire(&stop);
-    wait_for_drain(sigfd, no_sessions, limits);
+    log_info("stopping: waiting for %d sessions", admission_active(adm));
+    stop_broadcast_fire(&stop);
+    bool drained = wait_for_drain(&events, no_sessions, adm);
     pthread_attr_destroy(&attr);
     acceptor_close(&acc);
-    if (no_sessions(limits)) {
-        /* After a second signal threads may still run: then the shared state
-         * stays, and the process exits right after. */
-        limits_free(limits);
-        stop_pipe_close(&stop);
+    if (drained) {
+        /* After a second signal threads may still run: then the shared
+         * state stays, and the process exits right after. */
+        admission_free(adm);
+        stop_broadcast_close(&stop);
     }
-    close(sigfd);
+    ctl_events_close(&events);
     return 0;
 }

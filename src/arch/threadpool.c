@@ -10,40 +10,37 @@
  *    herd, and max_clients is answered with 421 at once even while every
  *    thread is busy; costs a lock and a wake-up per connection.
  *
- * The README gives the measured difference. */
+ * The README gives the measured difference.
+ *
+ *     start `threads` threads, each:
+ *         accept:  for (;;) { fd = accept(listener); serve(fd); close(fd); }
+ *         queue:   for (;;) { fd = pop(queue); serve(fd); close(fd); }
+ *     main, queue mode: for (;;) { fd = accept(listener); push(queue, fd); }
+ */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "arch/backends.h"
-#include "arch/blocking.h"
-#include "arch/limits.h"
-#include "arch/threads.h"
+#include "arch/blocking/blocking.h"
+#include "arch/blocking/threads.h"
 #include "ftpd/log.h"
 
 #define QUEUE_MAX 65536
 
-struct queued_conn {
-    int fd;
-    int slot;
-    union sockaddr_any peer;
-};
-
 struct pool {
     const struct ftpd_server *srv;
-    struct conn_limits *limits;
-    int stop_fd;
-    int sigfd;
-    struct acceptor acc; /* accept mode: one spare fd for the whole pool */
+    struct admission *adm;
+    int stop_fd;         /* the stop broadcast */
+    struct acceptor acc; /* one spare fd for the whole pool */
     atomic_int running;
 
-    /* queue mode: a ring of connections waiting for a thread */
+    /* queue mode: a ring of admitted connections waiting for a thread */
     pthread_mutex_t lock;
     pthread_cond_t nonempty;
-    struct queued_conn *ring;
+    struct arrival *ring;
     int cap, head, len;
     bool closing;
 };
@@ -52,13 +49,13 @@ static void *accept_thread_main(void *arg)
 {
     struct pool *p = arg;
     struct stop_state stop;
-    stop_init(&stop, p->stop_fd, false, p->srv->cfg->shutdown_grace);
-    accept_loop(p->srv, &stop, p->limits, &p->acc);
+    stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
+    serial_loop(p->srv, p->adm, &p->acc, &stop);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
 
-static bool queue_pop(struct pool *p, struct queued_conn *out)
+static bool queue_pop(struct pool *p, struct arrival *out)
 {
     pthread_mutex_lock(&p->lock);
     while (p->len == 0 && !p->closing)
@@ -73,12 +70,12 @@ static bool queue_pop(struct pool *p, struct queued_conn *out)
     return got;
 }
 
-static bool queue_push(struct pool *p, const struct queued_conn *c)
+static bool queue_push(struct pool *p, const struct arrival *a)
 {
     pthread_mutex_lock(&p->lock);
     bool room = p->len < p->cap;
     if (room) {
-        p->ring[(p->head + p->len) % p->cap] = *c;
+        p->ring[(p->head + p->len) % p->cap] = *a;
         p->len++;
         pthread_cond_signal(&p->nonempty);
     }
@@ -90,39 +87,26 @@ static void *queue_thread_main(void *arg)
 {
     struct pool *p = arg;
     struct stop_state stop;
-    stop_init(&stop, p->stop_fd, false, p->srv->cfg->shutdown_grace);
-    struct queued_conn c;
-    while (queue_pop(p, &c)) {
-        serve_blocking(p->srv, c.fd, &c.peer, &stop);
-        limits_release(p->limits, c.slot);
-    }
+    stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
+    struct arrival a;
+    while (queue_pop(p, &a))
+        serve_blocking(p->srv, p->adm, &a, &stop);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
 
 /* Queue mode, main thread: admit a new connection and queue it. */
-static bool enqueue_conn(void *arg, int fd, const union sockaddr_any *peer)
+static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
 {
-    struct pool *p = arg;
-    struct queued_conn c = {.fd = fd, .peer = *peer};
-    enum refusal why;
-    c.slot = limits_admit(p->limits, peer, getpid(), &why);
-    if (c.slot < 0) {
-        limits_turn_away(p->srv->cfg, fd, why, peer);
-    } else if (!queue_push(p, &c)) {
-        limits_release(p->limits, c.slot);
-        limits_turn_away(p->srv->cfg, fd, REFUSE_MAX_CLIENTS, peer);
+    const struct ftpd_config *cfg = p->srv->cfg;
+    struct arrival a;
+    arrival_init(&a, fd, peer);
+    if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, p->adm, getpid(), false))
+        return;
+    if (!queue_push(p, &a)) {
+        admission_release(p->adm, a.slot);
+        admission_refuse(cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
     }
-    return false;
-}
-
-static bool on_stop_signal(void *arg)
-{
-    struct pool *p = arg;
-    struct signalfd_siginfo si;
-    while (read(p->sigfd, &si, sizeof si) == (ssize_t)sizeof si)
-        ;
-    return true;
 }
 
 /* Stopping: wake the queue threads; connections still queued were never
@@ -132,9 +116,9 @@ static void queue_close(struct pool *p)
     pthread_mutex_lock(&p->lock);
     p->closing = true;
     while (p->len > 0) {
-        struct queued_conn *c = &p->ring[p->head];
-        limits_release(p->limits, c->slot);
-        limits_turn_away(p->srv->cfg, c->fd, REFUSE_SHUTTING_DOWN, &c->peer);
+        struct arrival *a = &p->ring[p->head];
+        admission_release(p->adm, a->slot);
+        admission_refuse(p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
         p->head = (p->head + 1) % p->cap;
         p->len--;
     }
@@ -148,13 +132,13 @@ static bool pool_done(void *arg)
     return atomic_load(&p->running) == 0;
 }
 
-static struct pool *pool_new(const struct ftpd_server *srv, struct conn_limits *limits, int stop_fd)
+static struct pool *pool_new(const struct ftpd_server *srv, struct admission *adm, int stop_fd)
 {
     struct pool *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
     p->srv = srv;
-    p->limits = limits;
+    p->adm = adm;
     p->stop_fd = stop_fd;
     /* Every admitted connection fits (admission caps them at max_clients),
      * so the queue refuses no one the limits would let in; clamped so a huge
@@ -180,23 +164,13 @@ static void pool_free(struct pool *p)
     free(p);
 }
 
-int arch_threadpool_run(const struct ftpd_server *srv)
+static int start_threads(struct pool *p, int n, void *(*thread_main)(void *))
 {
-    const struct ftpd_config *cfg = srv->cfg;
-    struct stop_pipe stop = {-1, -1};
     pthread_attr_t attr;
-    int sigfd = stop_signalfd(true);
-    struct conn_limits *limits = limits_new(cfg->max_clients, cfg->max_per_ip);
-    if (sigfd < 0 || limits == NULL || stop_pipe_open(&stop) < 0 ||
-        thread_attr_init(&attr, true) < 0)
-        return 1;
-    struct pool *p = pool_new(srv, limits, stop.rd);
-    if (p == NULL)
-        return 1;
-    p->sigfd = sigfd;
-    void *(*thread_main)(void *) = cfg->threadpool_queue ? queue_thread_main : accept_thread_main;
+    if (thread_attr_init(&attr, true) < 0)
+        return 0;
     int started = 0;
-    for (int i = 0; i < cfg->threads; i++) {
+    for (int i = 0; i < n; i++) {
         pthread_t tid;
         atomic_fetch_add(&p->running, 1);
         int rc = pthread_create(&tid, &attr, thread_main, p);
@@ -208,28 +182,57 @@ int arch_threadpool_run(const struct ftpd_server *srv)
         started++;
     }
     pthread_attr_destroy(&attr);
-    log_info("threadpool: %d threads, dispatch %s", started,
-             cfg->threadpool_queue ? "queue" : "accept");
-    static const struct accept_ops queue_ops = {on_stop_signal, enqueue_conn};
-    if (started > 0) {
-        if (cfg->threadpool_queue)
-            acceptor_run(srv, &p->acc, sigfd, &queue_ops, p);
-        else
-            wait_for_stop_signal(sigfd);
+    return started;
+}
+
+/* Queue mode: the main thread accepts until a stop. */
+static void accept_into_queue(struct pool *p, struct ctl_events *events)
+{
+    struct accept_poll ap;
+    accept_poll_init(&ap, &p->acc, p->srv->listeners, p->srv->nlisteners, events->fd);
+    for (;;) {
+        int fd;
+        union sockaddr_any peer;
+        enum accept_next next = acceptor_next(&ap, &fd, &peer);
+        if (next == NEXT_CONN)
+            enqueue_conn(p, fd, &peer);
+        else if (next == NEXT_FAIL || stop_pending(events))
+            return;
     }
+}
+
+int arch_threadpool_run(const struct ftpd_server *srv)
+{
+    const struct ftpd_config *cfg = srv->cfg;
+    struct ctl_events events;
+    struct stop_broadcast stop;
+    struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
+        stop_broadcast_open(&stop) < 0)
+        return 1;
+    struct pool *p = pool_new(srv, adm, stop.rd);
+    if (p == NULL)
+        return 1;
+    bool queue = cfg->threadpool_queue;
+    int started = start_threads(p, cfg->threads, queue ? queue_thread_main : accept_thread_main);
+    log_info("threadpool: %d threads, dispatch %s", started, queue ? "queue" : "accept");
+    if (started > 0 && queue)
+        accept_into_queue(p, &events);
+    else if (started > 0)
+        wait_for_stop(&events);
+
     net_stop_listening(srv->listeners, srv->nlisteners);
-    log_info("stopping: waiting for %d sessions", limits_active(limits));
-    stop_pipe_fire(&stop);
-    if (cfg->threadpool_queue)
+    log_info("stopping: waiting for %d sessions", admission_active(adm));
+    stop_broadcast_fire(&stop);
+    if (queue)
         queue_close(p);
-    wait_for_drain(sigfd, pool_done, p);
-    if (pool_done(p)) {
+    if (wait_for_drain(&events, pool_done, p)) {
         /* Every thread is out of the pool; after a second signal some may
          * still run, and the process exits right after without freeing. */
         pool_free(p);
-        limits_free(limits);
-        stop_pipe_close(&stop);
-        close(sigfd);
+        admission_free(adm);
+        stop_broadcast_close(&stop);
     }
+    ctl_events_close(&events);
     return started > 0 ? 0 : 1;
 }

@@ -1,4 +1,4 @@
-#include "arch/limits.h"
+#include "arch/common/admission.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,13 +9,14 @@
 
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/stream.h"
 
 struct slot {
     pid_t owner; /* 0: free */
     union sockaddr_any ip;
 };
 
-struct conn_limits {
+struct admission {
     pthread_mutex_t lock;
     size_t map_size;
     int max_clients;
@@ -25,10 +26,10 @@ struct conn_limits {
     struct slot slots[];
 };
 
-struct conn_limits *limits_new(int max_clients, int max_per_ip)
+struct admission *admission_new(int max_clients, int max_per_ip)
 {
-    size_t size = sizeof(struct conn_limits) + (size_t)max_clients * sizeof(struct slot);
-    struct conn_limits *l =
+    size_t size = sizeof(struct admission) + (size_t)max_clients * sizeof(struct slot);
+    struct admission *l =
         mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (l == MAP_FAILED) {
         log_error("cannot map the connection table: %s", strerror(errno));
@@ -51,7 +52,7 @@ struct conn_limits *limits_new(int max_clients, int max_per_ip)
     return l;
 }
 
-void limits_free(struct conn_limits *l)
+void admission_free(struct admission *l)
 {
     if (l == NULL)
         return;
@@ -59,7 +60,7 @@ void limits_free(struct conn_limits *l)
     munmap(l, l->map_size);
 }
 
-static void lock(struct conn_limits *l)
+static void lock(struct admission *l)
 {
     /* A worker killed while holding the lock leaves it EOWNERDEAD; the
      * table is still consistent (each update is a single store), so
@@ -68,8 +69,8 @@ static void lock(struct conn_limits *l)
         pthread_mutex_consistent(&l->lock);
 }
 
-int limits_admit(struct conn_limits *l, const union sockaddr_any *peer, pid_t owner,
-                 enum refusal *why)
+int admission_admit(struct admission *l, const union sockaddr_any *peer, pid_t owner,
+                    enum refusal *why)
 {
     lock(l);
     if (l->active >= l->max_clients) {
@@ -100,7 +101,7 @@ int limits_admit(struct conn_limits *l, const union sockaddr_any *peer, pid_t ow
     return slot;
 }
 
-void limits_release(struct conn_limits *l, int slot)
+void admission_release(struct admission *l, int slot)
 {
     if (slot < 0)
         return;
@@ -112,7 +113,15 @@ void limits_release(struct conn_limits *l, int slot)
     pthread_mutex_unlock(&l->lock);
 }
 
-void limits_release_owner(struct conn_limits *l, pid_t owner)
+void admission_hand_over(struct admission *l, int slot, pid_t from, pid_t to)
+{
+    lock(l);
+    if (l->slots[slot].owner == from)
+        l->slots[slot].owner = to;
+    pthread_mutex_unlock(&l->lock);
+}
+
+void admission_release_owner(struct admission *l, pid_t owner)
 {
     lock(l);
     for (int i = 0; i < l->max_clients; i++) {
@@ -124,7 +133,7 @@ void limits_release_owner(struct conn_limits *l, pid_t owner)
     pthread_mutex_unlock(&l->lock);
 }
 
-int limits_active(struct conn_limits *l)
+int admission_active(struct admission *l)
 {
     lock(l);
     int n = l->active;
@@ -132,20 +141,35 @@ int limits_active(struct conn_limits *l)
     return n;
 }
 
-void limits_turn_away(const struct ftpd_config *cfg, int fd, enum refusal why,
+const char *refusal_reason(enum refusal why)
+{
+    switch (why) {
+    case REFUSE_MAX_CLIENTS:
+        return "max_clients reached";
+    case REFUSE_MAX_PER_IP:
+        return "max_per_ip reached";
+    case REFUSE_SHUTTING_DOWN:
+        return "shutting down";
+    case REFUSE_NO_MEMORY:
+        return "out of memory";
+    }
+    return "refused";
+}
+
+void admission_refuse(const struct ftpd_config *cfg, struct stream *ctrl, enum refusal why,
                       const union sockaddr_any *peer)
 {
     char name[SOCKADDR_STR_MAX];
     sockaddr_str(peer, name, sizeof name);
-    log_warn("%s refused: %s", name,
-             why == REFUSE_MAX_PER_IP ? "max_per_ip reached" : "max_clients reached");
+    log_warn("%s refused: %s", name, refusal_reason(why));
     struct buf out;
     buf_init(&out, 256);
     session_refuse(cfg, why, &out);
+    /* One small reply on a fresh socket: the send buffer has room, and a
+     * non-blocking write never waits for a peer that does not read. */
     size_t n;
-    /* One small reply on a fresh socket: the send buffer always has room. */
-    net_set_nonblock(fd, true);
-    net_write(fd, buf_head(&out), out.len, &n);
+    if (net_set_nonblock(ctrl->fd, true) == 0)
+        stream_write(ctrl, buf_head(&out), out.len, &n);
     buf_free(&out);
-    close(fd);
+    stream_close(ctrl);
 }

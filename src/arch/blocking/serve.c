@@ -9,17 +9,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "arch/blocking.h"
+#include "arch/blocking/blocking.h"
 #include "ftpd/clock.h"
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/session.h"
+#include "ftpd/stream.h"
 
 struct conn {
     const struct ftpd_server *srv;
-    int fd;
+    struct stream *ctrl;
     struct session *session;
     struct linebuf in;
     struct buf out;
@@ -40,10 +41,10 @@ static int flush(struct conn *c)
 {
     if (c->out.len == 0)
         return 0;
-    enum io_status st =
-        net_write_all(c->fd, buf_head(&c->out), c->out.len, c->srv->cfg->idle_timeout * 1000);
+    enum stream_status st =
+        stream_write_all(c->ctrl, buf_head(&c->out), c->out.len, c->srv->cfg->idle_timeout * 1000);
     buf_clear(&c->out);
-    if (st != IO_OK) {
+    if (st != STREAM_OK) {
         log_info("%s control write failed: %s", session_peer_name(c->session), strerror(errno));
         c->closing = true;
         return -1;
@@ -59,11 +60,11 @@ static int read_control(struct conn *c)
     char *space = linebuf_space(&c->in, &avail);
     if (space == NULL)
         return 0; /* full of complete lines: take them first */
-    enum io_status st = net_read(c->fd, space, avail, &n);
-    if (st == IO_AGAIN)
-        return 0;
-    if (st != IO_OK) {
-        if (st == IO_ERR)
+    enum stream_status st = stream_read(c->ctrl, space, avail, &n);
+    if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE)
+        return 0; /* the poll loop waits; WANT_WRITE resolves on the next write */
+    if (st != STREAM_OK) {
+        if (st == STREAM_ERR)
             log_info("%s control read failed: %s", session_peer_name(c->session), strerror(errno));
         return -1;
     }
@@ -109,7 +110,7 @@ static enum ctl_action control_lines(struct conn *c, struct xfer_watch *w)
             memcpy(c->deferred, c->line, len + 1);
             c->deferred_len = len;
             c->has_deferred = true;
-            w->ctrl_fd = -1;
+            w->ctrl = NULL;
             return CTL_PAUSE;
         case STEP_ABORT:
             return CTL_ABORT;
@@ -145,7 +146,7 @@ static enum step run_transfer(struct conn *c)
 {
     struct transfer *t = session_transfer(c->session);
     struct xfer_watch w = {
-        .ctrl_fd = c->fd,
+        .ctrl = c->ctrl,
         .stop_fd = c->stop->fd,
         .deadline = c->stop->stopping ? c->stop->deadline : 0,
         .on_control = on_control,
@@ -193,8 +194,7 @@ static void run_pending_lines(struct conn *c)
 static void serve(struct conn *c)
 {
     const struct ftpd_config *cfg = c->srv->cfg;
-    session_greet(c->session, &c->out);
-    flush(c);
+    flush(c); /* the 220 */
     int64_t idle_deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
     while (!c->closing) {
         if (c->stop->stopping) {
@@ -202,15 +202,16 @@ static void serve(struct conn *c)
             flush(c);
             return;
         }
-        struct pollfd pfd[2] = {{.fd = c->fd, .events = POLLIN},
-                                {.fd = c->stop->fd, .events = POLLIN}};
         int64_t wait = idle_deadline - clock_ms();
         if (wait <= 0) {
             session_idle_timeout(c->session, &c->out);
             flush(c);
             return;
         }
-        int n = poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
+        /* Bytes a stream already holds (TLS) make no fd readable. */
+        struct pollfd pfd[2] = {{.fd = c->ctrl->fd, .events = POLLIN},
+                                {.fd = c->stop->fd, .events = POLLIN}};
+        int n = stream_pending(c->ctrl) > 0 ? 0 : poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -219,7 +220,7 @@ static void serve(struct conn *c)
         }
         if (pfd[1].revents)
             stop_notice(c->stop);
-        if (pfd[0].revents) {
+        if (pfd[0].revents || stream_pending(c->ctrl) > 0) {
             if (read_control(c) < 0)
                 return;
             run_pending_lines(c);
@@ -228,40 +229,28 @@ static void serve(struct conn *c)
     }
 }
 
-void serve_blocking(const struct ftpd_server *srv, int fd, const union sockaddr_any *peer,
+void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct arrival *a,
                     struct stop_state *stop)
 {
     struct conn *c = malloc(sizeof *c);
-    if (c != NULL)
-        memset(c, 0, offsetof(struct conn, line));
-    union sockaddr_any local;
-    socklen_t len = sizeof local;
-    if (c == NULL || getsockname(fd, &local.sa, &len) < 0 || net_set_nonblock(fd, true) < 0) {
-        char name[SOCKADDR_STR_MAX];
-        sockaddr_str(peer, name, sizeof name);
-        log_error("%s cannot set up connection: %s", name, strerror(errno));
-        free(c);
-        close(fd);
+    if (c == NULL) {
+        log_error("out of memory");
+        admission_release(adm, a->slot);
+        admission_refuse(srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
         return;
     }
-    net_control_socket(fd);
-    c->srv = srv;
-    c->fd = fd;
-    c->stop = stop;
-    linebuf_init(&c->in);
+    memset(c, 0, offsetof(struct conn, line));
     buf_init(&c->out, 0);
-    c->session = session_new(srv->cfg, srv->root_fd, &local, peer);
-    if (c->session == NULL) {
-        session_refuse(srv->cfg, REFUSE_NO_MEMORY, &c->out);
-        net_write_all(fd, buf_head(&c->out), c->out.len, 1000);
-    } else {
-        log_info("%s connected", session_peer_name(c->session));
+    c->session = prologue_session(a, srv, adm, &c->out);
+    if (c->session != NULL) {
+        c->srv = srv;
+        c->ctrl = &a->ctrl;
+        c->stop = stop;
+        linebuf_init(&c->in);
         serve(c);
-        log_info("%s disconnected", session_peer_name(c->session));
-        session_free(c->session);
+        linebuf_free(&c->in);
+        prologue_end(a, c->session, adm);
     }
-    linebuf_free(&c->in);
     buf_free(&c->out);
-    close(fd);
     free(c);
 }

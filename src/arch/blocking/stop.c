@@ -1,0 +1,94 @@
+/* Graceful and immediate stop of the blocking loops. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/blocking/blocking.h"
+#include "ftpd/clock.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+
+static void stop_init(struct stop_state *st, int fd, struct ctl_events *events, int grace_seconds)
+{
+    *st = (struct stop_state){
+        .fd = fd,
+        .events = events,
+        .grace_ms = grace_seconds * 1000,
+    };
+}
+
+void stop_init_events(struct stop_state *st, struct ctl_events *events, int grace_seconds)
+{
+    stop_init(st, events->fd, events, grace_seconds);
+}
+
+void stop_init_broadcast(struct stop_state *st, int fd, int grace_seconds)
+{
+    stop_init(st, fd, NULL, grace_seconds);
+}
+
+void stop_notice(struct stop_state *st)
+{
+    if (st->events != NULL) {
+        enum ctl_event e;
+        while ((e = ctl_events_next(st->events)) != CTL_NONE) {
+            switch (e) {
+            case CTL_STOP:
+                st->stopping = true;
+                break;
+            case CTL_STOP_NOW:
+            case CTL_KILL:
+            case CTL_ERROR:
+                st->stopping = st->hard = true;
+                break;
+            case CTL_CHILD:
+                break;
+            default:
+                ctl_event_unsupported(e);
+                break;
+            }
+            if (e == CTL_ERROR) {
+                st->fd = -1;
+                break;
+            }
+        }
+    } else {
+        /* A broadcast stays readable: notice it once, then stop polling. */
+        st->stopping = true;
+        st->fd = -1;
+    }
+    if (st->stopping && st->deadline == 0) {
+        st->deadline = clock_ms() + st->grace_ms;
+        if (st->owner != NULL)
+            net_stop_listening(st->owner->listeners, st->owner->nlisteners);
+    }
+}
+
+int stop_broadcast_open(struct stop_broadcast *b)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        b->rd = b->wr = -1;
+        return -1;
+    }
+    b->rd = fds[0];
+    b->wr = fds[1];
+    return 0;
+}
+
+void stop_broadcast_fire(struct stop_broadcast *b)
+{
+    if (b->wr >= 0)
+        close(b->wr);
+    b->wr = -1;
+}
+
+void stop_broadcast_close(struct stop_broadcast *b)
+{
+    stop_broadcast_fire(b);
+    if (b->rd >= 0)
+        close(b->rd);
+    b->rd = -1;
+}

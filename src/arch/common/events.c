@@ -1,0 +1,103 @@
+#include "arch/common/events.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "ftpd/log.h"
+
+int ctl_events_open(struct ctl_events *ev, unsigned with)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    if (with & CTL_WITH_SIGINT)
+        sigaddset(&set, SIGINT);
+    if (with & CTL_WITH_CHILD)
+        sigaddset(&set, SIGCHLD);
+    ev->stops = 0;
+    ev->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (ev->fd < 0) {
+        log_error("signalfd: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void ctl_events_close(struct ctl_events *ev)
+{
+    if (ev->fd >= 0)
+        close(ev->fd);
+    ev->fd = -1;
+}
+
+enum ctl_event ctl_events_next(struct ctl_events *ev)
+{
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(ev->fd, &si, sizeof si);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return CTL_NONE;
+            log_error("reading signals: %s", strerror(errno));
+            return CTL_ERROR;
+        }
+        if (n != (ssize_t)sizeof si) {
+            log_error("reading signals: short read");
+            return CTL_ERROR;
+        }
+        switch (si.ssi_signo) {
+        case SIGINT:
+        case SIGTERM:
+            ev->stops++;
+            return ev->stops == 1 ? CTL_STOP : ev->stops == 2 ? CTL_STOP_NOW : CTL_KILL;
+        case SIGHUP:
+            return CTL_RELOAD;
+        case SIGUSR2:
+            return CTL_UPGRADE;
+        case SIGUSR1:
+            return CTL_REOPEN_LOGS;
+        case SIGCHLD:
+            return CTL_CHILD;
+        default:
+            continue; /* not in the set; cannot happen */
+        }
+    }
+}
+
+const char *ctl_event_name(enum ctl_event e)
+{
+    switch (e) {
+    case CTL_NONE:
+        return "nothing";
+    case CTL_STOP:
+        return "graceful stop";
+    case CTL_STOP_NOW:
+        return "immediate stop";
+    case CTL_KILL:
+        return "kill";
+    case CTL_RELOAD:
+        return "reload (SIGHUP)";
+    case CTL_UPGRADE:
+        return "binary upgrade (SIGUSR2)";
+    case CTL_REOPEN_LOGS:
+        return "reopen logs (SIGUSR1)";
+    case CTL_CHILD:
+        return "child exited";
+    case CTL_ERROR:
+        return "signal error";
+    }
+    return "?";
+}
+
+void ctl_event_unsupported(enum ctl_event e)
+{
+    log_warn("%s: not supported yet, ignored", ctl_event_name(e));
+}

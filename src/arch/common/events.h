@@ -1,0 +1,59 @@
+/* Control events: how a process learns it must stop, reload, upgrade or
+ * reopen its logs, and (for masters) that a child exited. One mechanism for
+ * every back-end and every worker process: the signals are blocked by
+ * main() before any thread or child exists, and each process reads them
+ * from one signalfd made here (a reactor watches that fd with an ev_io, a
+ * blocking loop polls it). Threads of one process never read it: the
+ * thread that owns it fans a stop out to the others (blocking/stop.h).
+ *
+ * The stop signals count: the first SIGINT/SIGTERM is a graceful stop
+ * (stop accepting, let sessions finish up to shutdown_grace), the second
+ * stops at once (sessions get 426/421), a third asks a master to kill. */
+#ifndef FTPD_ARCH_COMMON_EVENTS_H
+#define FTPD_ARCH_COMMON_EVENTS_H
+
+#include <stdbool.h>
+
+enum ctl_event {
+    CTL_NONE,        /* nothing (more) pending */
+    CTL_STOP,        /* first SIGINT/SIGTERM: graceful stop */
+    CTL_STOP_NOW,    /* second: stop at once */
+    CTL_KILL,        /* third and later: a master kills what is left */
+    CTL_RELOAD,      /* SIGHUP: re-read the configuration */
+    CTL_UPGRADE,     /* SIGUSR2: start a new binary, hand over */
+    CTL_REOPEN_LOGS, /* SIGUSR1: reopen log files */
+    CTL_CHILD,       /* SIGCHLD: a child exited (masters only) */
+    CTL_ERROR,       /* the fd failed: treat as CTL_STOP_NOW */
+};
+
+/* What a process listens to, besides SIGTERM, SIGHUP, SIGUSR1, SIGUSR2. */
+enum {
+    CTL_WITH_SIGINT = 1, /* a process a terminal's Ctrl-C should stop: the
+                            one main() started. Workers and per-connection
+                            children leave SIGINT out, since Ctrl-C reaches
+                            the whole process group and their master
+                            forwards it: counted twice it would turn a
+                            graceful stop into an immediate one. */
+    CTL_WITH_CHILD = 2,  /* SIGCHLD, for processes that fork */
+};
+
+struct ctl_events {
+    int fd;    /* poll it for POLLIN, or watch it with EV_READ */
+    int stops; /* stop signals received so far */
+};
+
+/* 0, or -1 (logged). */
+int ctl_events_open(struct ctl_events *ev, unsigned with);
+void ctl_events_close(struct ctl_events *ev);
+
+/* The next pending event, without waiting; CTL_NONE when there is none. */
+enum ctl_event ctl_events_next(struct ctl_events *ev);
+
+/* What to call an event in a log line ("reload (SIGHUP)"). */
+const char *ctl_event_name(enum ctl_event e);
+
+/* Log that this process does not act on e yet (reload, upgrade, reopen):
+ * the signal is read and reported, never silently swallowed. */
+void ctl_event_unsupported(enum ctl_event e);
+
+#endif

@@ -1,0 +1,75 @@
+/* The connection prologue: the one path every back-end takes from "a
+ * descriptor arrived" to "a session greets".
+ *
+ *   1. pre-greeting  prologue_pregreet(): a phase that may read and write
+ *                    before anything else (a PROXY header, an implicit TLS
+ *                    handshake). None exists yet: it returns PROLOGUE_DONE
+ *                    at once. It runs before admission, because it can
+ *                    change who the peer is (PROXY) and how bytes are
+ *                    framed (TLS). Blocking loops wait on its WANT_* with
+ *                    prologue_pregreet_blocking(); the evented connection
+ *                    watches its fd.
+ *   2. admission     prologue_admit(): max_clients, max_per_ip and a
+ *                    stopping server, or a 421 and close.
+ *   3. session       prologue_session(): the session on the connection's
+ *                    addresses, the "connected" log line and the 220.
+ *
+ * A session adopted from an older generation (live upgrade) will enter at
+ * step 3 with its restored state and no greeting.
+ *
+ * Where each step runs: the patterns that accept in one place and serve in
+ * another (process, thread, threadpool with a queue) run steps 1 and 2 on
+ * the accepting side, so a full server's 421 never waits for a free thread
+ * or a fork; step 3 runs where the session is served. A pre-greeting phase
+ * that reads from the peer would block that accepting side: when one is
+ * added, those patterns must move steps 1 and 2 after their hand-off. */
+#ifndef FTPD_ARCH_COMMON_PROLOGUE_H
+#define FTPD_ARCH_COMMON_PROLOGUE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "arch/common/admission.h"
+#include "ftpd/arch.h"
+#include "ftpd/buf.h"
+#include "ftpd/session.h"
+#include "ftpd/stream.h"
+
+/* A control connection on its way to its session. */
+struct arrival {
+    struct stream ctrl;
+    union sockaddr_any peer;
+    int slot; /* admission slot; -1 until admitted */
+};
+
+void arrival_init(struct arrival *a, int fd, const union sockaddr_any *peer);
+
+enum prologue_step {
+    PROLOGUE_DONE,       /* go on to admission */
+    PROLOGUE_WANT_READ,  /* call again when the fd is readable */
+    PROLOGUE_WANT_WRITE, /* call again when the fd is writable */
+    PROLOGUE_FAILED,     /* logged; the caller closes the stream */
+};
+
+enum prologue_step prologue_pregreet(struct arrival *a, const struct ftpd_config *cfg);
+
+/* Step 1 for a blocking loop: run it to its end, waiting at most
+ * idle_timeout for each step. true when done; false: failed, stream closed. */
+bool prologue_pregreet_blocking(struct arrival *a, const struct ftpd_config *cfg);
+
+/* Step 2. owner: the pid serving the connection (freed by the master if it
+ * dies). true with a->slot set; false: refused with a 421, stream closed. */
+bool prologue_admit(struct arrival *a, const struct ftpd_config *cfg, struct admission *adm,
+                    pid_t owner, bool stopping);
+
+/* Step 3: the session, its "connected" line and its 220 in out. NULL: it
+ * could not be set up (logged, 421 written if possible, stream closed,
+ * slot released). */
+struct session *prologue_session(struct arrival *a, const struct ftpd_server *srv,
+                                 struct admission *adm, struct buf *out);
+
+/* The end of every session: the "disconnected" line, the session freed,
+ * the stream closed, the slot released. */
+void prologue_end(struct arrival *a, struct session *s, struct admission *adm);
+
+#endif

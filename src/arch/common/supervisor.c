@@ -1,0 +1,208 @@
+/* Master of prefork and hybrid (nginx's ngx_process_cycle.c, much smaller). */
+#include "arch/common/supervisor.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ftpd/clock.h"
+#include "ftpd/log.h"
+#include "ftpd/net.h"
+
+int worker_count(const struct ftpd_config *cfg)
+{
+    if (cfg->workers > 0)
+        return cfg->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void respawn_guard_death(struct respawn_guard *g, int64_t now, int64_t started)
+{
+    if (now - started >= RESPAWN_WINDOW_MS) {
+        g->quick_deaths = 0;
+    } else if (++g->quick_deaths > RESPAWN_BURST) {
+        /* A crash loop: don't fork-bomb, pause respawning a while. */
+        log_error("workers keep dying at start; pausing respawn for a second");
+        g->paused_until = now + RESPAWN_WINDOW_MS;
+        g->quick_deaths = 0;
+    }
+}
+
+bool respawn_guard_allows(const struct respawn_guard *g, int64_t now)
+{
+    return now >= g->paused_until;
+}
+
+int workers_resize(struct supervisor *s, int n)
+{
+    if (n > s->cap) {
+        struct worker *w = realloc(s->w, (size_t)n * sizeof *w);
+        if (w == NULL)
+            return -1;
+        memset(w + s->cap, 0, (size_t)(n - s->cap) * sizeof *w);
+        s->w = w;
+        s->cap = n;
+    }
+    for (int i = 0; i < s->cap; i++) {
+        if (i < n && s->w[i].pid == 0)
+            s->w[i].pid = -1; /* a new slot: to be spawned */
+        else if (i >= n && s->w[i].pid > 0 && kill(s->w[i].pid, SIGTERM) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)s->w[i].pid, strerror(errno));
+        else if (i >= n && s->w[i].pid < 0)
+            s->w[i].pid = 0;
+    }
+    s->target = n;
+    return 0;
+}
+
+static void log_exit(pid_t pid, int status, bool expected)
+{
+    enum log_level level = expected ? LOG_LVL_INFO : LOG_LVL_ERROR;
+    if (WIFSIGNALED(status))
+        log_msg(level, "worker pid %ld killed by signal %d (%s)", (long)pid, WTERMSIG(status),
+                strsignal(WTERMSIG(status)));
+    else
+        log_msg(level, "worker pid %ld exited with status %d", (long)pid, WEXITSTATUS(status));
+}
+
+void workers_reap(struct supervisor *s, int64_t now)
+{
+    for (int i = 0; i < s->cap; i++) {
+        if (s->w[i].pid <= 0)
+            continue;
+        int status;
+        pid_t r = waitpid(s->w[i].pid, &status, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR))
+            continue;
+        bool retired = i >= s->target;
+        if (r > 0) {
+            log_exit(r, status, s->stops > 0 || retired);
+            if (s->adm != NULL)
+                admission_release_owner(s->adm, r);
+        }
+        s->w[i].pid = retired ? 0 : -1;
+        if (!retired && s->stops == 0)
+            respawn_guard_death(&s->guard, now, s->w[i].started);
+    }
+}
+
+static pid_t spawn(struct supervisor *s, int index)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork worker %d: %s", index, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        ctl_events_close(&s->events);
+        _exit(s->worker(s->srv, index, s->arg));
+    }
+    log_info("worker %d started as pid %ld", index, (long)pid);
+    return pid;
+}
+
+void workers_respawn(struct supervisor *s, int64_t now)
+{
+    if (s->stops > 0 || !respawn_guard_allows(&s->guard, now))
+        return;
+    for (int i = 0; i < s->target; i++) {
+        if (s->w[i].pid < 0) {
+            s->w[i].pid = spawn(s, i);
+            s->w[i].started = now;
+        }
+    }
+}
+
+int workers_alive(const struct supervisor *s)
+{
+    int alive = 0;
+    for (int i = 0; i < s->cap; i++)
+        alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0);
+    return alive;
+}
+
+void workers_signal(const struct supervisor *s, int sig)
+{
+    for (int i = 0; i < s->cap; i++) {
+        if (s->w[i].pid > 0 && kill(s->w[i].pid, sig) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)s->w[i].pid, strerror(errno));
+    }
+}
+
+void workers_free(struct supervisor *s)
+{
+    free(s->w);
+    s->w = NULL;
+    s->cap = s->target = 0;
+}
+
+/* Stop signals go to the workers as SIGTERM: they count them too, so a
+ * second one stops them at once but cleanly (426/421 to their clients);
+ * only a third kills them. */
+static void on_events(struct supervisor *s)
+{
+    enum ctl_event e;
+    while ((e = ctl_events_next(&s->events)) != CTL_NONE) {
+        switch (e) {
+        case CTL_STOP:
+            log_info("stopping workers gracefully");
+            net_stop_listening(s->srv->listeners, s->srv->nlisteners);
+            workers_signal(s, SIGTERM);
+            break;
+        case CTL_STOP_NOW:
+            log_info("stopping workers now");
+            workers_signal(s, SIGTERM);
+            break;
+        case CTL_KILL:
+        case CTL_ERROR:
+            log_info("killing workers");
+            workers_signal(s, SIGKILL);
+            break;
+        case CTL_CHILD:
+            break; /* reaped after every wake-up */
+        default:
+            ctl_event_unsupported(e);
+            break;
+        }
+        s->stops = s->events.stops;
+        if (e == CTL_ERROR) {
+            s->stops = s->stops > 0 ? s->stops : 1;
+            break;
+        }
+    }
+}
+
+int supervise(struct supervisor *s, int nworkers)
+{
+    if (ctl_events_open(&s->events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
+        return 1;
+    if (workers_resize(s, nworkers) < 0) {
+        ctl_events_close(&s->events);
+        return 1;
+    }
+    workers_respawn(s, clock_ms());
+    if (s->started != NULL)
+        s->started(s->arg);
+    while (workers_alive(s) > 0) {
+        /* Wake up now and then to retry a worker that could not be forked
+         * or whose respawn was paused. */
+        struct pollfd pfd = {.fd = s->events.fd, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            break;
+        }
+        on_events(s);
+        int64_t now = clock_ms();
+        workers_reap(s, now);
+        workers_respawn(s, now);
+    }
+    workers_free(s);
+    ctl_events_close(&s->events);
+    log_info("all workers stopped");
+    return 0;
+}

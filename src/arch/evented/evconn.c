@@ -1,0 +1,475 @@
+/* The evented connection state machine (see evconn.h). The protocol is all
+ * in the core; this file moves control bytes, keeps time, and runs
+ * transfers with the evented engine.
+ *
+ * One struct evconn per control connection, with its watchers embedded:
+ *   io    the control socket, started only while there is something to do:
+ *         EV_WRITE while replies are pending, else EV_READ unless the
+ *         connection is closing or holds a deferred command;
+ *   idle  the idle timeout, restarted with ev_timer_again on activity and
+ *         stopped while a transfer runs (the data timeout applies then).
+ * An idle connection holds only this struct and its session: the line
+ * buffer and the reply buffer give their memory back when empty, lines are
+ * taken into one per-loop scratch buffer, and a transfer engine exists only
+ * while a transfer runs.
+ *
+ * Until its session exists (session == NULL) a connection is in the
+ * prologue's pre-greeting phase: io waits for what that phase asked for.
+ *
+ * Special problem: blocking filesystem calls in the reactor. The core's
+ * open/stat/opendir (and the engine's pread, listing_fill's readdir) run on
+ * the loop's thread, so a slow disk stalls every session of the loop. On a
+ * local disk each is microseconds and acceptable; the door stays open for
+ * handing session_command() of file commands to a small thread pool (the
+ * EventMachine `defer` pattern) with the line held as a deferred one is. */
+#include "arch/evented/evconn.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/common/prologue.h"
+#include "ftpd/linebuf.h"
+#include "ftpd/listing_cache.h"
+#include "ftpd/log.h"
+#include "ftpd/session.h"
+#include "ftpd/stream.h"
+#include "net/xfer_evented.h"
+
+struct evconn {
+    struct evserver *es;
+    struct evconn *prev, *next;
+    ev_io io;
+    ev_timer idle;
+    struct arrival arrival;  /* the control stream, the peer, the slot */
+    int events;              /* what io watches now (0: stopped) */
+    struct session *session; /* NULL: still in the pre-greeting phase */
+    struct xfer_ev *xfer;    /* the transfer running, or NULL */
+    struct linebuf in;
+    struct buf out;
+    char *deferred; /* a command that arrived mid-transfer, run after it */
+    size_t deferred_len;
+    int write_ev;    /* what a pending reply waits for: EV_WRITE (TLS: maybe EV_READ) */
+    int read_ev;     /* what the next read waits for: EV_READ (TLS: maybe EV_WRITE) */
+    bool closing;    /* close once the replies are written */
+    bool hold_reply; /* a transfer just started: see conn_start_transfer */
+};
+
+/* ---- connection lifetime ---------------------------------------------- */
+
+static void evserver_maybe_done(struct evserver *es)
+{
+    if (es->stopping && es->nconns == 0 && !es->stopped) {
+        es->stopped = true;
+        ev_break(es->loop, EVBREAK_ALL);
+    }
+}
+
+/* Stop the running transfer and let the core write its reply. */
+static void conn_end_transfer(struct evconn *c, enum xfer_result res)
+{
+    if (c->xfer == NULL)
+        return;
+    uint64_t bytes = xfer_ev_cancel(c->xfer);
+    c->xfer = NULL;
+    c->hold_reply = false;
+    session_transfer_done(c->session, res, bytes, &c->out);
+}
+
+static void conn_close(struct evconn *c)
+{
+    struct evserver *es = c->es;
+    /* The control connection is gone mid-transfer (EOF, error, timeout):
+     * the blocking loop reports that as an abort too. */
+    conn_end_transfer(c, XFER_ABORTED);
+    ev_io_stop(es->loop, &c->io);
+    ev_timer_stop(es->loop, &c->idle);
+    if (c->session != NULL)
+        prologue_end(&c->arrival, c->session, es->adm);
+    else
+        stream_close(&c->arrival.ctrl);
+    linebuf_free(&c->in);
+    buf_free(&c->out);
+    free(c->deferred);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        es->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
+    es->nconns--;
+    evserver_maybe_done(es);
+}
+
+/* The libev events a stream result waits for (dir: the call's own). */
+static int ev_events(enum stream_status st, short dir)
+{
+    return stream_poll_events(st, dir) & POLLIN ? EV_READ : EV_WRITE;
+}
+
+/* Watch the control socket for exactly what the connection waits for. A
+ * held reply is written at a lower priority: after the other events of the
+ * same loop round, its transfer's among them. */
+static void conn_watch(struct evconn *c, int events)
+{
+    int pri = c->hold_reply ? EV_MINPRI : 0;
+    if (events == c->events && pri == ev_priority(&c->io))
+        return;
+    struct ev_loop *loop = c->es->loop;
+    ev_io_stop(loop, &c->io);
+    ev_set_priority(&c->io, pri);
+    if (events != 0) {
+        ev_io_set(&c->io, c->arrival.ctrl.fd, events);
+        ev_io_start(loop, &c->io);
+    }
+    c->events = events;
+}
+
+static void conn_touch(struct evconn *c)
+{
+    if (c->xfer == NULL)
+        ev_timer_again(c->es->loop, &c->idle);
+}
+
+/* Write what the replies buffer holds, as far as the socket takes it.
+ * Returns -1 when the connection failed. */
+static int conn_flush(struct evconn *c)
+{
+    bool moved = false;
+    while (c->out.len > 0) {
+        size_t n;
+        enum stream_status st = stream_write(&c->arrival.ctrl, buf_head(&c->out), c->out.len, &n);
+        if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE) {
+            c->write_ev = ev_events(st, POLLOUT);
+            break;
+        }
+        if (st != STREAM_OK) {
+            log_info("%s control write failed: %s", session_peer_name(c->session), strerror(errno));
+            return -1;
+        }
+        /* Special problem: short writes; the rest waits for EV_WRITE. */
+        buf_consume(&c->out, n);
+        moved = true;
+    }
+    if (c->out.len == 0) {
+        c->out.overflow = false;
+        buf_shrink(&c->out); /* an idle connection keeps no reply buffer */
+    }
+    if (moved)
+        conn_touch(c);
+    return 0;
+}
+
+/* ---- commands and transfers ------------------------------------------- */
+
+static void conn_run(struct evconn *c);
+static int conn_read(struct evconn *c);
+
+static void on_transfer_done(void *arg, enum xfer_result res, uint64_t bytes)
+{
+    struct evconn *c = arg;
+    c->xfer = NULL;
+    c->hold_reply = false;
+    session_transfer_done(c->session, res, bytes, &c->out);
+    ev_timer_again(c->es->loop, &c->idle); /* idle time counts again */
+    conn_run(c);
+}
+
+static void conn_start_transfer(struct evconn *c)
+{
+    struct transfer *t = session_transfer(c->session);
+    if (t == NULL)
+        return;
+    ev_timer_stop(c->es->loop, &c->idle); /* the data timeout rules now */
+    c->xfer = xfer_ev_start(c->es->loop, t, on_transfer_done, c);
+    /* The 150 waits for the next loop round, where it is written after the
+     * engine's events: a client that connected before sending RETR (the
+     * usual order in passive mode) has a small file sent and done by then,
+     * and 150 and 226 leave in one segment instead of two. A slower
+     * transfer only has its 150 written a round later, still before any
+     * other reply. */
+    c->hold_reply = c->xfer != NULL;
+    if (c->xfer == NULL) {
+        log_error("%s cannot start the transfer: %s", session_peer_name(c->session),
+                  strerror(errno));
+        session_transfer_done(c->session, XFER_LOCAL_ERROR, 0, &c->out);
+        ev_timer_again(c->es->loop, &c->idle);
+    }
+}
+
+/* Run one command line through the core. */
+static void conn_line(struct evconn *c, const char *line, size_t len)
+{
+    enum step step = session_command(c->session, line, len, &c->out);
+    switch (step) {
+    case STEP_CONTINUE:
+        break;
+    case STEP_TRANSFER:
+        conn_start_transfer(c);
+        break;
+    case STEP_ABORT:
+        conn_end_transfer(c, XFER_ABORTED); /* the core writes 426, 226 */
+        break;
+    case STEP_DEFER:
+        /* Mid-transfer command that must wait: keep it, and stop reading
+         * the control connection until the transfer ends. */
+        c->deferred = malloc(len + 1);
+        if (c->deferred == NULL) {
+            log_error("%s out of memory", session_peer_name(c->session));
+            c->closing = true;
+            conn_end_transfer(c, XFER_ABORTED);
+            break;
+        }
+        memcpy(c->deferred, line, len);
+        c->deferred[len] = '\0';
+        c->deferred_len = len;
+        break;
+    case STEP_CLOSE:
+        c->closing = true;
+        conn_end_transfer(c, XFER_ABORTED); /* as the blocking loop does */
+        break;
+    }
+}
+
+/* Drive the connection as far as it can go without waiting: write replies,
+ * run the held and the buffered command lines, close when done. Called
+ * last by every callback: it may free c. */
+static void conn_run(struct evconn *c)
+{
+    struct evserver *es = c->es;
+    for (;;) {
+        if (!c->hold_reply && conn_flush(c) < 0) {
+            conn_close(c);
+            return;
+        }
+        /* A client that does not read its replies gets no more of them:
+         * the buffer cannot grow, and the idle timer ends the wait. */
+        if (c->out.len > 0)
+            break;
+        if (c->closing) {
+            conn_close(c);
+            return;
+        }
+        if (es->stopping && c->xfer == NULL) {
+            /* Graceful stop: idle now, or its transfer just ended. The
+             * commands it sent meanwhile are not run. */
+            session_shutdown(c->session, &c->out);
+            c->closing = true;
+            continue;
+        }
+        if (c->deferred != NULL) {
+            if (c->xfer != NULL)
+                break; /* held until the transfer ends */
+            char *line = c->deferred;
+            c->deferred = NULL;
+            conn_line(c, line, c->deferred_len);
+            free(line);
+            continue;
+        }
+        size_t len;
+        enum line_status ls = linebuf_take(&c->in, es->line, &len);
+        if (ls == LINE_NONE && stream_pending(&c->arrival.ctrl) > 0) {
+            /* Bytes the stream holds (TLS) make no fd readable. */
+            if (conn_read(c) < 0) {
+                conn_close(c);
+                return;
+            }
+            continue;
+        }
+        if (ls == LINE_NONE)
+            break;
+        if (ls == LINE_TOO_LONG)
+            session_line_too_long(c->session, &c->out);
+        else
+            conn_line(c, es->line, len);
+    }
+    int events = 0;
+    if (c->out.len > 0)
+        events = c->write_ev;
+    else if (!c->closing && c->deferred == NULL)
+        events = c->read_ev;
+    conn_watch(c, events);
+}
+
+/* ---- control connection events ---------------------------------------- */
+
+/* Read what the control stream has into the line buffer. Returns -1 when
+ * the connection is over (EOF, error). */
+static int conn_read(struct evconn *c)
+{
+    size_t avail, n;
+    char *space = linebuf_space(&c->in, &avail);
+    if (space == NULL) {
+        /* conn_run takes every complete line before reading again, so
+         * the buffer is never full here: this is ENOMEM. */
+        log_error("%s out of memory", session_peer_name(c->session));
+        return -1;
+    }
+    enum stream_status st = stream_read(&c->arrival.ctrl, space, avail, &n);
+    c->read_ev = EV_READ;
+    if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE) {
+        c->read_ev = ev_events(st, POLLIN);
+        return 0;
+    }
+    if (st != STREAM_OK) {
+        if (st == STREAM_ERR)
+            log_info("%s control read failed: %s", session_peer_name(c->session), strerror(errno));
+        return -1;
+    }
+    linebuf_commit(&c->in, n);
+    conn_touch(c);
+    return 0;
+}
+
+static void conn_prologue(struct evconn *c);
+
+static void on_control(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct evconn *c = w->data;
+    if (c->session == NULL) {
+        conn_prologue(c);
+        return;
+    }
+    c->hold_reply = false; /* its loop round has come */
+    bool reading = c->out.len == 0 && !c->closing && c->deferred == NULL;
+    if (reading && (revents & c->read_ev) && conn_read(c) < 0) {
+        conn_close(c);
+        return;
+    }
+    conn_run(c);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct evconn *c = w->data;
+    if (c->xfer != NULL)
+        return; /* not armed during a transfer; be safe */
+    if (c->session == NULL || c->closing || c->out.len > 0) {
+        /* Still in the pre-greeting phase, or the client has not read its
+         * replies for the idle timeout. */
+        if (c->session != NULL)
+            log_info("%s control write failed: %s", session_peer_name(c->session),
+                     strerror(ETIMEDOUT));
+        conn_close(c);
+        return;
+    }
+    session_idle_timeout(c->session, &c->out);
+    c->closing = true;
+    ev_timer_again(loop, &c->idle); /* bounds the wait for the 421 to drain */
+    conn_run(c);
+}
+
+static void conn_free_early(struct evconn *c)
+{
+    struct evserver *es = c->es;
+    ev_io_stop(es->loop, &c->io);
+    ev_timer_stop(es->loop, &c->idle);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        es->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    buf_free(&c->out);
+    free(c);
+    es->nconns--;
+    evserver_maybe_done(es);
+}
+
+/* The prologue, as far as the peer lets it go: the pre-greeting phase,
+ * admission, the session and its 220. */
+static void conn_prologue(struct evconn *c)
+{
+    struct evserver *es = c->es;
+    const struct ftpd_config *cfg = es->srv->cfg;
+    switch (prologue_pregreet(&c->arrival, cfg)) {
+    case PROLOGUE_DONE:
+        break;
+    case PROLOGUE_WANT_READ:
+        conn_watch(c, EV_READ);
+        return;
+    case PROLOGUE_WANT_WRITE:
+        conn_watch(c, EV_WRITE);
+        return;
+    case PROLOGUE_FAILED:
+        stream_close(&c->arrival.ctrl);
+        conn_free_early(c);
+        return;
+    }
+    if (!prologue_admit(&c->arrival, cfg, es->adm, es->pid, es->stopping)) {
+        conn_free_early(c); /* refused: the 421 is written, the stream closed */
+        return;
+    }
+    c->session = prologue_session(&c->arrival, es->srv, es->adm, &c->out);
+    if (c->session == NULL) {
+        conn_free_early(c);
+        return;
+    }
+    session_set_listing_cache(c->session, es->listing_cache);
+    linebuf_init(&c->in);
+    conn_run(c);
+}
+
+void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
+{
+    struct evconn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        char name[SOCKADDR_STR_MAX];
+        sockaddr_str(peer, name, sizeof name);
+        log_error("%s cannot set up connection: %s", name, strerror(errno));
+        close(fd);
+        return;
+    }
+    c->es = es;
+    arrival_init(&c->arrival, fd, peer);
+    buf_init(&c->out, 0);
+    c->write_ev = EV_WRITE;
+    c->read_ev = EV_READ;
+    ev_io_init(&c->io, on_control, fd, EV_READ);
+    c->io.data = c;
+    ev_init(&c->idle, on_idle);
+    c->idle.repeat = (ev_tstamp)es->srv->cfg->idle_timeout;
+    c->idle.data = c;
+    ev_timer_again(es->loop, &c->idle);
+    c->next = es->conns;
+    if (es->conns != NULL)
+        es->conns->prev = c;
+    es->conns = c;
+    es->nconns++;
+    conn_prologue(c);
+}
+
+/* ---- stopping ----------------------------------------------------------- */
+
+void evconn_stop_idle(struct evserver *es)
+{
+    struct evconn *next;
+    for (struct evconn *c = es->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->session == NULL)
+            conn_close(c);
+        else if (c->xfer == NULL)
+            conn_run(c);
+    }
+    evserver_maybe_done(es);
+}
+
+void evconn_close_all(struct evserver *es)
+{
+    struct evconn *next;
+    for (struct evconn *c = es->conns; c != NULL; c = next) {
+        next = c->next;
+        if (c->xfer != NULL) {
+            conn_end_transfer(c, XFER_SHUTDOWN);
+            if (!c->closing)
+                session_shutdown(c->session, &c->out);
+        }
+        if (c->session != NULL)
+            conn_flush(c);
+        conn_close(c);
+    }
+}
