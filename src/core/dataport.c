@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/session_impl.h"
+#include "session_impl.h"
 #include "ftpd/limits.h"
 #include "ftpd/sock.h"
 
