@@ -1,10 +1,10 @@
-/* The configuration: defaults, one parser per key, and the INI file.
+/* The configuration parser: one setter per key, and the INI file.
  *
  * config_set() is the only place a key is parsed and checked; the file
  * loader and the command line both go through it, so a value means the same
  * thing wherever it comes from. Every setter leaves the config untouched when
  * it fails. */
-#include "ftpd/config.h"
+#include "ftpd/config_file.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,34 +18,6 @@
 #include <strings.h>
 
 #include <ini.h>
-
-#include "ftpd/arch.h"
-
-void config_defaults(struct ftpd_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->listen[0], sizeof cfg->listen[0], "%s", "127.0.0.1");
-    cfg->nlisten = 1;
-    cfg->port = FTPD_DEFAULT_PORT;
-    snprintf(cfg->arch, sizeof cfg->arch, "%s", "reactor");
-    cfg->workers = 0;
-    cfg->threads = FTPD_DEFAULT_THREADS;
-    cfg->threadpool_queue = true; /* the benchmark's choice: see README */
-    snprintf(cfg->root, sizeof cfg->root, "%s", ".");
-    cfg->anonymous = true;
-    cfg->write_enable = false;
-    cfg->max_clients = FTPD_DEFAULT_MAX_CLIENTS;
-    cfg->max_per_ip = FTPD_DEFAULT_MAX_PER_IP;
-    cfg->idle_timeout = FTPD_DEFAULT_IDLE_TIMEOUT;
-    cfg->data_timeout = FTPD_DEFAULT_DATA_TIMEOUT;
-    cfg->shutdown_grace = FTPD_DEFAULT_SHUTDOWN_GRACE;
-    cfg->listing_cache_ttl = FTPD_DEFAULT_LISTING_CACHE_TTL;
-    cfg->pasv_min_port = 0;
-    cfg->pasv_max_port = 0;
-    cfg->pasv_address[0] = '\0';
-    snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
-    cfg->log_level = LOG_LVL_INFO;
-}
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
                                                       ...)
@@ -227,25 +199,19 @@ static int set_choice(struct ftpd_config *cfg, const struct key *k, const char *
     return fail(err, errlen, "key '%s': '%s' is not %s or %s", k->name, value, first, second);
 }
 
+/* Only the shape of the name is checked here: the back-end registry lives
+ * above the parser (in arch/), so main() looks the name up. */
 static int set_arch(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
                     size_t errlen)
 {
-    const struct arch *a = arch_find(value);
-    if (a != NULL && strlen(a->name) < sizeof cfg->arch) {
-        snprintf(cfg->arch, sizeof cfg->arch, "%s", a->name);
-        return 0;
-    }
-    char names[256] = "";
-    size_t count, used = 0;
-    const struct arch *table = arch_table(&count);
-    for (size_t i = 0; i < count && used < sizeof names; i++) {
-        int w =
-            snprintf(names + used, sizeof names - used, "%s%s", i > 0 ? ", " : "", table[i].name);
-        if (w < 0)
-            break;
-        used += (size_t)w;
-    }
-    return fail(err, errlen, "key '%s': unknown arch '%s' (valid: %s)", k->name, value, names);
+    size_t len = strlen(value);
+    if (len == 0)
+        return fail(err, errlen, "key '%s': must not be empty", k->name);
+    if (len >= sizeof cfg->arch)
+        return fail(err, errlen, "key '%s': unknown arch '%s' (names are at most %zu bytes)",
+                    k->name, value, sizeof cfg->arch - 1);
+    memcpy(cfg->arch, value, len + 1);
+    return 0;
 }
 
 static int set_root(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
@@ -374,6 +340,7 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
 struct file_ctx {
     FILE *fp;
     struct ftpd_config *cfg;
+    struct config_origin origin;
     int lineno;     /* lines read so far */
     int err_line;   /* line of our own error; 0 = none */
     int read_errno; /* fgets failed with this; 0 = none */
@@ -431,10 +398,13 @@ static int on_key(void *user, const char *section, const char *name, const char 
         ctx->err_line = ctx->lineno;
         return 0;
     }
+    if (strcmp(name, "arch") == 0)
+        ctx->origin.arch_line = ctx->lineno;
     return 1;
 }
 
-int config_load_file(struct ftpd_config *cfg, const char *path, char *err, size_t errlen)
+int config_load_file(struct ftpd_config *cfg, const char *path, struct config_origin *origin,
+                     char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "re");
     if (fp == NULL)
@@ -457,5 +427,7 @@ int config_load_file(struct ftpd_config *cfg, const char *path, char *err, size_
     if (rc < 0)
         return fail(err, errlen, "%s: cannot parse: out of memory", path);
     *cfg = staged;
+    if (origin != NULL)
+        *origin = ctx.origin;
     return 0;
 }

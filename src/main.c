@@ -2,7 +2,9 @@
  *
  * Order: defaults, then the file given with --config (never an implicit
  * path), then the flags, each through config_set() so a flag is checked
- * exactly like the same key in the file, then the cross-key checks.
+ * exactly like the same key in the file, then the cross-key checks. The
+ * arch name is looked up in the back-end registry here, not in the parser
+ * (which sits below arch/), right after the file or flag that set it.
  *
  * Exit status: 0 success, 1 configuration or start-up error, 2 usage error
  * (a bad flag or flag value, or a back-end not available in this build). */
@@ -19,6 +21,7 @@
 
 #include "ftpd/arch.h"
 #include "ftpd/config.h"
+#include "ftpd/config_file.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
@@ -166,22 +169,56 @@ static void list_archs(void)
                table[i].run == NULL ? " (not yet available)" : "");
 }
 
+/* An arch name the registry does not know: "WHERE: key 'arch': unknown arch
+ * 'x' (valid: serial, ...)", where WHERE is "FILE:LINE" or NULL for a flag.
+ * Returns 0 if the name is known. */
+static int check_arch_name(const char *name, const char *file, int line)
+{
+    if (arch_find(name) != NULL)
+        return 0;
+    char names[256] = "";
+    size_t count, used = 0;
+    const struct arch *table = arch_table(&count);
+    for (size_t i = 0; i < count && used < sizeof names; i++) {
+        int w =
+            snprintf(names + used, sizeof names - used, "%s%s", i > 0 ? ", " : "", table[i].name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    if (file != NULL)
+        fprintf(stderr, "ftpd: %s:%d: key 'arch': unknown arch '%s' (valid: %s)\n", file, line,
+                name, names);
+    else
+        fprintf(stderr, "ftpd: key 'arch': unknown arch '%s' (valid: %s)\n", name, names);
+    return -1;
+}
+
 /* Defaults, file, flags, cross-checks. Returns 0 or the exit status after
  * printing the error. */
 static int build_config(const struct cli *cli, struct ftpd_config *cfg)
 {
     char err[1024];
     config_defaults(cfg);
-    if (cli->config_path != NULL && config_load_file(cfg, cli->config_path, err, sizeof err) != 0) {
-        fprintf(stderr, "ftpd: %s\n", err);
-        return EXIT_FAILURE;
+    if (cli->config_path != NULL) {
+        struct config_origin origin;
+        if (config_load_file(cfg, cli->config_path, &origin, err, sizeof err) != 0) {
+            fprintf(stderr, "ftpd: %s\n", err);
+            return EXIT_FAILURE;
+        }
+        if (origin.arch_line != 0 &&
+            check_arch_name(cfg->arch, cli->config_path, origin.arch_line) != 0)
+            return EXIT_FAILURE;
     }
     for (size_t i = 0; i < NFLAG_KEYS; i++) {
-        if (cli->values[i] != NULL &&
-            config_set(cfg, flag_keys[i].key, cli->values[i], err, sizeof err) != 0) {
+        if (cli->values[i] == NULL)
+            continue;
+        if (config_set(cfg, flag_keys[i].key, cli->values[i], err, sizeof err) != 0) {
             fprintf(stderr, "ftpd: %s\n", err);
             return usage_error();
         }
+        if (strcmp(flag_keys[i].key, "arch") == 0 && check_arch_name(cfg->arch, NULL, 0) != 0)
+            return usage_error();
     }
     if (config_validate(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "ftpd: %s\n", err);
@@ -190,7 +227,7 @@ static int build_config(const struct cli *cli, struct ftpd_config *cfg)
     return 0;
 }
 
-/* config_set() only accepts names the registry knows, so this finds it. */
+/* build_config() checked the name against the registry, so this finds it. */
 static const struct arch *runnable_arch(const struct ftpd_config *cfg)
 {
     const struct arch *arch = arch_find(cfg->arch);
@@ -244,12 +281,12 @@ static int setup_signals(void)
     return 0;
 }
 
-static int open_listeners(struct ftpd_server *srv)
+static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
 {
     char err[512];
     /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
      * set, which the kernel allows only if these have the option too. */
-    bool reuseport = srv->cfg->hybrid_reuseport && strcmp(srv->cfg->arch, "hybrid") == 0;
+    bool reuseport = srv->cfg->hybrid_reuseport && arch->reuseport_listeners;
     int n = net_listen_all(srv->cfg, reuseport, srv->listeners, err, sizeof err);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
@@ -271,7 +308,7 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
-    if (setup_signals() != 0 || open_listeners(&srv) != 0) {
+    if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
         close(srv.root_fd);
         return EXIT_FAILURE;
     }

@@ -3,7 +3,7 @@
  * get the same 331 and then 530, so probing reveals nothing. */
 #include <strings.h>
 
-#include "core/session_impl.h"
+#include "session_impl.h"
 #include "ftpd/limits.h"
 
 static bool is_anonymous_name(const char *name)

@@ -1,35 +1,13 @@
 /* Data-port addresses: the passive listener (an instantaneous
- * socket/bind/listen, allowed in the core) and the PORT/EPRT parsers. */
+ * socket/bind/listen through sock_listen(), allowed in the core) and the
+ * PORT/EPRT parsers. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "core/session_impl.h"
+#include "session_impl.h"
 #include "ftpd/limits.h"
-
-static int listen_on(const union sockaddr_any *addr)
-{
-    int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int on = 1;
-    /* The server closes data connections first, so the port of the last
-     * one sits in TIME_WAIT for a minute; without SO_REUSEADDR a small
-     * pasv_min_port..pasv_max_port range would run dry under load. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (addr->sa.sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    if (bind(fd, &addr->sa, sockaddr_len(addr)) < 0 || listen(fd, 1) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
+#include "ftpd/sock.h"
 
 /* A port in [0, span): xorshift64* seeded once per session from
  * arc4random. arc4random itself costs a getrandom() syscall per call in
@@ -66,29 +44,18 @@ int dataport_listen(const union sockaddr_any *local, int min_port, int max_port,
         max_port = 65535;
     }
     uint32_t span = (uint32_t)(max_port - min_port) + 1;
-    for (int i = 0; i < FTPD_PASV_TRIES && fd < 0; i++) {
+    enum sock_status st = SOCK_IN_USE;
+    for (int i = 0; i < FTPD_PASV_TRIES && st == SOCK_IN_USE; i++) {
         sockaddr_set_port(&addr, min_port + (int)next_probe(rng, span));
-        fd = listen_on(&addr);
-        if (fd < 0 && errno != EADDRINUSE)
-            break;
+        st = sock_listen(&addr, 1, 0, &fd);
     }
-    if (fd < 0 && errno == EADDRINUSE && local_range_unset) {
+    if (st == SOCK_IN_USE && local_range_unset) {
         sockaddr_set_port(&addr, 0); /* let the kernel find one after all */
-        fd = listen_on(&addr);
+        st = sock_listen(&addr, 1, 0, &fd);
     }
-    if (fd < 0)
+    if (st != SOCK_OK)
         return -1;
-    if (sockaddr_port(&addr) != 0) {
-        *bound = addr; /* a probe won: no getsockname needed */
-        return fd;
-    }
-    socklen_t len = sizeof *bound;
-    if (getsockname(fd, &bound->sa, &len) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
+    *bound = addr; /* the probed port, or the one the kernel picked */
     return fd;
 }
 

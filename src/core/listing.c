@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/path.h"
+#include "path.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing_cache.h"
 

@@ -1,4 +1,4 @@
-/* The listing cache (see include/ftpd/listing_cache.h for the rules).
+/* The listing cache (see include/core/ftpd/listing_cache.h for the rules).
  *
  * At most FTPD_LISTING_CACHE_ENTRIES entries in a fixed array, searched
  * linearly: a few dozen integer compares cost nothing next to the

@@ -14,7 +14,7 @@
  * The cwd is therefore only a virtual string, normalised lexically by
  * path_join(): it never needs to agree with the filesystem, the kernel has
  * the last word on every open. */
-#include "core/path.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,8 +9,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "core/path.h"
-#include "core/session_impl.h"
+#include "path.h"
+#include "session_impl.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 

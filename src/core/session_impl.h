@@ -79,7 +79,9 @@ int session_path(struct session *s, const char *arg, char *vpath, struct buf *ou
 void session_close_data(struct session *s);
 
 /* Passive listener on the control connection's local IP (dataport.c).
- * *rng is the session's generator for port probes (0: seed it). */
+ * *rng is the session's generator for port probes (0: seed it). Returns
+ * the fd with the bound address in *bound, or -1 (errno says why, for the
+ * log only). */
 int dataport_listen(const union sockaddr_any *local, int min_port, int max_port, uint64_t *rng,
                     union sockaddr_any *bound);
 /* "h1,h2,h3,h4,p1,p2" and "|proto|addr|port|" parsers: 0 or -1. EPRT

@@ -2,9 +2,9 @@
  * address, all on the same port. */
 #include "ftpd/net.h"
 #include "ftpd/log.h"
+#include "ftpd/sock.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -25,37 +25,13 @@ static void listen_error(char *err, size_t errlen, const char *ip, int port, con
         snprintf(err, errlen, "cannot listen on %s:%d: %s", ip, port, why);
 }
 
-static int set_int_opt(int fd, int level, int name, int value)
-{
-    return setsockopt(fd, level, name, &value, sizeof value);
-}
-
 /* Returns the listening fd with its bound address in *addr, or -1 (errno). */
 static int listen_one(union sockaddr_any *addr, bool reuseport)
 {
-    socklen_t len = sizeof *addr;
-    int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    int fd;
+    if (sock_listen(addr, LISTEN_BACKLOG, reuseport ? SOCK_LISTEN_REUSEPORT : 0, &fd) != SOCK_OK)
         return -1;
-    /* REUSEADDR: restart while old connections sit in TIME_WAIT.
-     * V6ONLY: "::" must not also grab the v4 port, so "0.0.0.0" and "::"
-     * can both be configured, and v4 peers never show up as ::ffff:a.b.c.d.
-     * REUSEPORT: hybrid workers each open their own set and the kernel
-     * balances connections between them. */
-    if (set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0 ||
-        (addr->sa.sa_family == AF_INET6 && set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0) ||
-        (reuseport && set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) ||
-        bind(fd, &addr->sa, sockaddr_len(addr)) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
-        goto fail;
-    /* Port 0 lets the kernel pick: report the real one. */
-    if (getsockname(fd, &addr->sa, &len) < 0)
-        goto fail;
     return fd;
-fail:;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
 }
 
 int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out, char *err,

@@ -11,7 +11,7 @@
  * sendfile for binary RETR, pread (+ LF->CRLF) and write for TYPE A or a file
  * sendfile cannot read, listing_fill into a bounded buffer for listings,
  * read + pwrite for STOR. */
-#include "net/xfer_evented.h"
+#include "ftpd/xfer_evented.h"
 
 #include <errno.h>
 #include <ev.h>

@@ -108,6 +108,14 @@ class CliTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn('nosuch', p.stderr)
 
+    def test_unknown_arch_in_file_names_file_and_line(self):
+        # The parser leaves the name to the back-end registry, which main()
+        # asks; the message still points at the file's line.
+        path = self.conf('port = 2121\n\narch = nosuch\n')
+        p = run_ftpd(['--config', path, '--arch', 'serial', '--check-config'])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("%s:3: key 'arch': unknown arch 'nosuch' (valid: serial," % path, p.stderr)
+
     def test_port_in_use_fails(self):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

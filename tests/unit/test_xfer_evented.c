@@ -20,7 +20,7 @@
 #include "ftpd/buf.h"
 #include "ftpd/listing.h"
 #include "ftpd/net.h"
-#include "net/xfer_evented.h"
+#include "ftpd/xfer_evented.h"
 #include "unit.h"
 
 #define FILE_SIZE  (3 * 1024 * 1024 + 12345) /* not a multiple of any chunk */

@@ -37,7 +37,7 @@
 #include "ftpd/log.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
-#include "net/xfer_evented.h"
+#include "ftpd/xfer_evented.h"
 
 struct evconn {
     struct evserver *es;

@@ -24,7 +24,7 @@
  *     so does LIST's switch from time to year for an entry turning six
  *     months old.
  *
- * Bounds (include/ftpd/limits.h): FTPD_LISTING_CACHE_BYTES in all, counting
+ * Bounds (ftpd/limits.h): FTPD_LISTING_CACHE_BYTES in all, counting
  * listings being captured and evicted listings still being sent, so memory
  * never exceeds it; FTPD_LISTING_CACHE_ENTRY_MAX per listing (a bigger one
  * is sent as usual and not cached); FTPD_LISTING_CACHE_ENTRIES entries,

@@ -19,7 +19,7 @@
 /* A listing is produced in chunks of about this size, never all at once. */
 #define FTPD_LISTING_CHUNK (16 * 1024)
 
-/* The listing cache of an event loop (include/ftpd/listing_cache.h): all
+/* The listing cache of an event loop (ftpd/listing_cache.h): all
  * its memory (entries, captures in progress, evicted listings still being
  * sent), one listing at most (a bigger one is sent uncached), and entries. */
 #define FTPD_LISTING_CACHE_BYTES     (4 * 1024 * 1024)

@@ -1,6 +1,7 @@
-/* The daemon's configuration: defaults, INI file (inih), command-line
- * overrides. Built once in main(), read-only afterwards and shared by every
- * back-end, thread and process. */
+/* The daemon's configuration and its defaults. Built once in main() (the
+ * INI parser, ftpd/config_file.h, fills it), read-only afterwards and shared
+ * by every layer, back-end, thread and process. It lives in util/ so that
+ * every layer can read it without depending on the parser. */
 #ifndef FTPD_CONFIG_H
 #define FTPD_CONFIG_H
 
@@ -39,16 +40,5 @@ struct ftpd_config {
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */
 void config_defaults(struct ftpd_config *cfg);
-
-/* Parse an INI file over cfg. On error returns -1 and writes
- * "FILE:LINE: key 'K': what is wrong" (or "FILE: reason") into err. */
-int config_load_file(struct ftpd_config *cfg, const char *path, char *err, size_t errlen);
-
-/* Set one key from text, as the file and the command line do. */
-int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
-               size_t errlen);
-
-/* Cross-key checks (port range order, ...). */
-int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen);
 
 #endif

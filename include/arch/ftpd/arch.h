@@ -3,6 +3,7 @@
 #ifndef FTPD_ARCH_H
 #define FTPD_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ftpd/config.h"
@@ -22,6 +23,9 @@ struct arch {
      * NULL: not available in this build yet. main() has blocked SIGINT,
      * SIGTERM and SIGCHLD and ignored SIGPIPE before calling it. */
     int (*run)(const struct ftpd_server *srv);
+    /* hybrid_balance = reuseport applies: main() opens the listeners with
+     * SO_REUSEPORT so each worker can bind its own set next to them. */
+    bool reuseport_listeners;
 };
 
 const struct arch *arch_find(const char *name);

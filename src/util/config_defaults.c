@@ -1,0 +1,31 @@
+/* The defaults, apart from the parser so every layer can have them. */
+#include "ftpd/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void config_defaults(struct ftpd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen[0], sizeof cfg->listen[0], "%s", "127.0.0.1");
+    cfg->nlisten = 1;
+    cfg->port = FTPD_DEFAULT_PORT;
+    snprintf(cfg->arch, sizeof cfg->arch, "%s", "reactor");
+    cfg->workers = 0;
+    cfg->threads = FTPD_DEFAULT_THREADS;
+    cfg->threadpool_queue = true; /* the benchmark's choice: see README */
+    snprintf(cfg->root, sizeof cfg->root, "%s", ".");
+    cfg->anonymous = true;
+    cfg->write_enable = false;
+    cfg->max_clients = FTPD_DEFAULT_MAX_CLIENTS;
+    cfg->max_per_ip = FTPD_DEFAULT_MAX_PER_IP;
+    cfg->idle_timeout = FTPD_DEFAULT_IDLE_TIMEOUT;
+    cfg->data_timeout = FTPD_DEFAULT_DATA_TIMEOUT;
+    cfg->shutdown_grace = FTPD_DEFAULT_SHUTDOWN_GRACE;
+    cfg->listing_cache_ttl = FTPD_DEFAULT_LISTING_CACHE_TTL;
+    cfg->pasv_min_port = 0;
+    cfg->pasv_max_port = 0;
+    cfg->pasv_address[0] = '\0';
+    snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
+    cfg->log_level = LOG_LVL_INFO;
+}

@@ -1,0 +1,2 @@
+/* Must not compile: core cannot see the arch interface. */
+#include "ftpd/arch.h"

@@ -1,0 +1,2 @@
+/* Must not compile: core cannot see net. */
+#include "ftpd/net.h"

@@ -1,0 +1,2 @@
+/* Must not compile: net cannot see arch. */
+#include "ftpd/arch.h"

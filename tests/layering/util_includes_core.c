@@ -1,0 +1,2 @@
+/* Must not compile: util cannot see core. */
+#include "ftpd/session.h"
