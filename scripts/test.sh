@@ -3,9 +3,10 @@
 # Python integration suite against each back-end) through ctest.
 #
 # Environment:
-#   FTPD_TEST_ARCHS  back-ends for the integration suite (default: all seven,
-#                    plus the variants threadpool+accept and hybrid+reuseport),
-#                    e.g. "serial thread reactor"
+#   FTPD_TEST_ARCHS  back-ends for the integration suite, e.g. "serial
+#                    thread reactor" (default: every one `ftpd --list-archs`
+#                    prints, variants such as threadpool+accept included;
+#                    CMake reads them from src/arch/registry.c)
 #   FTPD_SANITIZE    e.g. address,undefined (build in build-asan) or thread
 #                    (build in build-tsan)
 #   FTPD_TEST_JOBS   ctest parallelism (default 2)
@@ -16,7 +17,7 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-archs=${FTPD_TEST_ARCHS:-serial process thread prefork threadpool threadpool+accept reactor hybrid hybrid+reuseport}
+archs=${FTPD_TEST_ARCHS:-}
 archs=${archs//[, ]/;} # a CMake list
 sanitize=${FTPD_SANITIZE:-}
 jobs=${FTPD_TEST_JOBS:-2}

@@ -167,6 +167,15 @@ static void list_archs(void)
     for (size_t i = 0; i < count; i++)
         printf("%-*s  %s%s\n", width, table[i].name, table[i].summary,
                table[i].run == NULL ? " (not yet available)" : "");
+    /* "threadpool+accept  threadpool with threadpool_dispatch = accept":
+     * the scripts take variants from here. */
+    for (size_t i = 0; i < count; i++) {
+        const char *v = table[i].variant;
+        const char *colon = v != NULL ? strchr(v, ':') : NULL;
+        if (colon != NULL)
+            printf("%s+%.*s  %s with%s\n", table[i].name, (int)(colon - v), v, table[i].name,
+                   colon + 1);
+    }
 }
 
 /* An arch name the registry does not know: "WHERE: key 'arch': unknown arch

@@ -1,3 +1,5 @@
+/* The one list of back-ends: main(), --list-archs, the test scripts and
+ * CMake (which reads the .name and .variant lines) all take it from here. */
 #include <string.h>
 
 #include "arch/backends.h"
@@ -17,15 +19,17 @@ static const struct arch archs[] = {
      .summary = "a master forks N workers that each accept on the shared listener",
      .run = arch_prefork_run},
     {.name = "threadpool",
-     .summary = "N threads started at boot, each accepting on the shared listener",
-     .run = arch_threadpool_run},
+     .summary = "N threads started at boot take the connections the main thread accepts",
+     .run = arch_threadpool_run,
+     .variant = "accept: threadpool_dispatch = accept"},
     {.name = "reactor",
      .summary = "one libev event loop serves every connection without blocking",
      .run = arch_reactor_run},
     {.name = "hybrid",
      .summary = "nginx-style: a master and N worker processes, each running the reactor",
      .run = arch_hybrid_run,
-     .reuseport_listeners = true},
+     .reuseport_listeners = true,
+     .variant = "reuseport: hybrid_balance = reuseport"},
 };
 
 const struct arch *arch_table(size_t *count)

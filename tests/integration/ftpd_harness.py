@@ -34,13 +34,25 @@ TIMEOUT = 10  # seconds, for every network operation
 FTPD_BIN = os.environ.get('FTPD_BIN', '')
 # FTPD_ARCH is a back-end name, optionally with a variant of it after a '+'
 # ("threadpool+accept", "hybrid+reuseport"): the suite then runs against that
-# back-end with the variant's config keys.
-ARCH_VARIANTS = {
-    'accept': {'threadpool_dispatch': 'accept'},
-    'reuseport': {'hybrid_balance': 'reuseport'},
-}
+# back-end with the variant's config keys, which `ftpd --list-archs` gives
+# ("threadpool+accept  threadpool with threadpool_dispatch = accept").
 FTPD_ARCH, _, FTPD_VARIANT = os.environ.get('FTPD_ARCH', 'serial').partition('+')
-VARIANT_CONFIG = ARCH_VARIANTS[FTPD_VARIANT] if FTPD_VARIANT else {}
+
+
+def variant_config(arch, variant):
+    """The config keys of arch+variant, from the registry via --list-archs."""
+    if not variant:
+        return {}
+    listing = subprocess.run([FTPD_BIN, '--list-archs'], capture_output=True, text=True,
+                             timeout=TIMEOUT, check=True).stdout
+    for line in listing.splitlines():
+        m = re.match(r'(\S+)\s+\S+ with (\w+) = (\S+)$', line)
+        if m and m.group(1) == arch + '+' + variant:
+            return {m.group(2): m.group(3)}
+    raise RuntimeError('ftpd --list-archs has no variant %s+%s' % (arch, variant))
+
+
+VARIANT_CONFIG = variant_config(FTPD_ARCH, FTPD_VARIANT) if FTPD_BIN else {}
 
 # Every regular file and directory of the fixture gets this mtime:
 # 2020-01-02 03:04:05 UTC.

@@ -55,10 +55,13 @@ class CliTest(unittest.TestCase):
         p = run_ftpd(['--list-archs'])
         self.assertEqual(p.returncode, 0, p.stderr)
         listed = [ln.split()[0] for ln in p.stdout.splitlines() if ln.strip()]
-        self.assertIn('serial', listed)
+        # The seven back-ends, then their variants as "arch+variant".
+        self.assertEqual(tuple(n for n in listed if '+' not in n), ARCHS)
         for name in listed:
-            self.assertIn(name, ARCHS)
+            self.assertIn(name.partition('+')[0], ARCHS)
         self.assertIn(FTPD_ARCH, listed)
+        self.assertIn('threadpool+accept', listed)
+        self.assertIn('hybrid+reuseport', listed)
 
     def test_check_config_good(self):
         path = self.conf('port = 2121\nlisten = 127.0.0.1\narch = serial\nidle_timeout = 60\n'

@@ -21,11 +21,18 @@ struct arch {
     const char *summary; /* one line for --list-archs */
     /* Serve until stopped by SIGINT/SIGTERM; returns the exit status.
      * NULL: not available in this build yet. main() has blocked SIGINT,
-     * SIGTERM and SIGCHLD and ignored SIGPIPE before calling it. */
+     * SIGTERM, SIGCHLD, SIGHUP, SIGUSR1 and SIGUSR2 (read through
+     * arch/common/events.h) and ignored SIGPIPE before calling it. */
     int (*run)(const struct ftpd_server *srv);
     /* hybrid_balance = reuseport applies: main() opens the listeners with
      * SO_REUSEPORT so each worker can bind its own set next to them. */
     bool reuseport_listeners;
+    /* A second way to run it, tested and benchmarked beside the default:
+     * "name: key = value", listed as "arch+name" (e.g. threadpool+accept)
+     * by --list-archs. NULL: none. CMake reads this table for the list of
+     * back-ends the integration suite runs against: keep one field per
+     * line. */
+    const char *variant;
 };
 
 const struct arch *arch_find(const char *name);
