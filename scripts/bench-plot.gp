@@ -2,7 +2,8 @@
 #   1. login sessions/s per server at each concurrency (grouped bars)
 #   2. memory per idle session, KiB (bars, log scale)
 #   3. retr-big throughput, MB/s (grouped bars)
-# Data files come from scripts/bench-table.py --plot-data DIR (login.dat,
+# Data files come from scripts/benchlib/table.py (write_plot_data;
+# python3 scripts/benchlib table CSV --plot-data DIR) (login.dat,
 # idle.dat, big.dat); a missing file leaves its panel with a note.
 #
 #   gnuplot -e "datadir='DIR'" -e "outfile='chart.png'" scripts/bench-plot.gp

@@ -1,16 +1,16 @@
-#!/usr/bin/env python3
-"""Turn ftpbench's CSV (scripts/bench.sh's results.csv) into markdown.
+"""results.csv: its columns, and the markdown tables and gnuplot data made
+from it.
 
-Usage: bench-table.py RESULTS.CSV [--notes NOTES.TXT] [--machine MACHINE.TXT]
-                      [--plot-data DIR] [--chart PNG]
+COLUMNS is the CSV schema, the one list the run's writer (append_row) and
+the table's reader (read_rows) use; ftpbench prints the same header
+(src/bench/report.c, checked by tests/scripts/test_benchlib.py).
 
-Prints to stdout: one table per scenario family (rows: ftpd back-ends, then
-the other servers; columns: scenario@concurrency), then "Ratios": the targets
-below computed from this one run, each with ✓ or ✗, then what was not run.
---plot-data DIR also writes the data files scripts/bench-plot.gp draws
-(login.dat, idle.dat, big.dat; whitespace-separated, NaN = not run).
-
-Python 3 standard library only.
+render() makes results.md: one table per scenario family (rows: ftpd
+back-ends, then the other servers; columns: scenario@concurrency), then
+"Ratios": the targets below computed from this one run, each with ✓ or ✗,
+then what was not run. write_plot_data() writes the files
+scripts/bench-plot.gp draws (login.dat, idle.dat, big.dat;
+whitespace-separated, NaN = not run).
 """
 
 import argparse
@@ -19,8 +19,58 @@ import math
 import os
 import sys
 
-ARCHS = ["serial", "process", "thread", "prefork", "threadpool", "reactor", "hybrid"]
-SERVERS = ["vsftpd", "pure-ftpd", "proftpd", "pyftpdlib"]
+from .servers import SERVERS
+
+# ftpbench --csv: one row per run.
+COLUMNS = [
+    "label", "scenario", "concurrency", "duration_s", "ops", "errors", "ops_per_s",
+    "mb_per_s", "p50_ms", "p99_ms", "max_ms", "sessions_held", "noop_p50_ms",
+    "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
+    "slow_clients", "slow_ops",
+]
+
+
+class SchemaError(ValueError):
+    """A CSV header that is not COLUMNS."""
+
+
+def check_header(header):
+    if list(header) != COLUMNS:
+        raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
+
+
+def parse_ftpbench_csv(text):
+    """ftpbench --csv --csv-header's stdout (a summary for people, then the
+    header and one row): the row as a dict of COLUMNS, or None."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("label,scenario,"):
+            if i + 1 >= len(lines) or not lines[i + 1]:
+                return None
+            header, row = list(csv.reader([line, lines[i + 1]]))
+            check_header(header)
+            return dict(zip(COLUMNS, row + [""] * (len(COLUMNS) - len(row))))
+    return None
+
+
+def append_row(path, row):
+    """Append a row (a dict of COLUMNS) to the CSV at path, writing the
+    header first when the file is empty."""
+    new = not os.path.exists(path) or os.path.getsize(path) == 0
+    with open(path, "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n", extrasaction="raise")
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def read_rows(path):
+    """Every row of a results.csv, as dicts of COLUMNS."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        check_header(reader.fieldnames or [])
+        return list(reader)
+
 
 # The targets, all measured within one run. Edit them here.
 # (numerator label, denominator label, scenario, concurrency, minimum ratio),
@@ -60,10 +110,12 @@ def num(value):
 
 
 def label_order(labels):
-    known = ["ftpd-" + a for a in ARCHS] + SERVERS
-    first = [lab for lab in known if lab in labels]
-    rest = [lab for lab in labels if lab not in known]
-    return first + rest
+    """ftpd's back-ends in the order they ran (the order of ftpd
+    --list-archs), then the other servers in SERVERS order, then the rest."""
+    ftpd = [lab for lab in labels if lab.startswith("ftpd-")]
+    others = [lab for lab in SERVERS if lab in labels]
+    rest = [lab for lab in labels if lab not in ftpd and lab not in others]
+    return ftpd + others + rest
 
 
 def fmt(x, digits=0):
@@ -84,28 +136,43 @@ def fmt_bytes(x):
     return f"{x:.0f} B"
 
 
+def headline_field(scen):
+    """The column a run is judged by: MB/s for retr-big, else ops/s."""
+    return "mb_per_s" if scen == "retr-big" else "ops_per_s"
+
+
+def median_row(rows, scen):
+    """Of the repeats of one run, the median by its headline rate (the lower
+    middle one for an even count): a whole row, so its other columns stay
+    consistent with each other."""
+    field = headline_field(scen)
+    ordered = sorted(rows, key=lambda r: num(r.get(field)) or 0.0)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 class Results:
-    def __init__(self, path):
+    def __init__(self, rows):
+        """rows: dicts of COLUMNS (read_rows), in the order they ran."""
         runs = {}  # (label, scenario, n) -> every row of that run
         self.rows = {}  # (label, scenario, n) -> the median row
         self.labels = []
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                label = row.get("label", "")
-                scen = row.get("scenario", "")
-                n = self.group_n(row)
-                if not label or not scen or n is None:
-                    continue
-                runs.setdefault((label, scen, n), []).append(row)
-                if label not in self.labels:
-                    self.labels.append(label)
+        for row in rows:
+            label = row.get("label", "")
+            scen = row.get("scenario", "")
+            n = self.group_n(row)
+            if not label or not scen or n is None:
+                continue
+            runs.setdefault((label, scen, n), []).append(row)
+            if label not in self.labels:
+                self.labels.append(label)
         self.labels = label_order(self.labels)
-        # bench.sh repeats the noisiest runs: keep the median one (by its
-        # headline rate), a whole row so its other columns stay consistent.
-        for key, rows in runs.items():
-            field = "mb_per_s" if key[1] == "retr-big" else "ops_per_s"
-            rows.sort(key=lambda r: num(r.get(field)) or 0.0)
-            self.rows[key] = rows[(len(rows) - 1) // 2]
+        # The noisiest runs are repeated: keep the median one.
+        for key, rows_of_run in runs.items():
+            self.rows[key] = median_row(rows_of_run, key[1])
+
+    @classmethod
+    def from_csv(cls, path):
+        return cls(read_rows(path))
 
     @staticmethod
     def group_n(row):
@@ -128,8 +195,7 @@ class Results:
         return None if row is None else num(row.get(field))
 
     def rate(self, label, scen, n):
-        field = "mb_per_s" if scen == "retr-big" else "ops_per_s"
-        return self.value(label, scen, n, field)
+        return self.value(label, scen, n, headline_field(scen))
 
     def failed(self, label, scen, n):
         """ftpbench's exit status 1: more than 1% of the attempts failed (the
@@ -272,7 +338,7 @@ def ratio_section(res):
     missed = sum(1 for r in rows if r[-1] == "✗")
     head = (f"## Ratios\n\nFrom this one run: {met} met, {missed} missed, "
             f"{len(rows) - met - missed} not measured (—). The targets are set at the "
-            "top of scripts/bench-table.py.\n")
+            "top of scripts/benchlib/table.py.\n")
     return head + "\n" + table(["ratio", "scenario", "measured", "target", ""], rows) + "\n"
 
 
@@ -318,46 +384,47 @@ def write_plot_data(res, outdir):
           lambda lab, c: res.rate(lab, "retr-big", first_int(c)))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("csv")
-    ap.add_argument("--notes", help="notes.txt: label<TAB>run<TAB>why, one a line")
-    ap.add_argument("--machine", help="machine.txt, quoted at the top")
-    ap.add_argument("--plot-data", metavar="DIR", help="write gnuplot data files here")
-    ap.add_argument("--chart", metavar="PNG", help="link this chart (path relative to the markdown)")
-    args = ap.parse_args()
-
-    try:
-        res = Results(args.csv)
-    except OSError as e:
-        print(f"bench-table.py: {e}", file=sys.stderr)
-        return 1
-
+def render(res, machine=None, notes=None, chart=None):
+    """results.md's text. machine, notes: paths (machine.txt is quoted at
+    the top, notes.txt becomes "Not run or failed"); chart: the PNG to link."""
     parts = ["# ftpd benchmark\n"]
-    if args.machine and os.path.exists(args.machine):
-        with open(args.machine) as f:
+    if machine and os.path.exists(machine):
+        with open(machine) as f:
             parts.append("```\n" + f.read().rstrip("\n") + "\n```\n")
     parts.append(
         "Every figure comes from one run on one machine: compare rows with each "
         "other (the ratios), not with another machine's. ⚠ = more than 1% of "
         "operations failed; — = not run.\n"
     )
-    if args.chart:
-        parts.append(f"![sessions/s, memory per idle session, large-file MB/s]({args.chart})\n")
+    if chart:
+        parts.append(f"![sessions/s, memory per idle session, large-file MB/s]({chart})\n")
     if not res.rows:
         parts.append("No results.\n")
     else:
         parts.append("## Results\n")
         parts.append(rate_tables(res))
         parts.append(ratio_section(res))
-    notes = notes_section(args.notes)
-    if notes:
-        parts.append(notes)
-    print("\n".join(parts), end="")
+    notes_text = notes_section(notes)
+    if notes_text:
+        parts.append(notes_text)
+    return "\n".join(parts)
+
+
+def main(argv, prog="benchlib table"):
+    """The table alone, from an existing results.csv (to stdout)."""
+    ap = argparse.ArgumentParser(prog=prog, description="Turn a results.csv into markdown.")
+    ap.add_argument("csv")
+    ap.add_argument("--notes", help="notes.txt: label<TAB>run<TAB>why, one a line")
+    ap.add_argument("--machine", help="machine.txt, quoted at the top")
+    ap.add_argument("--plot-data", metavar="DIR", help="write gnuplot data files here")
+    ap.add_argument("--chart", metavar="PNG", help="link this chart (path relative to the markdown)")
+    args = ap.parse_args(argv)
+    try:
+        res = Results.from_csv(args.csv)
+    except (OSError, SchemaError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(res, args.machine, args.notes, args.chart))
     if args.plot_data:
         write_plot_data(res, args.plot_data)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

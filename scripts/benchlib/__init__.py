@@ -1,0 +1,45 @@
+"""benchlib: scripts/bench.sh's benchmark, in Python 3 (standard library only).
+
+  matrix.py   the back-ends (ftpd --list-archs and their variants), the
+              scenario matrix (full, --quick) and each server's runs
+  servers.py  ftpd's and the other servers' configurations, their binaries
+  table.py    the CSV schema (COLUMNS), results.md's tables and ratios, and
+              the data files of the chart (scripts/bench-plot.gp)
+  run.py      the run itself: fixture, servers, ftpbench, results directory
+
+  python3 scripts/benchlib run --build DIR [FLAGS]   (what bench.sh runs)
+  python3 scripts/benchlib table RESULTS.CSV [--notes F] [--machine F]
+                                 [--plot-data DIR] [--chart PNG]
+"""
+
+USAGE = """\
+Benchmark every ftpd back-end, and the other FTP servers found on this
+machine, with ftpbench on loopback; write a CSV, a markdown table with the
+ratios, and a PNG chart.
+
+Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
+                        [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
+                        [--out DIR] [--no-fetch]
+  --quick     reduced matrix, under 3 minutes on 2 cores (serial left out
+              unless named in --archs)
+  --archs     ftpd back-ends to run (default: every one ftpd --list-archs
+              lists); a variant runs a back-end with other config keys:
+              threadpool+accept, hybrid+reuseport (benchlib/matrix.py)
+  --servers   other servers to run ("" for none; default: all four)
+  --out DIR   results directory (default: bench-results/<UTC timestamp>)
+  --no-fetch  do not run scripts/bench-servers.sh for a missing server
+
+Environment:
+  VSFTPD_BIN, PUREFTPD_BIN, PROFTPD_BIN  server binaries (default: PATH,
+                     then bench-servers/<name>/usr/sbin/<name>)
+  PYFTPDLIB          "system" (the python3 that imports pyftpdlib) or a
+                     directory holding the pyftpdlib package
+  FTPBENCH           load generator (default: build-bench-rel/ftpbench)
+  BENCH_PREFORK_WORKERS, BENCH_THREADS   prefork workers and threadpool
+                     threads (default 32 each); hybrid runs one worker per CPU
+
+Results: results.csv (ftpbench's rows), results.md (tables and ratios),
+chart.png, machine.txt, notes.txt (what was skipped or failed, and why),
+conf/ (the generated server configurations) and logs/.
+Everything runs on 127.0.0.1; every server started is stopped on exit.
+"""

@@ -1,0 +1,172 @@
+"""What a benchmark runs: the back-ends (from ftpd --list-archs, plus their
+config variants), the scenario matrix (full or --quick) and, for each
+server, the list of ftpbench runs and of the runs it skips, and why.
+
+Pure functions of their arguments: nothing here starts a process.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+# A variant line of ftpd --list-archs (src/main.c, from the registry in
+# src/arch/registry.c, the one list): "ARCH+NAME  ARCH with KEY = VALUE".
+VARIANT_LINE = re.compile(r"^(\S+)\+(\S+)\s+\S+ with (\w+) = (\S+)$")
+
+
+def parse_list_archs(text):
+    """ftpd --list-archs as (names, variants): the back-ends ("NAME
+    summary" a line, without those marked "(not yet available)") and the
+    config keys of each variant ({"threadpool+accept": {"threadpool_dispatch":
+    "accept"}})."""
+    names, variants = [], {}
+    for line in text.splitlines():
+        m = VARIANT_LINE.match(line.strip())
+        if m:
+            variants[f"{m.group(1)}+{m.group(2)}"] = {m.group(3): m.group(4)}
+            continue
+        parts = line.split()
+        if parts and not line.rstrip().endswith("(not yet available)"):
+            names.append(parts[0])
+    variants = {k: v for k, v in variants.items() if k.partition("+")[0] in names}
+    return names, variants
+
+
+def expand_archs(names, variants):
+    """Every back-end and variant the bench knows, in --list-archs order,
+    each back-end followed by its variants ("threadpool+accept")."""
+    out = []
+    for name in names:
+        out.append(name)
+        out += [v for v in variants if v.partition("+")[0] == name]
+    return out
+
+
+def variant_keys(arch, variants):
+    """The config keys of "ARCH+VARIANT" ({} for a plain back-end)."""
+    return dict(variants[arch]) if "+" in arch else {}
+
+
+def default_archs(names, quick):
+    """What runs without --archs: every back-end (not the variants; name
+    them in --archs); --quick leaves out serial, the baseline."""
+    return [a for a in names if not (quick and a == "serial")]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str  # "quick" or "full"
+    duration: str  # seconds of a rate run (ftpbench --duration), may be fractional
+    login_conc: tuple
+    small_conc: tuple
+    big_mib: int
+    big_runs: tuple  # (concurrency, files) pairs of retr-big
+    idle_sessions: tuple
+    idle_hold: int
+    slow_clients: int
+    op_timeout: int  # ftpbench --timeout: seconds without progress before an op fails
+    reps: int  # how many times the noisy runs are made (results.md shows the median)
+    sources: int = 8  # --sources: 127.0.0.1..8, so TIME_WAIT does not exhaust ports
+    small_size: int = 4096
+
+    @property
+    def big_size(self):
+        return self.big_mib * 1024 * 1024
+
+    def limit(self):
+        """A hard bound (s) on one ftpbench run, on top of its own timeouts."""
+        return int(float(self.duration)) + 1 + self.idle_hold + 4 * self.op_timeout + 60
+
+
+QUICK = Matrix("quick", duration="1.5", login_conc=(16, 128), small_conc=(16,), big_mib=64,
+               big_runs=((1, 20),), idle_sessions=(1000,), idle_hold=1, slow_clients=200,
+               op_timeout=4, reps=1)
+# 40 files of 256 MiB: about 2 s a run at 5 GB/s. Fewer (12) made a run so
+# short that a scheduling hiccup swung it by 20-50%. The runs behind the
+# targets' ratios that swing most on a shared 2-core machine (retr-big,
+# retr-small@16, retr-persistent, slow) are made 3 times.
+FULL = Matrix("full", duration="5", login_conc=(1, 16, 128, 1024), small_conc=(1, 16, 128),
+              big_mib=256, big_runs=((1, 40), (4, 80)), idle_sessions=(1000, 10000), idle_hold=5,
+              slow_clients=1000, op_timeout=10, reps=3)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ftpbench run. reps: None for a single run, else the number of
+    times it is made (its logs then numbered .1, .2, ...; results.md keeps
+    the median row). idle runs also get --server-pid once the server runs."""
+    scenario: str
+    n: int  # concurrency, or the sessions held for idle
+    args: tuple = field(default=())
+    reps: Optional[int] = None
+
+    @property
+    def tag(self):
+        return f"{self.scenario}@{self.n}"
+
+
+@dataclass(frozen=True)
+class Skip:
+    tag: str
+    why: str
+
+
+def kind_of(label):
+    """What decides the skips: the back-end (without variant) or the server."""
+    return label[len("ftpd-"):].split("+")[0] if label.startswith("ftpd-") else label
+
+
+def plan(kind, m, nofile, prefork_workers=32, pool_threads=32):
+    """The main phase for one server, in order: Run and Skip items. kind:
+    kind_of(label)."""
+    dur = ("--duration", m.duration)
+    small = ("--file", "/small.bin", "--size", str(m.small_size))
+    out = []
+    for c in m.login_conc:
+        if kind == "serial" and c > 16:
+            out.append(Skip(f"login@{c}", "skipped: serial serves one session at a time"))
+            continue
+        out.append(Run("login", c, ("--concurrency", str(c)) + dur))
+    for c in m.small_conc:
+        # slow@16 is compared with retr-small@16: both repeated.
+        out.append(Run("retr-small", c, ("--concurrency", str(c)) + dur + small,
+                       m.reps if c == 16 else None))
+    out.append(Run("retr-persistent", 16, ("--concurrency", "16") + dur + small, m.reps))
+    out.append(Run("list", 16, ("--concurrency", "16") + dur + ("--dir", "/dir1000")))
+    for n in m.idle_sessions:
+        why = ""
+        if kind == "serial":
+            why = "serial serves one session at a time"
+        elif kind == "prefork":
+            why = (f"each session holds one of the {prefork_workers} workers; "
+                   "the rest wait unserved in the backlog")
+        elif kind == "threadpool":
+            why = (f"each session holds one of the {pool_threads} threads; "
+                   "the rest wait unserved in the backlog")
+        elif kind in ("process", "vsftpd", "pure-ftpd", "proftpd"):
+            if n > 1000:
+                why = "a process per session: held at 1,000 only"
+        elif kind == "thread" and n > 5000:
+            n = 5000  # instead of 10,000: a 128 KiB stack per session
+        if why:
+            out.append(Skip(f"idle@{n}", f"skipped: {why}"))
+        elif n + 100 > nofile:
+            out.append(Skip(f"idle@{n}", f"skipped: ulimit -n is {nofile}"))
+        else:
+            out.append(Run("idle", n, ("--sessions", str(n), "--hold", str(m.idle_hold))))
+    if kind == "serial":
+        out.append(Skip("slow@16", "skipped: serial serves one session at a time "
+                                   "(a trickling client holds it)"))
+    else:
+        out.append(Run("slow", 16, ("--slow", str(m.slow_clients), "--concurrency", "16") + dur
+                       + small, m.reps))
+    return out
+
+
+def big_plan(m):
+    """The large-file runs of one server in one round (made in m.reps
+    rounds, each running every server in turn)."""
+    return [Run("retr-big", c, ("--concurrency", str(c), "--count", str(k), "--file", "/big.bin",
+                                "--size", str(m.big_size)))
+            for c, k in m.big_runs]
+

@@ -1,0 +1,598 @@
+"""The benchmark run: the fixture, the servers' processes, the ftpbench runs,
+and the files of the results directory. scripts/bench.sh builds, then runs
+this (python3 scripts/benchlib run --build DIR [FLAGS]).
+
+Everything runs on 127.0.0.1. Each server runs in its own session and
+process group: SIGTERM goes to the server, then SIGKILL to the group reaches
+whatever it left behind; every server started is stopped on exit, ^C and
+SIGTERM included. Every ftpbench run has a hard time limit.
+"""
+
+import datetime
+import os
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import USAGE, matrix, servers, table
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_args(argv):
+    """bench.sh's flags -> dict; raises UsageError. archs/servers are lists,
+    or None when not given (archs: checked against --list-archs later)."""
+    opts = {"quick": False, "fetch": True, "archs": None, "servers": None, "out": "",
+            "build": None, "help": False, "check_args": False}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--quick":
+            opts["quick"] = True
+        elif a == "--no-fetch":
+            opts["fetch"] = False
+        elif a in ("--archs", "--servers", "--out", "--build"):
+            if i + 1 >= len(argv):
+                raise UsageError(f"{a} needs a value")
+            i += 1
+            key = a[2:]
+            if key in ("archs", "servers"):
+                opts[key] = argv[i].replace(",", " ").split()
+            else:
+                opts[key] = argv[i]
+        elif a == "--check-args":  # bench.sh: the usage errors, before the build
+            opts["check_args"] = True
+        elif a in ("-h", "--help"):
+            opts["help"] = True
+        else:
+            raise UsageError(f"unknown argument: {a}", True)
+        i += 1
+    for s in opts["servers"] or []:
+        if s not in servers.SERVERS:
+            raise UsageError(f"unknown server: {s} (one of: {' '.join(servers.SERVERS)})")
+    return opts
+
+
+def free_port():
+    """A free TCP port on 127.0.0.1 below the ephemeral range (so no client
+    socket can take it between this check and the server's bind)."""
+    lo, hi = 20000, 32000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            hi = min(hi, int(f.read().split()[0]) - 1)
+    except (OSError, ValueError):
+        pass
+    for _ in range(500):
+        port = random.randint(lo, hi)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+def greeting(port):
+    """The first 3 bytes the server on port sends ("220" when ready)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.settimeout(2)
+            data = b""
+            while len(data) < 3:
+                chunk = s.recv(3 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            return data.decode("ascii", "replace")
+    except OSError:
+        return ""
+
+
+def raise_nofile():
+    """Open files: soft up to hard, and as root try to raise the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if os.geteuid() == 0 and hard != resource.RLIM_INFINITY:
+        for want in (1048576, 262144, 65536):
+            if want > hard:
+                try:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, want))
+                    hard = want
+                    break
+                except (ValueError, OSError):
+                    pass
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return "unlimited" if soft == resource.RLIM_INFINITY else soft
+
+
+def summary(scen, row):
+    """The headline figure of one CSV row, for the console."""
+    if row is None:
+        return ""
+    if scen == "retr-big":
+        s = f"{row['mb_per_s']} MB/s"
+    elif scen == "idle":
+        s = (f"{row['sessions_held']} held, {row['bytes_per_session']} B/session, "
+             f"NOOP p99 {row['noop_p99_ms']} ms")
+    else:
+        s = f"{row['ops_per_s']} ops/s"
+    if scen != "idle" and row["p99_ms"] != "":
+        s += f", p99 {row['p99_ms']} ms"
+    errors = table.num(row["errors"]) or 0
+    if errors > 0:
+        total = errors + (table.num(row["ops"]) or 0)
+        s += f", {row['errors']} errors of {int(total) if total.is_integer() else total}"
+    return s
+
+
+def make_fixture(big_mib):
+    """small.bin (4 KiB), big.bin, dir1000/ (1,000 files) on tmpfs."""
+    fix = tempfile.mkdtemp(prefix="ftpbench-fixture.", dir="/dev/shm")
+    print(f"fixture {fix}: small.bin 4 KiB, big.bin {big_mib} MiB, dir1000/", flush=True)
+    with open(os.path.join(fix, "small.bin"), "wb") as f:
+        f.write(os.urandom(4096))
+    with open(os.path.join(fix, "big.bin"), "wb") as f:
+        for _ in range(big_mib):
+            f.write(os.urandom(1024 * 1024))
+    os.mkdir(os.path.join(fix, "dir1000"))
+    for i in range(1000):
+        with open(os.path.join(fix, "dir1000", f"file{i:04d}.txt"), "w") as f:
+            f.write(f"file {i:04d}\n")
+    # Other servers drop privileges (nobody, ftp): world-readable and traversable.
+    for d, _, files in os.walk(fix):
+        os.chmod(d, 0o755)
+        for name in files:
+            os.chmod(os.path.join(d, name), 0o644)
+    return fix
+
+
+def _cmd_out(cmd):
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        return p.returncode, p.stdout
+    except OSError:
+        return 127, ""
+
+
+def machine_text(nofile, matrix_name, fix):
+    rc, head = _cmd_out(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])
+    head = head.strip() if rc == 0 else "?"
+    if _cmd_out(["git", "-C", REPO, "diff", "--quiet", "HEAD"])[0] != 0:
+        head += " (with uncommitted changes)"
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                m = re.match(r"model name\s*: (.*)", line)
+                if m:
+                    cpu = m.group(1)
+                    break
+    except OSError:
+        pass
+    u = os.uname()
+    mem = ""
+    for line in _cmd_out(["free", "-h"])[1].splitlines():
+        f = line.split()
+        if f and f[0] == "Mem:" and len(f) >= 7:
+            mem = f"{f[1]} total, {f[6]} available"
+    lines = [
+        ("date (UTC)", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")),
+        ("git", head),
+        ("nproc", str(len(os.sched_getaffinity(0)))),
+        ("cpu", cpu),
+        ("kernel", f"{u.sysname} {u.release} {u.machine}"),
+        ("memory", mem),
+        ("ulimit -n", str(nofile)),
+        ("matrix", matrix_name),
+        ("fixture", f"tmpfs ({fix})"),
+    ]
+    return "".join(f"{k:<12} {v}\n" for k, v in lines)
+
+
+class Bench:
+    def __init__(self, opts, variants=None):
+        self.variants = variants or {}  # "arch+variant" -> its config keys
+        self.build = opts["build"]
+        self.m = matrix.QUICK if opts["quick"] else matrix.FULL
+        self.fetch = opts["fetch"]
+        self.prefork_workers = int(os.environ.get("BENCH_PREFORK_WORKERS") or 32)
+        self.pool_threads = int(os.environ.get("BENCH_THREADS") or 32)
+        self.ftpd = os.path.join(self.build, "ftpd")
+        self.ftpbench = os.environ.get("FTPBENCH") or os.path.join(self.build, "ftpbench")
+        self.servers_dir = os.path.join(REPO, "bench-servers")
+        self.pyftpdlib = os.environ.get("PYFTPDLIB", "")
+        self.server = None  # the running server's Popen
+        self.server_port = None
+        self.fix = None
+        self.ns_ok = False
+
+    # --- results directory ---------------------------------------------------
+
+    def open_run(self, out):
+        run = out or os.path.join(
+            REPO, "bench-results", datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"))
+        os.makedirs(os.path.join(run, "conf"), exist_ok=True)
+        os.makedirs(os.path.join(run, "logs"), exist_ok=True)
+        self.run = os.path.abspath(run)
+        self.csv = os.path.join(self.run, "results.csv")
+        self.notes = os.path.join(self.run, "notes.txt")
+        self.machine = os.path.join(self.run, "machine.txt")
+        for p in (self.csv, self.notes):
+            open(p, "w").close()
+
+    def path(self, *parts):
+        return os.path.join(self.run, *parts)
+
+    def note(self, label, what, why):
+        """Something that did not run or failed: notes.txt and the console."""
+        with open(self.notes, "a") as f:
+            f.write(f"{label}\t{what}\t{why}\n")
+        print(f"  {label:<16} {what:<22} {why}", flush=True)
+
+    def machine_line(self, name, text):
+        """A line of machine.txt, once (servers start again for every round
+        of the large-file phase)."""
+        with open(self.machine) as f:
+            if any(line.startswith(name + " ") for line in f):
+                return
+        with open(self.machine, "a") as f:
+            f.write(f"{name:<12} {text}\n")
+
+    # --- servers --------------------------------------------------------------
+
+    def start_server(self, label, port, log, cmd, env=None):
+        """Start cmd in its own process group and wait (10 s at most) for its
+        220 greeting on port."""
+        with open(log, "w") as out:
+            self.server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                           stderr=subprocess.STDOUT, start_new_session=True,
+                                           env=env)
+        self.server_port = port
+        for _ in range(100):
+            if self.server.poll() is not None:
+                self.server = None
+                with open(log, errors="replace") as f:
+                    lines = f.read().splitlines()
+                self.note(label, "start", "exited at start-up: " + (lines[-1] if lines else ""))
+                return False
+            if greeting(port) == "220":
+                return True
+            time.sleep(0.1)
+        self.stop_server()
+        self.note(label, "start", f"no 220 greeting on 127.0.0.1:{port} within 10 s "
+                                  f"(see {os.path.relpath(log, self.run)})")
+        return False
+
+    def stop_server(self):
+        p, self.server = self.server, None
+        if p is None:
+            return
+        try:
+            p.send_signal(signal.SIGTERM)  # the server forwards it to its workers
+            p.wait(15)  # ftpd's shutdown_grace is 2 s here
+        except subprocess.TimeoutExpired:
+            print(f"  server pid {p.pid} ignored SIGTERM for 15 s: SIGKILL", flush=True)
+        except ProcessLookupError:
+            pass
+        try:
+            os.killpg(p.pid, signal.SIGKILL)  # the group: also leftover sessions
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            p.kill()
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+    def start_ftpd(self, arch):
+        label = f"ftpd-{arch}"
+        conf = self.path("conf", f"{label}.conf")
+        with open(conf, "w") as f:
+            f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
+                                      self.prefork_workers,
+                                      self.pool_threads))
+        port = free_port()
+        return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
+                                 servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
+
+    def find(self, name):
+        """A server's binary (pyftpdlib: its python), or None."""
+        if name == "pyftpdlib":
+            return servers.pyftpdlib_python(self.pyftpdlib)
+        return servers.find_bin(name, os.environ.get(servers.BIN_ENV[name], ""), self.servers_dir)
+
+    def setup_namespace(self):
+        """vsftpd and pure-ftpd run in a private mount namespace whose
+        /etc/passwd has a user "ftp" with the fixture as its home, rather
+        than adding a user to this machine."""
+        self.ns_passwd = self.path("conf", "passwd")
+        try:
+            ok = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        except OSError:
+            ok = False
+        if ok:
+            with open("/etc/passwd") as f:
+                text = servers.ns_passwd(f.read(), self.fix)
+            with open(self.ns_passwd, "w") as f:
+                f.write(text)
+        self.ns_ok = ok
+
+    def start_other(self, name, port):
+        """Write the server's configuration and start it."""
+        log = self.path("logs", f"{name}.server.log")
+        confdir = self.path("conf")
+        binary = self.find(name)
+        if name in ("vsftpd", "pure-ftpd") and not self.ns_ok:
+            self.note(name, "start", "skipped: needs a mount namespace (root) for its ftp user")
+            return False
+        prefix = servers.with_ftp_user(self.ns_passwd) if name in ("vsftpd", "pure-ftpd") else []
+        env = None
+        if name == "vsftpd":
+            empty = self.path("conf", "vsftpd-empty")
+            os.makedirs(empty, exist_ok=True)
+            os.chmod(empty, 0o755)
+            conf = self.path("conf", "vsftpd.conf")
+            with open(conf, "w") as f:
+                f.write(servers.vsftpd_conf(port, self.fix, empty))
+            cmd = prefix + [binary, conf]
+        elif name == "pure-ftpd":
+            args = servers.pureftpd_args(port)
+            with open(self.path("conf", "pure-ftpd.cmdline"), "w") as f:
+                f.write(" ".join(["pure-ftpd"] + args) + "\n")
+            cmd = prefix + [binary] + args
+        elif name == "proftpd":
+            conf = self.path("conf", "proftpd.conf")
+            with open(conf, "w") as f:
+                f.write(servers.proftpd_conf(port, self.fix, confdir, self.path("logs")))
+            cmd = [binary, "-n", "-c", conf]
+        else:  # pyftpdlib: binary is the python that imports it
+            conf = self.path("conf", "pyftpdlib-server.py")
+            with open(conf, "w") as f:
+                f.write(servers.PYFTPDLIB_SERVER)
+            version_env = dict(os.environ, PYTHONPATH=self.pyftpdlib)
+            version = subprocess.run(
+                [binary, "-c", 'import pyftpdlib, sys; print(pyftpdlib.__ver__, "on python", '
+                               'sys.version.split()[0])'],
+                env=version_env, capture_output=True, text=True).stdout.strip()
+            self.machine_line(name, version)
+            if self.pyftpdlib and self.pyftpdlib != "system":
+                env = version_env
+            return self.start_server(name, port, log, [binary, conf, self.fix, str(port)], env)
+        self.machine_line(name, servers.server_version(binary))
+        return self.start_server(name, port, log, cmd)
+
+    # --- ftpbench ---------------------------------------------------------------
+
+    def bench(self, label, run, rep=None):
+        """One ftpbench run against the running server: its row goes to
+        results.csv, a failure to notes.txt."""
+        tag = run.tag
+        log = self.path("logs", f"{label}.{tag}" + (f".{rep}" if rep else "") + ".log")
+        limit = self.m.limit()
+        args = list(run.args)
+        if run.scenario == "idle":
+            args += ["--server-pid", str(self.server.pid)]
+        cmd = [self.ftpbench, "--scenario", run.scenario, "--host", "127.0.0.1",
+               "--port", str(self.server_port), "--sources", str(self.m.sources),
+               "--timeout", str(self.m.op_timeout), "--label", label, "--csv", "--csv-header"] + args
+        t0 = time.time()
+        with open(log, "w") as err:
+            # ftpbench stays in our process group, so ^C reaches it.
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=err, text=True, errors="replace")
+            try:
+                stdout, _ = p.communicate(timeout=limit)
+                status = p.returncode if p.returncode >= 0 else 128 - p.returncode
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                status = 124
+                try:
+                    stdout, _ = p.communicate(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    stdout, _ = p.communicate()
+                    status = 137
+            except BaseException:
+                p.kill()
+                p.wait()
+                raise
+        # stdout: ftpbench's summary for people, then the CSV header and the row.
+        row = table.parse_ftpbench_csv(stdout)
+        if row is not None:
+            table.append_row(self.csv, row)
+        keep = [ln for ln in stdout.splitlines()
+                if not ln.startswith("label,scenario,") and not ln.startswith(f"{label},{run.scenario},")]
+        with open(log, "a") as f:
+            f.write("".join(ln + "\n" for ln in keep))
+        with open(log, errors="replace") as f:
+            text = f.read().splitlines()
+        nonblank = [ln for ln in text if ln.strip()]
+        last = nonblank[-1] if nonblank else ""
+        errs = ""
+        for ln in text:
+            m = re.match(r"\s*errors\s*([^-]*[^-\s])", ln)
+            if m:
+                errs = m.group(1)
+                break
+        with open(log, "a") as f:
+            f.write(f"elapsed {int(time.time() - t0)} s, exit {status}\n")
+        if status == 0:
+            print(f"  {label:<16} {tag:<22} {summary(run.scenario, row)}", flush=True)
+        elif status in (124, 137):
+            self.note(label, tag, f"killed after {limit}s (ftpbench did not finish)")
+        elif status == 1:
+            if row is not None:
+                self.note(label, tag, f"errors above 1%: {errs}; {summary(run.scenario, row)}")
+            else:
+                self.note(label, tag, f"failed: {last}")
+        else:
+            self.note(label, tag, f"ftpbench exit {status}: {last}")
+
+    def matrix(self, label):
+        for item in matrix.plan(matrix.kind_of(label), self.m, self.nofile_num(),
+                                self.prefork_workers, self.pool_threads):
+            if isinstance(item, matrix.Skip):
+                self.note(label, item.tag, item.why)
+            elif item.reps is None:
+                self.bench(label, item)
+            else:
+                for rep in range(1, item.reps + 1):
+                    self.bench(label, item, rep)
+
+    def nofile_num(self):
+        return sys.maxsize if self.nofile == "unlimited" else self.nofile
+
+    # --- the whole run ------------------------------------------------------------
+
+    def main(self, archs, other_servers, out):
+        started = time.time()
+        if not os.access(self.ftpbench, os.X_OK):
+            sys.exit(f"bench.sh: no load generator at {self.ftpbench} (is src/bench/ built?)")
+        self.open_run(out)
+        self.nofile = raise_nofile()
+        print(f"open files (ulimit -n): {self.nofile}", flush=True)
+        self.fix = make_fixture(self.m.big_mib)
+        with open(self.machine, "w") as f:
+            f.write(machine_text(self.nofile, self.m.name, self.fix))
+
+        for arch in archs:
+            print(f"ftpd-{arch}", flush=True)
+            if self.start_ftpd(arch):
+                self.matrix(f"ftpd-{arch}")
+                self.stop_server()
+
+        missing = [s for s in other_servers if not self.find(s)]
+        if missing and self.fetch:
+            print(f"fetching {' '.join(missing)} (scripts/bench-servers.sh)", flush=True)
+            with open(self.path("logs", "bench-servers.log"), "w") as log:
+                rc = subprocess.run([os.path.join(REPO, "scripts", "bench-servers.sh")] + missing,
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT).returncode
+            if rc != 0:
+                print("  bench-servers.sh failed, see logs/bench-servers.log", flush=True)
+        self.setup_namespace()
+        for s in other_servers:
+            print(s, flush=True)
+            if not self.find(s):
+                self.note(s, "-", "skipped: not installed (scripts/bench-servers.sh fetches it)")
+                continue
+            if self.start_other(s, free_port()):
+                self.matrix(s)
+                self.stop_server()
+
+        # Large files, interleaved. One stream at 5 GB/s is bound by memory
+        # bandwidth, which on a shared machine drifts by tens of percent over
+        # minutes: runs made server after server compared different minutes
+        # more than different servers. Here each round runs every server once,
+        # in turn, and results.md keeps the median of the rounds.
+        print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
+        for rep in range(1, self.m.reps + 1):
+            for label, start in ([(f"ftpd-{a}", lambda a=a: self.start_ftpd(a)) for a in archs]
+                                 + [(s, lambda s=s: self.find(s) and self.start_other(s, free_port()))
+                                    for s in other_servers]):
+                if start():
+                    for run in matrix.big_plan(self.m):
+                        self.bench(label, run, rep)
+                    self.stop_server()
+
+        self.report()
+        elapsed = int(time.time() - started)
+        with open(self.machine, "a") as f:
+            f.write(f"{'elapsed':<12} {elapsed} s\n")
+        print(f"\nresults in {self.run} ({elapsed} s): results.csv results.md chart.png machine.txt")
+        with open(self.notes) as f:
+            notes = [ln.rstrip("\n").split("\t") for ln in f if ln.strip()]
+        if notes:
+            print("not run or failed (notes.txt):")
+            for n in notes:
+                n += [""] * (3 - len(n))
+                print(f"  {n[0]:<16} {n[1]:<22} {n[2]}")
+
+    def report(self):
+        if os.path.getsize(self.csv) == 0:
+            print("no run produced a result", flush=True)
+            return
+        plot = self.path("plot")
+        res = table.Results.from_csv(self.csv)
+        with open(self.path("results.md"), "w") as f:
+            f.write(table.render(res, self.machine, self.notes, "chart.png"))
+        table.write_plot_data(res, plot)
+        gplog = self.path("logs", "gnuplot.log")
+        with open(gplog, "w") as err:
+            try:
+                rc = subprocess.run(["gnuplot", "-e", f"datadir='{plot}'", "-e",
+                                     f"outfile='{self.path('chart.png')}'",
+                                     os.path.join(REPO, "scripts", "bench-plot.gp")],
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=err).returncode
+            except OSError as e:
+                err.write(f"{e}\n")
+                rc = 127
+        if rc != 0:
+            print("gnuplot failed, see logs/gnuplot.log", flush=True)
+        if os.path.getsize(gplog) == 0:
+            os.remove(gplog)
+
+    def cleanup(self):
+        self.stop_server()
+        if self.fix and os.path.isdir(self.fix):
+            shutil.rmtree(self.fix, ignore_errors=True)
+
+
+def _exit_on(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv):
+    try:
+        opts = parse_args(argv)
+    except UsageError as e:
+        print(f"bench.sh: {e.args[0]}", file=sys.stderr)
+        if len(e.args) > 1:
+            sys.stderr.write(USAGE)
+        return 2
+    if opts["help"]:
+        sys.stdout.write(USAGE)
+        return 0
+    if opts["check_args"]:
+        return 0
+    if not opts["build"]:
+        print("bench.sh: --build DIR (the Release build with ftpd and ftpbench) is missing",
+              file=sys.stderr)
+        return 2
+    ftpd = os.path.join(opts["build"], "ftpd")
+    listed = subprocess.run([ftpd, "--list-archs"], capture_output=True, text=True, check=True).stdout
+    names, variants = matrix.parse_list_archs(listed)
+    known = matrix.expand_archs(names, variants)
+    archs = opts["archs"] if opts["archs"] is not None else matrix.default_archs(names, opts["quick"])
+    for a in archs:
+        if a not in known:
+            print(f"bench.sh: unknown arch: {a} (one of: {' '.join(known)})", file=sys.stderr)
+            return 2
+    other = opts["servers"] if opts["servers"] is not None else list(servers.SERVERS)
+    b = Bench(opts, variants)
+    signal.signal(signal.SIGINT, _exit_on)
+    signal.signal(signal.SIGTERM, _exit_on)
+    try:
+        b.main(archs, other, opts["out"])
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        b.cleanup()
+    return 0

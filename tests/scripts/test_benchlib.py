@@ -1,0 +1,421 @@
+"""Unit tests of scripts/benchlib (the benchmark's matrix, server
+configurations, CSV and tables). No server or ftpbench is started.
+
+    cd tests/scripts && python3 -m unittest -v test_benchlib
+"""
+
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+from benchlib import matrix, run, servers, table  # noqa: E402
+
+# The format of ftpd --list-archs (src/main.c): name padded, two spaces, summary.
+FAKE_LIST_ARCHS = """\
+serial      one loop: accept a connection, serve it to the end, accept the next
+process     the parent accepts and forks a child per connection
+thread      the main thread accepts; a detached thread per connection
+prefork     a master forks N workers that each accept on the shared listener
+threadpool  N threads started at boot, each accepting on the shared listener
+reactor     one libev event loop serves every connection without blocking
+hybrid      nginx-style: a master and N worker processes, each running the reactor
+uring       io_uring, one ring per thread (not yet available)
+threadpool+accept  threadpool with threadpool_dispatch = accept
+hybrid+reuseport  hybrid with hybrid_balance = reuseport
+uring+sqpoll  uring with uring_sqpoll = yes
+"""
+NAMES, VARIANTS = matrix.parse_list_archs(FAKE_LIST_ARCHS)
+
+
+def tags(items):
+    return [(i.tag, i.reps) if isinstance(i, matrix.Run) else (i.tag, "skip") for i in items]
+
+
+class ArchsTest(unittest.TestCase):
+
+    def test_list_archs_parsed_unavailable_left_out(self):
+        self.assertEqual(NAMES, ["serial", "process", "thread", "prefork", "threadpool", "reactor",
+                                 "hybrid"])
+        # The variant of an arch that is not available is left out too.
+        self.assertEqual(sorted(VARIANTS), ["hybrid+reuseport", "threadpool+accept"])
+
+    def test_variants_follow_their_arch(self):
+        self.assertEqual(matrix.expand_archs(NAMES, VARIANTS),
+                         ["serial", "process", "thread", "prefork", "threadpool",
+                          "threadpool+accept", "reactor", "hybrid", "hybrid+reuseport"])
+
+    def test_variant_of_missing_arch_not_offered(self):
+        self.assertEqual(matrix.expand_archs(["serial", "reactor"], VARIANTS), ["serial", "reactor"])
+
+    def test_variant_keys(self):
+        self.assertEqual(matrix.variant_keys("threadpool+accept", VARIANTS),
+                         {"threadpool_dispatch": "accept"})
+        self.assertEqual(matrix.variant_keys("hybrid+reuseport", VARIANTS),
+                         {"hybrid_balance": "reuseport"})
+        self.assertEqual(matrix.variant_keys("hybrid", VARIANTS), {})
+
+    def test_list_archs_of_the_built_ftpd(self):
+        """The real --list-archs parses into the seven and their variants."""
+        ftpd = os.environ.get("FTPD_BIN")
+        if not ftpd:
+            self.skipTest("FTPD_BIN not set")
+        out = subprocess.run([ftpd, "--list-archs"], capture_output=True, text=True,
+                             check=True, timeout=10).stdout
+        names, variants = matrix.parse_list_archs(out)
+        self.assertEqual(len(names), 7, out)
+        self.assertEqual(variants["threadpool+accept"], {"threadpool_dispatch": "accept"})
+        self.assertEqual(variants["hybrid+reuseport"], {"hybrid_balance": "reuseport"})
+
+    def test_default_archs(self):
+        self.assertEqual(matrix.default_archs(NAMES, quick=False), NAMES)
+        self.assertEqual(matrix.default_archs(NAMES, quick=True), NAMES[1:])
+
+    def test_kind_of(self):
+        self.assertEqual(matrix.kind_of("ftpd-threadpool+accept"), "threadpool")
+        self.assertEqual(matrix.kind_of("ftpd-reactor"), "reactor")
+        self.assertEqual(matrix.kind_of("pure-ftpd"), "pure-ftpd")
+
+
+class MatrixTest(unittest.TestCase):
+
+    def test_quick_reactor(self):
+        self.assertEqual(tags(matrix.plan("reactor", matrix.QUICK, 65536)), [
+            ("login@16", None), ("login@128", None), ("retr-small@16", 1),
+            ("retr-persistent@16", 1), ("list@16", None), ("idle@1000", None), ("slow@16", 1)])
+
+    def test_full_reactor(self):
+        self.assertEqual(tags(matrix.plan("reactor", matrix.FULL, 65536)), [
+            ("login@1", None), ("login@16", None), ("login@128", None), ("login@1024", None),
+            ("retr-small@1", None), ("retr-small@16", 3), ("retr-small@128", None),
+            ("retr-persistent@16", 3), ("list@16", None), ("idle@1000", None),
+            ("idle@10000", None), ("slow@16", 3)])
+
+    def test_noisy_runs_repeated_in_full(self):
+        noisy = {i.tag for i in matrix.plan("hybrid", matrix.FULL, 65536)
+                 if isinstance(i, matrix.Run) and i.reps}
+        self.assertEqual(noisy, {"retr-small@16", "retr-persistent@16", "slow@16"})
+        self.assertEqual(matrix.FULL.reps, 3)
+        self.assertEqual(matrix.QUICK.reps, 1)
+
+    def test_serial_skips(self):
+        got = tags(matrix.plan("serial", matrix.FULL, 65536))
+        self.assertIn(("login@128", "skip"), got)
+        self.assertIn(("login@1024", "skip"), got)
+        self.assertIn(("login@16", None), got)
+        self.assertIn(("idle@1000", "skip"), got)
+        self.assertIn(("slow@16", "skip"), got)
+
+    def test_idle_per_kind(self):
+        def idle(kind, nofile=65536):
+            return [(i.tag, isinstance(i, matrix.Run)) for i in matrix.plan(kind, matrix.FULL, nofile)
+                    if i.tag.startswith("idle@")]
+        self.assertEqual(idle("thread"), [("idle@1000", True), ("idle@5000", True)])
+        self.assertEqual(idle("process"), [("idle@1000", True), ("idle@10000", False)])
+        self.assertEqual(idle("vsftpd"), [("idle@1000", True), ("idle@10000", False)])
+        self.assertEqual(idle("pyftpdlib"), [("idle@1000", True), ("idle@10000", True)])
+        self.assertEqual(idle("prefork"), [("idle@1000", False), ("idle@10000", False)])
+        self.assertEqual(idle("reactor", nofile=4096), [("idle@1000", True), ("idle@10000", False)])
+        skip = [i for i in matrix.plan("threadpool", matrix.FULL, 65536, pool_threads=8)
+                if i.tag == "idle@1000"][0]
+        self.assertIn("one of the 8 threads", skip.why)
+        skip = [i for i in matrix.plan("reactor", matrix.FULL, 4096) if i.tag == "idle@10000"][0]
+        self.assertEqual(skip.why, "skipped: ulimit -n is 4096")
+
+    def test_run_args(self):
+        p = {i.tag: i for i in matrix.plan("reactor", matrix.QUICK, 65536)}
+        self.assertEqual(p["login@128"].args, ("--concurrency", "128", "--duration", "1.5"))
+        self.assertEqual(p["list@16"].args, ("--concurrency", "16", "--duration", "1.5", "--dir", "/dir1000"))
+        self.assertEqual(p["idle@1000"].args, ("--sessions", "1000", "--hold", "1"))
+        self.assertEqual(p["slow@16"].args, ("--slow", "200", "--concurrency", "16", "--duration", "1.5",
+                                             "--file", "/small.bin", "--size", "4096"))
+
+    def test_big_plan(self):
+        self.assertEqual([(r.tag, r.args) for r in matrix.big_plan(matrix.QUICK)], [
+            ("retr-big@1", ("--concurrency", "1", "--count", "20", "--file", "/big.bin",
+                            "--size", str(64 << 20)))])
+        self.assertEqual([r.tag for r in matrix.big_plan(matrix.FULL)], ["retr-big@1", "retr-big@4"])
+        self.assertEqual(matrix.FULL.big_size, 256 << 20)
+
+    def test_limit(self):
+        self.assertEqual(matrix.QUICK.limit(), 1 + 1 + 1 + 16 + 60)
+        self.assertEqual(matrix.FULL.limit(), 5 + 1 + 5 + 40 + 60)
+
+
+class ArgsTest(unittest.TestCase):
+
+    def test_defaults(self):
+        o = run.parse_args([])
+        self.assertEqual((o["quick"], o["fetch"], o["archs"], o["servers"], o["out"]),
+                         (False, True, None, None, ""))
+
+    def test_flags(self):
+        o = run.parse_args(["--quick", "--no-fetch", "--archs", "reactor,hybrid+reuseport",
+                            "--servers", "", "--out", "/tmp/x"])
+        self.assertEqual((o["quick"], o["fetch"], o["archs"], o["servers"], o["out"]),
+                         (True, False, ["reactor", "hybrid+reuseport"], [], "/tmp/x"))
+
+    def test_errors(self):
+        for argv in (["--archs"], ["--bogus"], ["--servers", "ftpd"]):
+            with self.subTest(argv=argv), self.assertRaises(run.UsageError):
+                run.parse_args(argv)
+
+
+class ServersTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="benchlib-test-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp, True))
+        self.root = os.path.join(self.tmp, "root")
+
+    def keys(self, text, sep):
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#") and sep in line:
+                k, v = line.split(sep, 1)
+                out[k.strip()] = v.strip()
+        return out
+
+    def test_ftpd(self):
+        k = self.keys(servers.ftpd_conf("prefork", {}, 12, 7), "=")
+        self.assertEqual(k, {"max_clients": "20000", "max_per_ip": "0", "idle_timeout": "600",
+                             "data_timeout": "60", "shutdown_grace": "2", "workers": "12",
+                             "threads": "7"})
+        k = self.keys(servers.ftpd_conf("threadpool+accept",
+                                        matrix.variant_keys("threadpool+accept", VARIANTS), 12, 7), "=")
+        self.assertEqual((k["workers"], k["threadpool_dispatch"]), ("0", "accept"))
+        cmd = servers.ftpd_cmd("/b/ftpd", "/c.conf", "hybrid+reuseport", 2121, self.root)
+        self.assertEqual(cmd, ["/b/ftpd", "--config", "/c.conf", "--arch", "hybrid", "--listen",
+                               "127.0.0.1", "--port", "2121", "--root", self.root,
+                               "--log-level", "error"])
+
+    def test_ftpd_conf_parses_with_ftpd(self):
+        """Every key is one ftpd knows (conf/ftpd.conf lists them all)."""
+        with open(os.path.join(REPO, "conf", "ftpd.conf")) as f:
+            known = set(re.findall(r"^#?\s*([a-z_]+)\s*=", f.read(), re.M))
+        for arch in matrix.expand_archs(["prefork", "threadpool", "hybrid"], VARIANTS):
+            keys = matrix.variant_keys(arch, VARIANTS)
+            for key in self.keys(servers.ftpd_conf(arch, keys, 32, 32), "="):
+                self.assertIn(key, known, arch)
+
+    def test_vsftpd(self):
+        k = self.keys(servers.vsftpd_conf(2122, self.root, self.tmp + "/empty"), "=")
+        self.assertEqual(k["listen_address"], "127.0.0.1")
+        self.assertEqual(k["listen_port"], "2122")
+        self.assertEqual(k["anon_root"], self.root)
+        self.assertEqual(k["secure_chroot_dir"], self.tmp + "/empty")
+        self.assertEqual((k["anonymous_enable"], k["write_enable"], k["background"]), ("YES", "NO", "NO"))
+        self.assertEqual(k["max_clients"], "0")
+
+    def test_pureftpd(self):
+        args = servers.pureftpd_args(2123)
+        self.assertEqual(args[:2], ["-S", "127.0.0.1,2123"])
+        self.assertIn("-e", args)  # anonymous only
+        self.assertEqual(args[args.index("-c") + 1], "20000")
+
+    def test_proftpd(self):
+        text = servers.proftpd_conf(2124, self.root, self.tmp + "/conf", self.tmp + "/logs")
+        lines = text.splitlines()
+        for want in ("Port 2124", "DefaultAddress 127.0.0.1", "SocketBindTight on", "DelayEngine off",
+                     f"<Anonymous {self.root}>", f"PidFile {self.tmp}/conf/proftpd.pid",
+                     f"SystemLog {self.tmp}/logs/proftpd.system.log", "    DenyAll"):
+            self.assertIn(want, lines)
+        self.assertEqual(text.count("<Limit WRITE>"), 1)
+
+    def test_pyftpdlib_launcher_compiles(self):
+        compile(servers.PYFTPDLIB_SERVER, "pyftpdlib-server.py", "exec")
+        self.assertIn('FTPServer(("127.0.0.1", port)', servers.PYFTPDLIB_SERVER)
+
+    def test_ns_passwd(self):
+        text = servers.ns_passwd("root:x:0:0::/root:/bin/sh\nftp:x:1:1::/srv:/bin/false", self.root)
+        self.assertEqual(text, "root:x:0:0::/root:/bin/sh\n"
+                               f"ftp:x:65534:65534:ftp:{self.root}:/usr/sbin/nologin\n")
+
+    def test_find_bin(self):
+        exe = os.path.join(self.tmp, "vsftpd-x", "usr", "sbin", "vsftpd-x")
+        os.makedirs(os.path.dirname(exe))
+        with open(exe, "w") as f:
+            f.write("#!/bin/sh\n")
+        self.assertIsNone(servers.find_bin("vsftpd-x", "", self.tmp))
+        os.chmod(exe, 0o755)
+        self.assertEqual(servers.find_bin("vsftpd-x", "", self.tmp), exe)
+        self.assertEqual(servers.find_bin("vsftpd-x", exe, "/nonexistent"), exe)
+        self.assertIsNone(servers.find_bin("vsftpd-x", self.tmp + "/nope", self.tmp))
+        with open(os.path.join(self.tmp, "vsftpd-x", ".deb-version"), "w") as f:
+            f.write("vsftpd 3.0.3-13\n")
+        self.assertEqual(servers.server_version(exe), "vsftpd 3.0.3-13")
+
+
+def row(label, scen, n, **kw):
+    r = {c: "" for c in table.COLUMNS}
+    r.update(label=label, scenario=scen, concurrency=str(n), ops="1000", errors="0")
+    r.update({k: str(v) for k, v in kw.items()})
+    return r
+
+
+class CsvTest(unittest.TestCase):
+
+    def test_columns_match_ftpbench(self):
+        """The schema is ftpbench's (src/bench/report.c, report_columns)."""
+        with open(os.path.join(REPO, "src", "bench", "report.c")) as f:
+            src = f.read()
+        body = re.search(r"report_columns\[[^]]*\]\s*=\s*\{(.*?)\};", src, re.S).group(1)
+        self.assertEqual(re.findall(r'"([^"]*)"', body), table.COLUMNS)
+
+    def test_round_trip(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.csv")
+            rows = [row("ftpd-reactor", "login", 16, ops_per_s=1234.5, p99_ms=1.25),
+                    row('odd,"label"', "idle", 1000, sessions_held=1000, bytes_per_session=900)]
+            for r in rows:
+                table.append_row(path, r)
+            self.assertEqual(table.read_rows(path), rows)
+            with open(path) as f:
+                self.assertEqual(f.readline(), ",".join(table.COLUMNS) + "\n")
+
+    def test_parse_ftpbench_stdout(self):
+        out = ("login: 1234.5 sessions/s\n  errors 0\n" + ",".join(table.COLUMNS) + "\n"
+               "ftpd-reactor,login,16,1.500,1852,0,1234.5,,0.5,1.25,3,,,,,,,,\n")
+        r = table.parse_ftpbench_csv(out)
+        self.assertEqual((r["label"], r["ops_per_s"], r["p99_ms"], r["slow_ops"]),
+                         ("ftpd-reactor", "1234.5", "1.25", ""))
+        self.assertIsNone(table.parse_ftpbench_csv("connect: refused\n"))
+        with self.assertRaises(table.SchemaError):
+            table.parse_ftpbench_csv("label,scenario,extra\nx,login,1\n")
+
+    def test_reader_rejects_other_schema(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "r.csv")
+            with open(path, "w") as f:
+                f.write("label,scenario\nx,login\n")
+            with self.assertRaises(table.SchemaError):
+                table.read_rows(path)
+
+    def test_summary(self):
+        r = row("vsftpd", "login", 128, ops="677", errors="61", ops_per_s="169.0", p99_ms="2084.864")
+        self.assertEqual(run.summary("login", r), "169.0 ops/s, p99 2084.864 ms, 61 errors of 738")
+        r = row("x", "idle", 1000, sessions_held=1000, bytes_per_session=900, noop_p99_ms="0.5",
+                p99_ms="9")
+        self.assertEqual(run.summary("idle", r), "1000 held, 900 B/session, NOOP p99 0.5 ms")
+        r = row("x", "retr-big", 1, mb_per_s="4500.25")
+        self.assertEqual(run.summary("retr-big", r), "4500.25 MB/s")
+
+
+class MedianTest(unittest.TestCase):
+
+    def test_median_of_three_whole_row(self):
+        rows = [row("a", "slow", 16, ops_per_s=v, p99_ms=p) for v, p in ((300, 1), (100, 2), (200, 3))]
+        self.assertEqual(table.median_row(rows, "slow")["p99_ms"], "3")
+
+    def test_even_count_takes_lower_middle(self):
+        rows = [row("a", "login", 16, ops_per_s=v) for v in (40, 10, 30, 20)]
+        self.assertEqual(table.median_row(rows, "login")["ops_per_s"], "20")
+
+    def test_retr_big_by_mb_per_s(self):
+        rows = [row("a", "retr-big", 1, ops_per_s=o, mb_per_s=m) for o, m in ((1, 900), (9, 100), (5, 500))]
+        self.assertEqual(table.median_row(rows, "retr-big")["mb_per_s"], "500")
+
+    def test_results_use_median(self):
+        rows = [row("ftpd-hybrid", "retr-small", 16, ops_per_s=v) for v in (5, 1, 3)]
+        self.assertEqual(table.Results(rows).rate("ftpd-hybrid", "retr-small", 16), 3.0)
+
+    def test_idle_grouped_by_sessions_asked(self):
+        r = row("x", "idle", 1, sessions_held=990)  # concurrency 1: grouped by held
+        self.assertEqual(table.Results([r]).ns("idle"), [990])
+
+
+class RatioTableTest(unittest.TestCase):
+    """A small synthetic CSV through the whole table: exact ratios and marks."""
+
+    def results(self):
+        rows = [
+            row("ftpd-reactor", "login", 128, ops_per_s=3000),
+            row("ftpd-hybrid", "login", 128, ops_per_s=5000),
+            row("ftpd-hybrid", "retr-small", 16, ops_per_s=4000),
+            row("ftpd-hybrid", "slow", 16, ops_per_s=3000, slow_clients=200),
+            row("ftpd-hybrid", "retr-big", 1, mb_per_s=960),
+            row("ftpd-reactor", "retr-big", 1, mb_per_s=900, ops=0, errors=5),
+            row("pyftpdlib", "login", 128, ops_per_s=2000),
+            row("pyftpdlib", "retr-small", 16, ops_per_s=1000),
+            row("vsftpd", "retr-big", 1, mb_per_s=1000),
+            row("vsftpd", "login", 128, ops_per_s=100),
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.csv")
+            for r in rows:
+                table.append_row(path, r)
+            return table.Results.from_csv(path)
+
+    def ratio_rows(self, res):
+        md = table.ratio_section(res)
+        out = {}
+        for line in md.splitlines():
+            if line.startswith("| ") and not line.startswith("| ratio "):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                out[(cells[0], cells[1])] = cells[2:]
+        return md, out
+
+    def test_ratios_and_marks(self):
+        md, r = self.ratio_rows(self.results())
+        self.assertEqual(r[("ftpd-hybrid / pyftpdlib", "login@128")], ["2.50×", "≥ 2×", "✓"])
+        self.assertEqual(r[("ftpd-hybrid / vsftpd", "login@128")], ["50.00×", "≥ 25×", "✓"])
+        self.assertEqual(r[("ftpd-reactor / pyftpdlib", "login@128")], ["1.50×", "≥ 1.5×", "✓"])
+        self.assertEqual(r[("ftpd-hybrid / pyftpdlib", "retr-small@16")], ["4.00×", "≥ 3×", "✓"])
+        self.assertEqual(r[("ftpd-hybrid / pure-ftpd", "retr-small@16")], ["—", "≥ 8×", "—"])
+        self.assertEqual(r[("ftpd-hybrid / vsftpd", "retr-big@1")], ["0.96×", "≥ 0.95×", "✓"])
+        # 5 errors of 5 attempts: the ratio is shown with ⚠, and misses.
+        self.assertEqual(r[("ftpd-reactor / vsftpd", "retr-big@1")], ["0.90× ⚠", "≥ 0.95×", "✗"])
+        self.assertEqual(r[("ftpd-hybrid", "slow@16 / retr-small@16")], ["0.75×", "≥ 0.8×", "✗"])
+        self.assertEqual(r[("ftpd-reactor", "slow@16 / retr-small@16")], ["—", "≥ 0.8×", "—"])
+        met = sum(1 for v in r.values() if v[-1] == "✓")
+        missed = sum(1 for v in r.values() if v[-1] == "✗")
+        self.assertEqual((met, missed), (5, 2))
+        self.assertIn(f"{met} met, {missed} missed, {len(r) - 7} not measured", md)
+
+    def test_rate_table_layout(self):
+        res = self.results()
+        self.assertEqual(res.labels, ["ftpd-reactor", "ftpd-hybrid", "vsftpd", "pyftpdlib"])
+        md = table.rate_tables(res)
+        self.assertIn("| server | login@128 | retr-small@16 |", md)
+        self.assertIn("| ftpd-hybrid | 5,000 | 4,000 |", md)
+        self.assertIn("| ftpd-reactor | 900.0 ⚠ |", md)
+        self.assertIn("| ftpd-hybrid | 200 | 3,000 | 4,000 | 0.75 |", md)
+
+    def test_render_and_plot_data(self):
+        res = self.results()
+        with tempfile.TemporaryDirectory() as d:
+            notes = os.path.join(d, "notes.txt")
+            with open(notes, "w") as f:
+                f.write("ftpd-serial\tidle@1000\tskipped: a|b\n")
+            md = table.render(res, notes=notes, chart="chart.png")
+            self.assertTrue(md.startswith("# ftpd benchmark\n"))
+            self.assertIn("![sessions/s, memory per idle session, large-file MB/s](chart.png)", md)
+            self.assertIn("| ftpd-serial | idle@1000 | skipped: a\\|b |", md)
+            table.write_plot_data(res, d)
+            with open(os.path.join(d, "login.dat")) as f:
+                self.assertEqual(f.read(), 'server "128 concurrent"\nftpd-reactor 3000\n'
+                                           'ftpd-hybrid 5000\nvsftpd 100\npyftpdlib 2000\n')
+            self.assertFalse(os.path.exists(os.path.join(d, "idle.dat")))
+
+    def test_table_cli(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "results.csv")
+            table.append_row(path, row("ftpd-reactor", "login", 16, ops_per_s=10))
+            out = io.StringIO()
+            stdout, sys.stdout = sys.stdout, out
+            try:
+                self.assertEqual(table.main([path]), 0)
+            finally:
+                sys.stdout = stdout
+            self.assertIn("| ftpd-reactor | 10 |", out.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()
