@@ -140,6 +140,7 @@ static void conn_touch(struct evconn *c)
 static int conn_flush(struct evconn *c)
 {
     bool moved = false;
+    c->write_ev = EV_WRITE;
     while (c->out.len > 0) {
         size_t n;
         enum stream_status st = stream_write(&c->arrival.ctrl, buf_head(&c->out), c->out.len, &n);
