@@ -270,7 +270,8 @@ static int check_config(const struct ftpd_config *cfg)
 
 /* SIGPIPE: a peer that goes away shows up as EPIPE, never kills us. The
  * others are blocked here, before any thread or child exists, so every
- * thread inherits the mask and a back-end takes them with signalfd. */
+ * thread inherits the mask and every process reads them as control events
+ * (src/arch/common/events.c). */
 static int setup_signals(void)
 {
     struct sigaction ign = {.sa_handler = SIG_IGN};
