@@ -464,11 +464,10 @@ void evconn_close_all(struct evserver *es)
     struct evconn *next;
     for (struct evconn *c = es->conns; c != NULL; c = next) {
         next = c->next;
-        if (c->xfer != NULL) {
+        if (c->xfer != NULL)
             conn_end_transfer(c, XFER_SHUTDOWN);
-            if (!c->closing)
-                session_shutdown(c->session, &c->out);
-        }
+        if (c->session != NULL && !c->closing)
+            session_shutdown(c->session, &c->out); /* as the blocking loop says it */
         if (c->session != NULL)
             conn_flush(c);
         conn_close(c);
