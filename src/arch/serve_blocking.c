@@ -109,7 +109,7 @@ static enum ctl_action control_lines(struct conn *c, struct xfer_watch *w)
             memcpy(c->deferred, c->line, len + 1);
             c->deferred_len = len;
             c->has_deferred = true;
-            w->ctrl_fd = -1;
+            w->ctrl = NULL;
             return CTL_PAUSE;
         case STEP_ABORT:
             return CTL_ABORT;
@@ -144,8 +144,12 @@ static enum ctl_action on_stop(struct xfer_watch *w)
 static enum step run_transfer(struct conn *c)
 {
     struct transfer *t = session_transfer(c->session);
+    /* A view of c->fd for the engine (never closed), until conn holds its
+     * own stream. */
+    struct stream ctrl;
+    stream_plain(&ctrl, c->fd);
     struct xfer_watch w = {
-        .ctrl_fd = c->fd,
+        .ctrl = &ctrl,
         .stop_fd = c->stop->fd,
         .deadline = c->stop->stopping ? c->stop->deadline : 0,
         .on_control = on_control,
