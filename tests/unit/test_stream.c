@@ -1,12 +1,13 @@
 /* Streams: the plain TCP stream over a socketpair and a loopback TCP pair,
  * the shared helpers (poll events, write-all, close, detach), and a fake
- * "TLS-like" stream driven through the blocking transfer engine to prove
- * that the engine honours WANT_READ / WANT_WRITE and pending bytes.
+ * "TLS-like" stream driven through both transfer engines to prove that
+ * they honour WANT_READ / WANT_WRITE and pending bytes.
  *
  * The fake reaches the engine through a link seam: this file defines
  * xfer_data_stream, so the library's one-function datastream.o is left
  * out of this test binary. */
 #include <errno.h>
+#include <ev.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include "ftpd/clock.h"
 #include "ftpd/net.h"
 #include "ftpd/stream.h"
+#include "net/xfer_evented.h"
 #include "unit.h"
 
 #define TEST_SECS  20
@@ -398,7 +400,12 @@ struct fake {
     /* reads: hand out at most `bite` bytes of what was read ahead */
     size_t bite;
     bool want_write_once; /* the first read says WANT_WRITE, holding what it read */
+    /* when set, what a socket read "decrypts" to (what it read is dropped):
+     * far more held bytes than the socket ever showed */
+    const unsigned char *expand;
+    size_t expand_len;
     unsigned char buf[64 * 1024];
+    const unsigned char *hold; /* buf or expand */
     size_t head, len;
     size_t total_in;
     int read_want;  /* 0 not yet, 1 said WANT_WRITE, 2 read again after it */
@@ -432,9 +439,15 @@ static enum stream_status fake_read(struct stream *s, void *p, size_t cap, size_
             return STREAM_EOF;
         if (r < 0)
             return errno == EAGAIN ? STREAM_AGAIN : STREAM_ERR;
+        f->hold = f->buf;
         f->head = 0;
         f->len = (size_t)r;
-        f->total_in += (size_t)r;
+        if (f->expand != NULL) {
+            f->hold = f->expand;
+            f->len = f->expand_len;
+            f->expand = NULL;
+        }
+        f->total_in += f->len;
         /* Like a TLS record that needs an answer written first: the bytes
          * are held, and the socket shows nothing more to read. */
         if (f->want_write_once && f->read_want == 0) {
@@ -444,7 +457,7 @@ static enum stream_status fake_read(struct stream *s, void *p, size_t cap, size_
     }
     size_t k = f->len < f->bite ? f->len : f->bite;
     k = k < cap ? k : cap;
-    memcpy(p, f->buf + f->head, k);
+    memcpy(p, f->hold + f->head, k);
     f->head += k;
     f->len -= k;
     *n = k;
@@ -663,12 +676,56 @@ static bool wait_flag(atomic_int *flag)
     return atomic_load(flag) != 0;
 }
 
+struct ev_job {
+    struct ev_loop *loop;
+    int calls;
+    enum xfer_result result;
+    uint64_t bytes;
+};
+
+static void ev_job_done(void *arg, enum xfer_result result, uint64_t bytes)
+{
+    struct ev_job *j = arg;
+    j->calls++;
+    j->result = result;
+    j->bytes = bytes;
+    ev_break(j->loop, EVBREAK_ALL);
+}
+
+static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+/* Run t with the blocking engine, or the evented one on a loop of its own. */
+static enum xfer_result run_job(bool evented, const struct transfer *t, uint64_t *bytes)
+{
+    if (!evented)
+        return xfer_run_blocking(t, NULL, bytes);
+    struct ev_job j = {.loop = ev_loop_new(EVFLAG_AUTO)};
+    ck_assert_ptr_nonnull(j.loop);
+    ck_assert_ptr_nonnull(xfer_ev_start(j.loop, t, ev_job_done, &j));
+    ev_timer guard;
+    ev_timer_init(&guard, on_guard, TEST_SECS / 2, 0.);
+    ev_timer_start(j.loop, &guard);
+    ev_run(j.loop, 0);
+    ev_timer_stop(j.loop, &guard);
+    ev_loop_destroy(j.loop);
+    ck_assert_int_eq(j.calls, 1);
+    *bytes = j.bytes;
+    return j.result;
+}
+
 #define UP_PART1 1000
 #define UP_PART2 20000
+/* More than the evented engine moves per wake-up (XFER_EV_BUDGET). */
+#define UP_EXPANDED (3 * XFER_EV_BUDGET + 123)
 
 struct uploader {
     union sockaddr_any target;
-    const unsigned char *data; /* UP_PART1 + UP_PART2 bytes */
+    const unsigned char *data; /* part1 + part2 bytes */
+    size_t part1, part2;       /* part2 0: send part1 only */
+    size_t file_size;          /* close once the file is this big */
     int file_fd;               /* where the engine writes */
     struct fake *f;
     pthread_t thread;
@@ -685,15 +742,17 @@ static void *uploader_main(void *arg)
     int fd = dial(&u->target);
     if (fd < 0)
         return NULL;
-    if (write(fd, u->data, UP_PART1) != UP_PART1)
+    if (write(fd, u->data, u->part1) != (ssize_t)u->part1)
         goto out;
-    if (!wait_flag(&u->f->resumed))
-        goto out;
-    if (write(fd, u->data + UP_PART1, UP_PART2) != UP_PART2)
-        goto out;
+    if (u->part2 > 0) {
+        if (!wait_flag(&u->f->resumed))
+            goto out;
+        if (write(fd, u->data + u->part1, u->part2) != (ssize_t)u->part2)
+            goto out;
+    }
     for (int i = 0; i < IO_TIMEOUT * 1000; i++) {
         struct stat st;
-        if (fstat(u->file_fd, &st) == 0 && st.st_size == UP_PART1 + UP_PART2) {
+        if (fstat(u->file_fd, &st) == 0 && (size_t)st.st_size == u->file_size) {
             u->ok = true;
             break;
         }
@@ -704,7 +763,7 @@ out:
     return NULL;
 }
 
-START_TEST(engine_recv_honours_want_write_and_pending)
+static void check_recv_want_write_and_pending(bool evented)
 {
     union sockaddr_any pa;
     int pasv = listen_local(&pa);
@@ -714,11 +773,17 @@ START_TEST(engine_recv_honours_want_write_and_pending)
     f->bite = 7;
     f->want_write_once = true;
     next_data_fake = f;
-    struct uploader u = {.target = pa, .data = data, .file_fd = file, .f = f};
+    struct uploader u = {.target = pa,
+                         .data = data,
+                         .part1 = UP_PART1,
+                         .part2 = UP_PART2,
+                         .file_size = UP_PART1 + UP_PART2,
+                         .file_fd = file,
+                         .f = f};
     ck_assert_int_eq(pthread_create(&u.thread, NULL, uploader_main, &u), 0);
     struct transfer t = passive_job(pasv, XFER_RECV_FILE, file, 0);
     uint64_t bytes = 0;
-    ck_assert_int_eq(xfer_run_blocking(&t, NULL, &bytes), XFER_OK);
+    ck_assert_int_eq(run_job(evented, &t, &bytes), XFER_OK);
     pthread_join(u.thread, NULL);
     next_data_fake = NULL;
     ck_assert(u.ok);
@@ -735,6 +800,67 @@ START_TEST(engine_recv_honours_want_write_and_pending)
     free(data);
     close(file);
     close(pasv);
+}
+
+START_TEST(blocking_recv_honours_want_write_and_pending)
+{
+    check_recv_want_write_and_pending(false);
+}
+END_TEST
+
+START_TEST(evented_recv_honours_want_write_and_pending)
+{
+    check_recv_want_write_and_pending(true);
+}
+END_TEST
+
+/* One byte on the socket becomes more held bytes than one wake-up of the
+ * evented engine moves: it must come back for them without the socket
+ * ever becoming readable again. */
+static void check_recv_held_beyond_budget(bool evented)
+{
+    union sockaddr_any pa;
+    int pasv = listen_local(&pa);
+    unsigned char *data = pattern(UP_EXPANDED);
+    int file = temp_file(NULL, 0);
+    struct fake *f = new_fake();
+    f->bite = 4096;
+    f->expand = data;
+    f->expand_len = UP_EXPANDED;
+    next_data_fake = f;
+    struct uploader u = {.target = pa,
+                         .data = (const unsigned char *)"T",
+                         .part1 = 1,
+                         .file_size = UP_EXPANDED,
+                         .file_fd = file,
+                         .f = f};
+    ck_assert_int_eq(pthread_create(&u.thread, NULL, uploader_main, &u), 0);
+    struct transfer t = passive_job(pasv, XFER_RECV_FILE, file, 0);
+    uint64_t bytes = 0;
+    ck_assert_int_eq(run_job(evented, &t, &bytes), XFER_OK);
+    pthread_join(u.thread, NULL);
+    next_data_fake = NULL;
+    ck_assert(u.ok);
+    ck_assert_uint_eq(bytes, UP_EXPANDED);
+    unsigned char *back = malloc(UP_EXPANDED);
+    ck_assert_int_eq(pread(file, back, UP_EXPANDED, 0), UP_EXPANDED);
+    ck_assert_int_eq(memcmp(back, data, UP_EXPANDED), 0);
+    free(back);
+    free(f);
+    free(data);
+    close(file);
+    close(pasv);
+}
+
+START_TEST(blocking_recv_held_beyond_budget)
+{
+    check_recv_held_beyond_budget(false);
+}
+END_TEST
+
+START_TEST(evented_recv_held_beyond_budget)
+{
+    check_recv_held_beyond_budget(true);
 }
 END_TEST
 
@@ -778,7 +904,7 @@ static void *downloader_main(void *arg)
 
 /* Binary RETR over a stream without sendfile: the engine falls back to
  * pread + write, and a write that says WANT_READ waits for POLLIN. */
-START_TEST(engine_send_honours_want_read_and_no_sendfile)
+static void check_send_want_read_and_no_sendfile(bool evented)
 {
     union sockaddr_any pa;
     int pasv = listen_local(&pa);
@@ -792,7 +918,7 @@ START_TEST(engine_send_honours_want_read_and_no_sendfile)
     ck_assert_int_eq(pthread_create(&d.thread, NULL, downloader_main, &d), 0);
     struct transfer t = passive_job(pasv, XFER_SEND_FILE, file, DOWN_SIZE);
     uint64_t bytes = 0;
-    ck_assert_int_eq(xfer_run_blocking(&t, NULL, &bytes), XFER_OK);
+    ck_assert_int_eq(run_job(evented, &t, &bytes), XFER_OK);
     pthread_join(d.thread, NULL);
     next_data_fake = NULL;
     ck_assert_int_eq(f->sendfile_calls, 1);
@@ -808,6 +934,17 @@ START_TEST(engine_send_honours_want_read_and_no_sendfile)
     close(file);
     close(pasv);
 }
+
+START_TEST(blocking_send_honours_want_read_and_no_sendfile)
+{
+    check_send_want_read_and_no_sendfile(false);
+}
+END_TEST
+
+START_TEST(evented_send_honours_want_read_and_no_sendfile)
+{
+    check_send_want_read_and_no_sendfile(true);
+}
 END_TEST
 
 static enum ctl_action abort_on_control(struct xfer_watch *w)
@@ -819,7 +956,7 @@ static enum ctl_action abort_on_control(struct xfer_watch *w)
 
 /* The control stream holds a command its socket no longer shows (read
  * ahead): the engine calls on_control without waiting for the socket. */
-START_TEST(engine_control_pending_without_readable_fd)
+START_TEST(blocking_control_pending_without_readable_fd)
 {
     union sockaddr_any pa;
     int pasv = listen_local(&pa);
@@ -875,9 +1012,13 @@ Suite *unit_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase("engine");
-    tcase_add_test(tc, engine_recv_honours_want_write_and_pending);
-    tcase_add_test(tc, engine_send_honours_want_read_and_no_sendfile);
-    tcase_add_test(tc, engine_control_pending_without_readable_fd);
+    tcase_add_test(tc, blocking_recv_honours_want_write_and_pending);
+    tcase_add_test(tc, blocking_recv_held_beyond_budget);
+    tcase_add_test(tc, blocking_send_honours_want_read_and_no_sendfile);
+    tcase_add_test(tc, blocking_control_pending_without_readable_fd);
+    tcase_add_test(tc, evented_recv_honours_want_write_and_pending);
+    tcase_add_test(tc, evented_recv_held_beyond_budget);
+    tcase_add_test(tc, evented_send_honours_want_read_and_no_sendfile);
     suite_add_tcase(s, tc);
     return s;
 }
