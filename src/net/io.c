@@ -84,43 +84,6 @@ enum io_status net_write(int fd, const void *p, size_t len, size_t *n)
     }
 }
 
-enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms)
-{
-    const char *c = p;
-    int64_t last_progress = clock_ms();
-    while (len > 0) {
-        size_t n;
-        enum io_status st = net_write(fd, c, len, &n);
-        if (st == IO_ERR)
-            return IO_ERR;
-        if (st == IO_OK && n > 0) {
-            /* Special problem: short writes. A socket takes what fits in its
-             * buffer; keep the rest for the next round. */
-            c += n;
-            len -= n;
-            last_progress = clock_ms();
-            continue;
-        }
-        /* IO_AGAIN: the buffer is full, wait for room. The timeout counts
-         * time without progress, so a slow but moving peer is fine. */
-        int wait_ms = -1;
-        if (timeout_ms >= 0) {
-            int64_t left = last_progress + timeout_ms - clock_ms();
-            if (left <= 0) {
-                errno = ETIMEDOUT;
-                return IO_ERR;
-            }
-            wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
-        }
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR)
-            return IO_ERR;
-        /* Ready, timed out (checked on the next round), EINTR, or POLLERR /
-         * POLLHUP, which the next write turns into its errno. */
-    }
-    return IO_OK;
-}
-
 int net_pwrite_all(int fd, const void *p, size_t len, uint64_t *off)
 {
     const char *c = p;

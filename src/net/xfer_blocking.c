@@ -8,27 +8,33 @@
  * fd. Nothing is allocated on the stack beyond a few words: worker threads
  * run with small stacks, so the transfer buffer comes from malloc.
  *
+ * Every data byte goes through the data connection's stream (stream.h):
+ * the engine waits for what a result asks (stream_poll_events: a TLS write
+ * may need the socket readable), and bytes a stream already holds
+ * (stream_pending) count as readable without a poll, on the data stream
+ * and on w->ctrl alike.
+ *
  * Contract for struct xfer_watch (net.h):
- *   - the engine reads w->ctrl_fd, w->stop_fd and w->deadline afresh before
+ *   - the engine reads w->ctrl, w->stop_fd and w->deadline afresh before
  *     every poll, so a callback may change them (e.g. on_stop sets a grace
  *     deadline and stop_fd = -1);
  *   - a callback returning CTL_CONTINUE must have consumed what made its fd
- *     readable (or set the fd to -1), or it is called again at once;
+ *     readable and the bytes its stream holds (or set ctrl = NULL / the fd
+ *     to -1), or it is called again at once;
  *   - CTL_PAUSE makes the engine stop polling that fd until this transfer
  *     ends; the engine never writes to *w, so the same watch serves the next
  *     transfer unchanged;
  *   - CTL_ABORT ends the transfer: XFER_ABORTED from on_control,
  *     XFER_SHUTDOWN from on_stop. A NULL on_control means CTL_PAUSE, a NULL
  *     on_stop means CTL_ABORT.
- * The engine never closes t->file_fd, t->pasv_fd or t->listing: the session
- * owns them. It only closes the data connection it made. */
+ * The engine never closes t->file_fd, t->pasv_fd, t->listing or w->ctrl:
+ * the session owns them. It only closes the data connection it made. */
 #include "ftpd/net.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,11 +76,13 @@ static int clamp_ms(int64_t ms)
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* The one poll loop both phases share: wait until fd has `events`, while
- * answering the control connection and the stop fd, and enforcing the data
- * timeout and the shutdown deadline. On WAIT_END *res says why (ABORTED,
- * SHUTDOWN, LOCAL_ERROR). */
-static enum wait_status engine_wait(struct engine *e, int fd, short events, enum xfer_result *res)
+/* The one poll loop both phases share: wait until fd has `events` (or at
+ * once when `held`: the data stream holds bytes), while answering the
+ * control connection and the stop fd, and enforcing the data timeout and
+ * the shutdown deadline. On WAIT_END *res says why (ABORTED, SHUTDOWN,
+ * LOCAL_ERROR). */
+static enum wait_status engine_wait(struct engine *e, int fd, short events, bool held,
+                                    enum xfer_result *res)
 {
     struct xfer_watch *w = e->w;
     for (;;) {
@@ -95,12 +103,19 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, enum
                 wait_ms = clamp_ms(left);
         }
 
+        /* Special problem: bytes a stream holds (TLS records read ahead)
+         * make no fd readable. Poll without waiting, so ABOR and the stop
+         * still come first, and count them as ready. */
+        bool ctrl_held = e->poll_ctrl && w->ctrl != NULL && stream_pending(w->ctrl) > 0;
+        if (held || ctrl_held)
+            wait_ms = 0;
+
         struct pollfd pfd[3] = {{.fd = fd, .events = events}};
         nfds_t n = 1;
         int ci = -1, si = -1;
-        if (e->poll_ctrl && w->ctrl_fd >= 0) {
+        if (e->poll_ctrl && w->ctrl != NULL) {
             ci = (int)n;
-            pfd[n++] = (struct pollfd){.fd = w->ctrl_fd, .events = POLLIN};
+            pfd[n++] = (struct pollfd){.fd = w->ctrl->fd, .events = POLLIN};
         }
         if (e->poll_stop && w->stop_fd >= 0) {
             si = (int)n;
@@ -116,7 +131,7 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, enum
             *res = XFER_LOCAL_ERROR;
             return WAIT_END;
         }
-        if (r == 0)
+        if (r == 0 && !held && !ctrl_held)
             continue; /* the checks at the top decide */
 
         /* The server stopping outranks the client; the client's ABOR
@@ -135,7 +150,7 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, enum
             if (a == CTL_PAUSE)
                 e->poll_stop = false;
         }
-        if (ci >= 0 && pfd[ci].revents != 0) {
+        if (ci >= 0 && (pfd[ci].revents != 0 || ctrl_held)) {
             enum ctl_action a = CTL_PAUSE;
             if (!(pfd[ci].revents & POLLNVAL) && w->on_control != NULL)
                 a = w->on_control(w);
@@ -147,7 +162,7 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, enum
                 e->poll_ctrl = false;
         }
         /* POLLERR/POLLHUP count as ready: the next syscall reports them. */
-        if (pfd[0].revents != 0)
+        if (pfd[0].revents != 0 || held)
             return WAIT_READY;
     }
 }
@@ -165,7 +180,7 @@ static int data_accept(struct engine *e, enum xfer_result *res)
     /* pasv_fd is non-blocking (transfer.h): poll() may say readable for a
      * connection that is reset before accept(). */
     for (;;) {
-        switch (engine_wait(e, t->pasv_fd, POLLIN, res)) {
+        switch (engine_wait(e, t->pasv_fd, POLLIN, false, res)) {
         case WAIT_READY:
             break;
         case WAIT_TIMEOUT:
@@ -199,7 +214,7 @@ static int data_connect(struct engine *e, enum xfer_result *res)
         *res = XFER_NO_CONN;
         return -1;
     }
-    switch (engine_wait(e, fd, POLLOUT, res)) {
+    switch (engine_wait(e, fd, POLLOUT, false, res)) {
     case WAIT_READY:
         break;
     case WAIT_TIMEOUT:
@@ -221,13 +236,14 @@ static int data_connect(struct engine *e, enum xfer_result *res)
 }
 
 /* Send all of p on the data connection. */
-static enum xfer_result send_all(struct engine *e, int dfd, const char *p, size_t len)
+static enum xfer_result send_all(struct engine *e, struct stream *ds, const char *p, size_t len)
 {
+    short ev = POLLOUT;
     while (len > 0) {
         /* Poll before every write, not only after EAGAIN: a fast client
          * keeps the socket writable, and ABOR must still be heard. */
         enum xfer_result res;
-        switch (engine_wait(e, dfd, POLLOUT, &res)) {
+        switch (engine_wait(e, ds->fd, ev, false, &res)) {
         case WAIT_READY:
             break;
         case WAIT_TIMEOUT:
@@ -236,35 +252,40 @@ static enum xfer_result send_all(struct engine *e, int dfd, const char *p, size_
             return res;
         }
         size_t n;
-        switch (net_write(dfd, p, len, &n)) {
-        case IO_OK:
+        enum stream_status st = stream_write(ds, p, len, &n);
+        switch (st) {
+        case STREAM_OK:
             /* Special problem: short writes; the rest goes next round. */
             p += n;
             len -= n;
             progress(e, n);
             break;
-        case IO_AGAIN: /* spurious readiness: poll again */
+        case STREAM_AGAIN:      /* spurious readiness: poll again */
+        case STREAM_WANT_READ:  /* the stream must read first (TLS) */
+        case STREAM_WANT_WRITE: /* (the poll below says which) */
             break;
-        case IO_EOF:
-        case IO_ERR:
-            /* EPIPE/ECONNRESET: the client went away. net_write sends with
-             * MSG_NOSIGNAL, so this is an error code, not a SIGPIPE. */
+        case STREAM_EOF:
+        case STREAM_ERR:
+            /* EPIPE/ECONNRESET: the client went away. The plain stream
+             * sends with MSG_NOSIGNAL: an error code, not a SIGPIPE. */
             return XFER_CONN_LOST;
         }
+        ev = stream_poll_events(st, POLLOUT);
     }
     return XFER_OK;
 }
 
 /* TYPE I with sendfile: the file's pages go to the socket without a copy
- * through user space. Returns false (nothing sent) when the file does not
- * support sendfile, so the caller falls back to read+write. */
-static bool send_sendfile(struct engine *e, int dfd, enum xfer_result *res)
+ * through user space. Returns false (nothing sent) when the file or the
+ * stream does not support sendfile, so the caller falls back to
+ * read+write. */
+static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result *res)
 {
     const struct transfer *t = e->t;
-    off_t off = (off_t)t->offset;
-    uint64_t left = t->size;
+    uint64_t off = t->offset, left = t->size;
+    short ev = POLLOUT;
     while (left > 0) {
-        switch (engine_wait(e, dfd, POLLOUT, res)) {
+        switch (engine_wait(e, ds->fd, ev, false, res)) {
         case WAIT_READY:
             break;
         case WAIT_TIMEOUT:
@@ -274,29 +295,34 @@ static bool send_sendfile(struct engine *e, int dfd, enum xfer_result *res)
             return true;
         }
         size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
-        /* Special problem: SIGPIPE. sendfile has no MSG_NOSIGNAL; a client
-         * that closed early raises SIGPIPE, which main() ignores process-
-         * wide, so we get EPIPE here. Short counts are normal (the socket
-         * buffer filled); the offset moves with them. */
-        ssize_t n = sendfile(dfd, t->file_fd, &off, want);
-        if (n > 0) {
-            left -= (uint64_t)n;
-            progress(e, (size_t)n);
+        /* Short counts are normal (the socket buffer filled); the offset
+         * moves with them. */
+        size_t n;
+        enum stream_status st = stream_sendfile(ds, t->file_fd, &off, want, &n);
+        if (st == STREAM_OK && n > 0) {
+            left -= n;
+            progress(e, n);
+            ev = POLLOUT;
             continue;
         }
-        if (n == 0) {
+        if (st == STREAM_OK) {
             /* EOF before size: the file shrank since it was opened and
              * stat'ed. What was there has been sent; that is the file. */
             break;
         }
-        /* EINTR: a signal, go again. EAGAIN: the readiness poll() saw was
-         * used up (or spurious); engine_wait polls POLLOUT again. */
-        if (errno == EINTR || errno == EAGAIN)
-            continue;
-        if ((errno == EINVAL || errno == ENOSYS) && off == (off_t)t->offset)
-            return false;
-        *res = net_errno_is_peer(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR;
-        return true;
+        if (st == STREAM_ERR) {
+            if ((errno == EINVAL || errno == ENOSYS) && off == t->offset)
+                return false;
+            *res = net_errno_is_peer(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR;
+            return true;
+        }
+        if (st == STREAM_EOF) {
+            *res = XFER_CONN_LOST;
+            return true;
+        }
+        /* AGAIN: the readiness poll() saw was used up (or spurious);
+         * WANT_*: the stream needs the other direction first. */
+        ev = stream_poll_events(st, POLLOUT);
     }
     *res = XFER_OK;
     return true;
@@ -304,7 +330,7 @@ static bool send_sendfile(struct engine *e, int dfd, enum xfer_result *res)
 
 /* pread + write: TYPE A (LF -> CRLF on the way), or a file sendfile cannot
  * read. */
-static enum xfer_result send_copy(struct engine *e, int dfd, bool ascii)
+static enum xfer_result send_copy(struct engine *e, struct stream *ds, bool ascii)
 {
     const struct transfer *t = e->t;
     /* in: one chunk; out: twice that, a chunk of nothing but LFs. */
@@ -334,7 +360,7 @@ static enum xfer_result send_copy(struct engine *e, int dfd, bool ascii)
             len = xfer_ascii_encode(in, (size_t)n, out, &last_cr);
             p = out;
         }
-        res = send_all(e, dfd, p, len);
+        res = send_all(e, ds, p, len);
         if (res != XFER_OK)
             break;
     }
@@ -342,15 +368,15 @@ static enum xfer_result send_copy(struct engine *e, int dfd, bool ascii)
     return res;
 }
 
-static enum xfer_result send_file(struct engine *e, int dfd)
+static enum xfer_result send_file(struct engine *e, struct stream *ds)
 {
     enum xfer_result res;
-    if (!e->t->ascii && send_sendfile(e, dfd, &res))
+    if (!e->t->ascii && send_sendfile(e, ds, &res))
         return res;
-    return send_copy(e, dfd, e->t->ascii);
+    return send_copy(e, ds, e->t->ascii);
 }
 
-static enum xfer_result send_listing(struct engine *e, int dfd)
+static enum xfer_result send_listing(struct engine *e, struct stream *ds)
 {
     if (e->t->listing == NULL)
         return XFER_LOCAL_ERROR;
@@ -365,7 +391,7 @@ static enum xfer_result send_listing(struct engine *e, int dfd)
             res = XFER_LOCAL_ERROR;
             break;
         }
-        res = send_all(e, dfd, buf_head(&b), b.len);
+        res = send_all(e, ds, buf_head(&b), b.len);
         if (res != XFER_OK)
             break;
     }
@@ -375,15 +401,17 @@ static enum xfer_result send_listing(struct engine *e, int dfd)
 
 /* STOR: data connection to file_fd from t->offset (pwrite, so REST needs
  * no lseek; a file opened O_APPEND appends whatever the offset). */
-static enum xfer_result recv_file(struct engine *e, int dfd)
+static enum xfer_result recv_file(struct engine *e, struct stream *ds)
 {
     char *mem = malloc(FTPD_XFER_CHUNK);
     if (mem == NULL)
         return XFER_LOCAL_ERROR;
     uint64_t off = e->t->offset;
     enum xfer_result res = XFER_OK;
+    short ev = POLLIN;
     for (;;) {
-        switch (engine_wait(e, dfd, POLLIN, &res)) {
+        bool held = ev == POLLIN && stream_pending(ds) > 0;
+        switch (engine_wait(e, ds->fd, ev, held, &res)) {
         case WAIT_READY:
             break;
         case WAIT_TIMEOUT:
@@ -393,15 +421,19 @@ static enum xfer_result recv_file(struct engine *e, int dfd)
             goto out;
         }
         size_t n;
-        switch (net_read(dfd, mem, FTPD_XFER_CHUNK, &n)) {
-        case IO_OK:
+        enum stream_status st = stream_read(ds, mem, FTPD_XFER_CHUNK, &n);
+        ev = stream_poll_events(st, POLLIN);
+        switch (st) {
+        case STREAM_OK:
             break;
-        case IO_AGAIN:
+        case STREAM_AGAIN:
+        case STREAM_WANT_READ:
+        case STREAM_WANT_WRITE:
             continue;
-        case IO_EOF:
+        case STREAM_EOF:
             res = XFER_OK; /* the client closed: that is the end of file */
             goto out;
-        case IO_ERR:
+        case STREAM_ERR:
             res = XFER_CONN_LOST;
             goto out;
         }
@@ -418,7 +450,7 @@ out:
 
 enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w, uint64_t *bytes)
 {
-    struct xfer_watch none = {.ctrl_fd = -1, .stop_fd = -1};
+    struct xfer_watch none = {.ctrl = NULL, .stop_fd = -1};
     struct engine e = {
         .t = t,
         .w = w != NULL ? w : &none,
@@ -434,17 +466,22 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
     int dfd = t->pasv_fd >= 0 ? data_accept(&e, &res) : data_connect(&e, &res);
     if (dfd < 0)
         return res;
+    struct stream ds;
+    if (xfer_data_stream(t, dfd, &ds) < 0) {
+        log_warn("data connection: %s", strerror(errno));
+        return XFER_NO_CONN;
+    }
     e.last_progress = clock_ms(); /* the data timeout starts afresh */
 
     switch (t->kind) {
     case XFER_SEND_FILE:
-        res = send_file(&e, dfd);
+        res = send_file(&e, &ds);
         break;
     case XFER_SEND_LISTING:
-        res = send_listing(&e, dfd);
+        res = send_listing(&e, &ds);
         break;
     case XFER_RECV_FILE:
-        res = recv_file(&e, dfd);
+        res = recv_file(&e, &ds);
         break;
     default:
         res = XFER_LOCAL_ERROR;
@@ -452,6 +489,6 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
     }
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
-    close(dfd);
+    stream_close(&ds);
     return res;
 }

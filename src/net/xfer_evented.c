@@ -10,16 +10,18 @@
  * MOVE does what the blocking engine does, a bounded slice per wake-up:
  * sendfile for binary RETR, pread (+ LF->CRLF) and write for TYPE A or a file
  * sendfile cannot read, listing_fill into a bounded buffer for listings,
- * read + pwrite for STOR. */
+ * read + pwrite for STOR. Every data byte goes through the data
+ * connection's stream (stream.h): the ev_io waits for what the last result
+ * asked (stream_poll_events: a TLS write may need the socket readable), and
+ * bytes the stream holds (stream_pending) are read without waiting. */
 #include "ftpd/xfer_evented.h"
 
 #include <errno.h>
 #include <ev.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ftpd/buf.h"
@@ -56,11 +58,15 @@ struct xfer_ev {
     enum phase phase;
     enum mode mode;
     enum xfer_result failed; /* PH_FAILED: what to report */
-    int dfd;                 /* the data connection (or connecting socket) */
-    uint64_t bytes;          /* crossed the data connection */
-    uint64_t off, left;      /* file position and bytes still to read */
-    bool last_cr;            /* TYPE A state across chunks */
-    bool listing_more;       /* listing_fill said more remains */
+    int dfd;                 /* PH_CONNECT: the connecting socket */
+    struct stream ds;        /* PH_MOVE: the data connection (fd -1 before) */
+    short want;              /* poll events the last move result waits for */
+    int watch_fd;            /* what x->io is started on (events 0: stopped) */
+    int watch_events;
+    uint64_t bytes;     /* crossed the data connection */
+    uint64_t off, left; /* file position and bytes still to read */
+    bool last_cr;       /* TYPE A state across chunks */
+    bool listing_more;  /* listing_fill said more remains */
     /* MODE_COPY / MODE_RECV: a chunk read from the file (or the socket) and,
      * for TYPE A, its encoded form; pend..pend+pend_len is still to write. */
     char *mem;
@@ -80,6 +86,7 @@ static uint64_t teardown(struct xfer_ev *x)
      * background (no SO_LINGER), and the client sees EOF after them. */
     if (x->dfd >= 0)
         close(x->dfd);
+    stream_close(&x->ds);
     uint64_t bytes = x->bytes;
     free(x->mem);
     buf_free(&x->list);
@@ -108,6 +115,23 @@ static void watch(struct xfer_ev *x, int fd, int events)
         ev_io_set(&x->io, fd, events);
         ev_io_start(x->loop, &x->io);
     }
+    x->watch_fd = fd;
+    x->watch_events = events;
+}
+
+/* Wait on the data stream for what the last move result asked (x->want).
+ * The watcher is re-armed only when that changes, so a plain transfer
+ * costs no epoll_ctl per wake-up. */
+static void await(struct xfer_ev *x)
+{
+    int events = (x->want & POLLIN ? EV_READ : 0) | (x->want & POLLOUT ? EV_WRITE : 0);
+    if (x->watch_fd != x->ds.fd || x->watch_events != events)
+        watch(x, x->ds.fd, events);
+    /* Special problem: bytes the stream holds (TLS records read ahead)
+     * make no fd readable. Come back on the next loop round (no syscall)
+     * instead of waiting for a readiness that may never come. */
+    if ((events & EV_READ) && stream_pending(&x->ds) > 0)
+        ev_feed_event(x->loop, &x->io, EV_READ);
 }
 
 static void progress(struct xfer_ev *x, size_t n)
@@ -119,27 +143,32 @@ static void progress(struct xfer_ev *x, size_t n)
 
 /* ---- moving data ------------------------------------------------------ */
 
-/* Write what is pending. Returns 1 when all of it went, 0 when the socket
- * is full (wait for EV_WRITE), -1 when finish() was called. */
+/* Write what is pending. Returns 1 when all of it went, 0 when the stream
+ * cannot take more now (x->want says what to wait for), -1 when finish()
+ * was called. */
 static int write_pending(struct xfer_ev *x, const char *p, size_t len, size_t *written)
 {
     *written = 0;
     while (len > 0) {
         size_t n;
-        switch (net_write(x->dfd, p, len, &n)) {
-        case IO_OK:
+        enum stream_status st = stream_write(&x->ds, p, len, &n);
+        switch (st) {
+        case STREAM_OK:
             /* Special problem: short writes; the rest goes next round. */
             p += n;
             len -= n;
             *written += n;
             progress(x, n);
             break;
-        case IO_AGAIN:
+        case STREAM_AGAIN:
+        case STREAM_WANT_READ:
+        case STREAM_WANT_WRITE:
+            x->want = stream_poll_events(st, POLLOUT);
             return 0;
-        case IO_EOF:
-        case IO_ERR:
-            /* EPIPE/ECONNRESET: the client went away (MSG_NOSIGNAL: no
-             * SIGPIPE). */
+        case STREAM_EOF:
+        case STREAM_ERR:
+            /* EPIPE/ECONNRESET: the client went away (the plain stream
+             * sends with MSG_NOSIGNAL: no SIGPIPE). */
             finish(x, XFER_CONN_LOST);
             return -1;
         }
@@ -159,34 +188,32 @@ static bool move_sendfile(struct xfer_ev *x)
             return false;
         }
         size_t want = x->left < budget ? (size_t)x->left : budget;
-        off_t off = (off_t)x->off;
-        /* Special problem: SIGPIPE. sendfile has no MSG_NOSIGNAL; main()
-         * ignores SIGPIPE process-wide, so a client that closed early gives
-         * EPIPE here. Short counts are normal (the socket buffer filled). */
-        ssize_t n = sendfile(x->dfd, t->file_fd, &off, want);
-        if (n > 0) {
-            x->off = (uint64_t)off;
-            x->left -= (uint64_t)n;
-            budget -= (size_t)n;
-            progress(x, (size_t)n);
+        /* Short counts are normal (the socket buffer filled). */
+        size_t n;
+        enum stream_status st = stream_sendfile(&x->ds, t->file_fd, &x->off, want, &n);
+        if (st == STREAM_OK && n > 0) {
+            x->left -= n;
+            budget -= n;
+            progress(x, n);
             continue;
         }
-        if (n == 0) {
+        if (st == STREAM_OK) {
             /* EOF before size: the file shrank since it was opened. What
              * was there has been sent; that is the file. */
             finish(x, XFER_OK);
             return false;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return true;
-        if ((errno == EINVAL || errno == ENOSYS) && x->off == t->offset) {
-            x->mode = MODE_COPY; /* a file sendfile cannot read */
+        if (st == STREAM_ERR && (errno == EINVAL || errno == ENOSYS) && x->off == t->offset) {
+            x->mode = MODE_COPY; /* a file (or stream) sendfile cannot do */
             return true;
         }
-        finish(x, net_errno_is_peer(errno) ? XFER_CONN_LOST : XFER_LOCAL_ERROR);
-        return false;
+        if (st == STREAM_ERR || st == STREAM_EOF) {
+            bool peer = st == STREAM_EOF || net_errno_is_peer(errno);
+            finish(x, peer ? XFER_CONN_LOST : XFER_LOCAL_ERROR);
+            return false;
+        }
+        x->want = stream_poll_events(st, POLLOUT); /* AGAIN or WANT_* */
+        return true;
     }
     return true;
 }
@@ -293,15 +320,19 @@ static bool move_recv(struct xfer_ev *x)
     size_t budget = XFER_EV_BUDGET;
     while (budget > 0) {
         size_t n;
-        switch (net_read(x->dfd, x->mem, FTPD_XFER_CHUNK, &n)) {
-        case IO_OK:
+        enum stream_status st = stream_read(&x->ds, x->mem, FTPD_XFER_CHUNK, &n);
+        switch (st) {
+        case STREAM_OK:
             break;
-        case IO_AGAIN:
+        case STREAM_AGAIN:
+        case STREAM_WANT_READ:
+        case STREAM_WANT_WRITE:
+            x->want = stream_poll_events(st, POLLIN);
             return true;
-        case IO_EOF:
+        case STREAM_EOF:
             finish(x, XFER_OK); /* the client closed: that is the end of file */
             return false;
-        case IO_ERR:
+        case STREAM_ERR:
             finish(x, XFER_CONN_LOST);
             return false;
         }
@@ -317,9 +348,10 @@ static bool move_recv(struct xfer_ev *x)
 }
 
 /* The data socket is ready: move one bounded slice. Returns false when the
- * transfer finished (x is gone). */
+ * transfer finished (x is gone); else x->want says what to wait for. */
 static bool move(struct xfer_ev *x)
 {
+    x->want = x->mode == MODE_RECV ? POLLIN : POLLOUT; /* unless a result says */
     switch (x->mode) {
     case MODE_SENDFILE:
         if (!move_sendfile(x))
@@ -340,22 +372,29 @@ static bool move(struct xfer_ev *x)
 
 /* ---- making the data connection --------------------------------------- */
 
+/* fd (the accepted or connected data connection) is now the engine's. */
 static void connected(struct xfer_ev *x, int fd)
 {
-    x->dfd = fd;
+    x->dfd = -1;
+    if (xfer_data_stream(x->t, fd, &x->ds) < 0) {
+        log_warn("data connection: %s", strerror(errno));
+        finish(x, XFER_NO_CONN);
+        return;
+    }
     x->phase = PH_MOVE;
     /* The data timeout starts afresh once the connection is up. */
     if (x->timer.repeat > 0)
         ev_timer_again(x->loop, &x->timer);
     if (x->mode == MODE_RECV) {
-        watch(x, fd, EV_READ);
+        x->want = POLLIN;
+        await(x);
         return;
     }
     /* A new connection has an empty send buffer: send now rather than
      * after a loop round (and an epoll_ctl) that would only say so. A
      * small file is then sent and done in this one callback. */
     if (move(x))
-        watch(x, fd, EV_WRITE);
+        await(x);
 }
 
 static void on_accept(struct xfer_ev *x)
@@ -408,7 +447,8 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
     case PH_MOVE:
         /* EV_ERROR is not expected on a valid fd; the next syscall reports
          * any socket error. */
-        move(x);
+        if (move(x))
+            await(x);
         break;
     case PH_FAILED:
         break;
@@ -457,6 +497,8 @@ struct xfer_ev *xfer_ev_start(struct ev_loop *loop, const struct transfer *t, xf
     x->done = done;
     x->arg = arg;
     x->dfd = -1;
+    x->ds = (struct stream){.ops = NULL, .fd = -1};
+    x->watch_fd = -1;
     x->off = t->offset;
     x->left = t->size;
     x->listing_more = true;

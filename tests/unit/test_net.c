@@ -14,6 +14,7 @@
 
 #include "ftpd/clock.h"
 #include "ftpd/net.h"
+#include "ftpd/stream.h"
 #include "unit.h"
 
 static int count_open_fds(void)
@@ -187,7 +188,9 @@ START_TEST(write_to_pipe_falls_back)
     size_t n;
     ck_assert_int_eq(net_write(p[1], "abc", 3, &n), IO_OK);
     ck_assert_uint_eq(n, 3);
-    ck_assert_int_eq(net_write_all(p[1], "def", 3, 1000), IO_OK);
+    struct stream s;
+    stream_plain(&s, p[1]);
+    ck_assert_int_eq(stream_write_all(&s, "def", 3, 1000), STREAM_OK);
     char b[8];
     ck_assert_int_eq(net_read(p[0], b, sizeof b, &n), IO_OK);
     ck_assert_uint_eq(n, 6);
@@ -237,7 +240,9 @@ START_TEST(write_all_slow_reader)
     struct slow_reader r = {.fd = sv[1], .got = malloc(SLOW_TOTAL)};
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, slow_reader_main, &r), 0);
-    ck_assert_int_eq(net_write_all(sv[0], data, SLOW_TOTAL, 5000), IO_OK);
+    struct stream s;
+    stream_plain(&s, sv[0]);
+    ck_assert_int_eq(stream_write_all(&s, data, SLOW_TOTAL, 5000), STREAM_OK);
     pthread_join(th, NULL);
     ck_assert_uint_eq(r.len, SLOW_TOTAL);
     ck_assert_int_eq(memcmp(r.got, data, SLOW_TOTAL), 0);
@@ -256,7 +261,9 @@ START_TEST(write_all_times_out)
     char *data = calloc(1, big);
     int64_t t0 = clock_ms();
     errno = 0;
-    ck_assert_int_eq(net_write_all(sv[0], data, big, 300), IO_ERR);
+    struct stream s;
+    stream_plain(&s, sv[0]);
+    ck_assert_int_eq(stream_write_all(&s, data, big, 300), STREAM_ERR);
     ck_assert_int_eq(errno, ETIMEDOUT);
     int64_t took = clock_ms() - t0;
     ck_assert_int_ge(took, 250);

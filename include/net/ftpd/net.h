@@ -11,6 +11,7 @@
 
 #include "ftpd/config.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/stream.h"
 #include "ftpd/transfer.h"
 
 enum io_status { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
@@ -50,10 +51,6 @@ int net_accept(int lfd, union sockaddr_any *peer, bool nonblock);
 enum io_status net_read(int fd, void *p, size_t cap, size_t *n);
 enum io_status net_write(int fd, const void *p, size_t len, size_t *n);
 
-/* Write all of p to a (possibly non-blocking) socket, polling up to
- * timeout_ms without progress. IO_OK, or IO_ERR (errno ETIMEDOUT, EPIPE..). */
-enum io_status net_write_all(int fd, const void *p, size_t len, int timeout_ms);
-
 /* True when errno from a data-socket call means the peer or the network
  * went away (a 426), not a local fault (a 451). */
 bool net_errno_is_peer(int err);
@@ -65,16 +62,17 @@ int net_pwrite_all(int fd, const void *p, size_t len, uint64_t *off);
 /* The blocking engine watches the control connection while it moves data. */
 enum ctl_action {
     CTL_CONTINUE, /* keep going */
-    CTL_PAUSE,    /* stop polling ctrl_fd until the transfer ends */
+    CTL_PAUSE,    /* stop polling ctrl (or stop_fd) until the transfer ends */
     CTL_ABORT,    /* stop the transfer now (ABOR, control closed, hard stop) */
 };
 
 struct xfer_watch {
-    int ctrl_fd;      /* polled for commands during the transfer; -1 = don't */
-    int stop_fd;      /* readable when the server stops; -1 = don't poll */
-    int64_t deadline; /* clock_ms() after which the transfer is abandoned
-                         with XFER_SHUTDOWN; 0 = none */
-    enum ctl_action (*on_control)(struct xfer_watch *w); /* ctrl_fd readable */
+    struct stream *ctrl; /* polled for commands during the transfer (its fd,
+                            and stream_pending); NULL = don't */
+    int stop_fd;         /* readable when the server stops; -1 = don't poll */
+    int64_t deadline;    /* clock_ms() after which the transfer is abandoned
+                            with XFER_SHUTDOWN; 0 = none */
+    enum ctl_action (*on_control)(struct xfer_watch *w); /* ctrl readable */
     enum ctl_action (*on_stop)(struct xfer_watch *w);    /* stop_fd readable */
     void *arg;
 };
@@ -95,5 +93,8 @@ int dataconn_connect_start(const struct transfer *t);
 /* The connect started above became writable: 0 if it worked, else the
  * error (SO_ERROR, or ECONNREFUSED for a TCP self-connect). */
 int dataconn_connect_result(int fd);
+/* Make the stream both engines move t's bytes through, from the data
+ * connection fd (which it now owns). 0, or -1 (errno) with fd closed. */
+int xfer_data_stream(const struct transfer *t, int fd, struct stream *out);
 
 #endif

@@ -43,9 +43,10 @@ struct stream_ops {
     enum stream_status (*read)(struct stream *s, void *p, size_t cap, size_t *n);
     enum stream_status (*write)(struct stream *s, const void *p, size_t len, size_t *n);
     /* Send up to len bytes of file_fd from *off (advanced by what was sent)
-     * without a copy where the stream can. STREAM_ERR with errno EINVAL or
-     * ENOSYS means "this file or stream cannot do it": the caller falls
-     * back to pread + write, nothing was sent. */
+     * without a copy where the stream can. STREAM_OK with *n == 0 for
+     * len > 0: the file ended before *off + len. STREAM_ERR with errno
+     * EINVAL or ENOSYS means "this file or stream cannot do it": the caller
+     * falls back to pread + write, nothing was sent by this call. */
     enum stream_status (*sendfile)(struct stream *s, int file_fd, uint64_t *off, size_t len,
                                    size_t *n);
     /* Bytes readable now without the fd being readable. */
@@ -91,8 +92,9 @@ static inline size_t stream_pending(const struct stream *s)
 }
 
 /* poll() events to wait for after a result st of a call whose own direction
- * is `dir` (POLLIN for reads, POLLOUT for writes): AGAIN waits in dir,
- * WANT_READ for POLLIN, WANT_WRITE for POLLOUT. */
+ * is `dir` (POLLIN for reads, POLLOUT for writes): OK and AGAIN wait in dir,
+ * WANT_READ for POLLIN, WANT_WRITE for POLLOUT; EOF and ERR give 0 (there
+ * is nothing to wait for). */
 short stream_poll_events(enum stream_status st, short dir);
 
 /* Write all of p, waiting (poll) up to timeout_ms without progress; for
@@ -101,7 +103,8 @@ short stream_poll_events(enum stream_status st, short dir);
 enum stream_status stream_write_all(struct stream *s, const void *p, size_t len, int timeout_ms);
 
 /* Orderly shutdown (best effort, never blocks), release, close the fd. Safe
- * to call twice. */
+ * to call twice, and on a stream that was detached or never made (ops NULL
+ * or fd -1). */
 void stream_close(struct stream *s);
 
 /* Give up the fd without closing it (a descriptor handed to another
