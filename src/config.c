@@ -214,16 +214,31 @@ static int set_arch(struct ftpd_config *cfg, const struct key *k, const char *va
     return 0;
 }
 
-static int set_root(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+/* A path of at most FTPD_PATH_MAX - 1 bytes; empty only where k->min is 0. */
+static int set_path(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
                     size_t errlen)
 {
     size_t len = strlen(value);
-    if (len == 0)
+    if (len == 0 && k->min > 0)
         return fail(err, errlen, "key '%s': must not be empty", k->name);
-    if (len >= sizeof cfg->root)
-        return fail(err, errlen, "key '%s': path too long (at most %zu bytes)", k->name,
-                    sizeof cfg->root - 1);
-    memcpy(cfg->root, value, len + 1);
+    if (len >= FTPD_PATH_MAX)
+        return fail(err, errlen, "key '%s': path too long (at most %d bytes)", k->name,
+                    FTPD_PATH_MAX - 1);
+    memcpy((char *)cfg + k->offset, value, len + 1);
+    return 0;
+}
+
+/* An octal mode such as 022 or 0077. */
+static int set_octal(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                     size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(value, &end, 8);
+    if (*value == '\0' || *end != '\0' || errno != 0 || v < k->min || v > k->max)
+        return fail(err, errlen, "key '%s': '%s' is not an octal mode (%s)", k->name, value,
+                    k->hint);
+    *int_field(cfg, k) = (int)v;
     return 0;
 }
 
@@ -284,9 +299,15 @@ static const struct key keys[] = {
     {"threads", set_int, FIELD(threads), 1, 4096, NULL},
     {"threadpool_dispatch", set_choice, FIELD(threadpool_queue), 0, 0, "accept\0queue"},
     {"hybrid_balance", set_choice, FIELD(hybrid_reuseport), 0, 0, "shared\0reuseport"},
-    {"root", set_root, FIELD(root), 0, 0, NULL},
+    {"root", set_path, FIELD(root), 1, 0, NULL},
     {"anonymous", set_bool, FIELD(anonymous), 0, 0, NULL},
     {"write_enable", set_bool, FIELD(write_enable), 0, 0, NULL},
+    {"anonymous_write", set_bool, FIELD(anonymous_write), 0, 0, NULL},
+    {"umask", set_octal, FIELD(umask), 0, 0777, "000-777"},
+    {"upload_partial", set_choice, FIELD(upload_keep_partial), 0, 0, "delete\0keep"},
+    {"users_file", set_path, FIELD(users_file), 0, 0, NULL},
+    {"login_fail_delay", set_int, FIELD(login_fail_delay), 0, 60, "0-60 seconds"},
+    {"max_login_fails", set_int, FIELD(max_login_fails), 1, 100, NULL},
     {"max_clients", set_int, FIELD(max_clients), 1, 1000000, NULL},
     {"max_per_ip", set_int, FIELD(max_per_ip), 0, 1000000, "0-1000000, 0 = unlimited"},
     {"idle_timeout", set_int, FIELD(idle_timeout), 1, 86400, NULL},
@@ -327,6 +348,10 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
      * write would be lying. */
     if (cfg->write_enable)
         return fail(err, errlen, "key 'write_enable': writing is not supported yet; use 'no'");
+    if (cfg->anonymous_write)
+        return fail(err, errlen, "key 'anonymous_write': writing is not supported yet; use 'no'");
+    if (cfg->users_file[0] != '\0')
+        return fail(err, errlen, "key 'users_file': accounts are not supported yet");
     return 0;
 }
 

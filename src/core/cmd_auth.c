@@ -36,13 +36,17 @@ enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
     s->user_given = false;
     if (s->user_anon && s->cfg->anonymous) {
         s->logged_in = true;
+        /* Anonymous uploads, when allowed, are upload-only: new files and
+         * directories, never a delete, a rename or an overwrite. */
+        s->perms = session_login_perms(
+            s->cfg, PERM_READ | (s->cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0));
         session_log(s, LOG_LVL_INFO, "login anonymous");
         reply(out, 230, "Login successful.");
         return STEP_CONTINUE;
     }
     session_log(s, LOG_LVL_WARN, "login failed");
     reply(out, 530, "Login incorrect.");
-    if (++s->login_failures >= FTPD_LOGIN_FAILS_MAX)
+    if (++s->login_failures >= (unsigned)s->cfg->max_login_fails)
         return STEP_CLOSE;
     return STEP_CONTINUE;
 }

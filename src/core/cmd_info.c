@@ -201,8 +201,8 @@ static enum step site_help(struct session *s, const char *arg, struct buf *out)
 }
 
 static const struct command site_commands[] = {
-    {"HELP", site_help, CMD_NEEDS_LOGIN, NULL},
-    {"CHMOD", cmd_write_denied, CMD_NEEDS_LOGIN | CMD_NEEDS_ARG | CMD_WRITE, NULL},
+    {"HELP", site_help, CMD_NEEDS_LOGIN, NULL, 0},
+    {"CHMOD", cmd_write_denied, CMD_NEEDS_LOGIN | CMD_NEEDS_ARG, NULL, PERM_CHMOD},
 };
 
 const struct command *site_command_table(size_t *count)

@@ -16,65 +16,65 @@
 
 #define LOGIN_ONLY (CMD_NEEDS_LOGIN)
 #define PATH_CMD   (CMD_NEEDS_LOGIN | CMD_NEEDS_ARG)
-#define WRITE_CMD  (CMD_NEEDS_LOGIN | CMD_NEEDS_ARG | CMD_WRITE)
+#define WRITE_CMD  (CMD_NEEDS_LOGIN | CMD_NEEDS_ARG)
 
 static const struct command commands[] = {
-    {"USER", cmd_user, CMD_NEEDS_ARG, "USER <name>"},
-    {"PASS", cmd_pass, 0, "PASS <password>"},
-    {"QUIT", cmd_quit, CMD_NO_ARG, "QUIT"},
-    {"SYST", cmd_syst, CMD_NO_ARG, "SYST"},
-    {"FEAT", cmd_feat, CMD_NO_ARG, "FEAT"},
-    {"OPTS", cmd_opts, CMD_NEEDS_ARG, "OPTS UTF8 ON"},
-    {"NOOP", cmd_noop, CMD_NO_ARG | CMD_MID_TRANSFER, "NOOP"},
-    {"HELP", cmd_help, 0, "HELP"},
-    {"STAT", cmd_stat, CMD_MID_TRANSFER, "STAT [<path>]"},
-    {"ABOR", cmd_abor, CMD_NEEDS_LOGIN | CMD_NO_ARG | CMD_MID_TRANSFER, "ABOR"},
-    {"TYPE", cmd_type, LOGIN_ONLY | CMD_NEEDS_ARG, "TYPE A|I"},
-    {"MODE", cmd_mode, LOGIN_ONLY | CMD_NEEDS_ARG, "MODE S"},
-    {"STRU", cmd_stru, LOGIN_ONLY | CMD_NEEDS_ARG, "STRU F"},
-    {"ALLO", cmd_allo, LOGIN_ONLY, "ALLO <size>"},
-    {"PWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, "PWD"},
-    {"XPWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, NULL},
-    {"CWD", cmd_cwd, PATH_CMD, "CWD <dir>"},
-    {"XCWD", cmd_cwd, PATH_CMD, NULL},
-    {"CDUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, "CDUP"},
-    {"XCUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, NULL},
-    {"PASV", cmd_pasv, LOGIN_ONLY | CMD_NO_ARG, "PASV"},
-    {"EPSV", cmd_epsv, LOGIN_ONLY, "EPSV [1|2|ALL]"},
-    {"PORT", cmd_port, PATH_CMD, "PORT h1,h2,h3,h4,p1,p2"},
-    {"EPRT", cmd_eprt, PATH_CMD, "EPRT |proto|addr|port|"},
-    {"REST", cmd_rest, PATH_CMD, "REST <offset>"},
-    {"RETR", cmd_retr, PATH_CMD, "RETR <file>"},
-    {"LIST", cmd_list, LOGIN_ONLY, "LIST [-a] [<path>]"},
-    {"NLST", cmd_nlst, LOGIN_ONLY, "NLST [<path>]"},
-    {"MLSD", cmd_mlsd, LOGIN_ONLY, "MLSD [<dir>]"},
-    {"MLST", cmd_mlst, LOGIN_ONLY, "MLST [<path>]"},
-    {"SIZE", cmd_size, PATH_CMD, "SIZE <file>"},
-    {"MDTM", cmd_mdtm, PATH_CMD, "MDTM <file>"},
-    {"SITE", cmd_site, PATH_CMD, "SITE HELP|CHMOD"},
-    {"STOR", cmd_write_denied, WRITE_CMD, "STOR <file>"},
-    {"STOU", cmd_write_denied, CMD_NEEDS_LOGIN | CMD_WRITE, "STOU"},
-    {"APPE", cmd_write_denied, WRITE_CMD, "APPE <file>"},
-    {"DELE", cmd_write_denied, WRITE_CMD, "DELE <file>"},
-    {"MKD", cmd_write_denied, WRITE_CMD, "MKD <dir>"},
-    {"XMKD", cmd_write_denied, WRITE_CMD, NULL},
-    {"RMD", cmd_write_denied, WRITE_CMD, "RMD <dir>"},
-    {"XRMD", cmd_write_denied, WRITE_CMD, NULL},
-    {"RNFR", cmd_write_denied, WRITE_CMD, "RNFR <path>"},
-    {"RNTO", cmd_write_denied, WRITE_CMD, "RNTO <path>"},
+    {"USER", cmd_user, CMD_NEEDS_ARG, "USER <name>", 0},
+    {"PASS", cmd_pass, 0, "PASS <password>", 0},
+    {"QUIT", cmd_quit, CMD_NO_ARG, "QUIT", 0},
+    {"SYST", cmd_syst, CMD_NO_ARG, "SYST", 0},
+    {"FEAT", cmd_feat, CMD_NO_ARG, "FEAT", 0},
+    {"OPTS", cmd_opts, CMD_NEEDS_ARG, "OPTS UTF8 ON", 0},
+    {"NOOP", cmd_noop, CMD_NO_ARG | CMD_MID_TRANSFER, "NOOP", 0},
+    {"HELP", cmd_help, 0, "HELP", 0},
+    {"STAT", cmd_stat, CMD_MID_TRANSFER, "STAT [<path>]", 0},
+    {"ABOR", cmd_abor, CMD_NEEDS_LOGIN | CMD_NO_ARG | CMD_MID_TRANSFER, "ABOR", 0},
+    {"TYPE", cmd_type, LOGIN_ONLY | CMD_NEEDS_ARG, "TYPE A|I", 0},
+    {"MODE", cmd_mode, LOGIN_ONLY | CMD_NEEDS_ARG, "MODE S", 0},
+    {"STRU", cmd_stru, LOGIN_ONLY | CMD_NEEDS_ARG, "STRU F", 0},
+    {"ALLO", cmd_allo, LOGIN_ONLY, "ALLO <size>", 0},
+    {"PWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, "PWD", 0},
+    {"XPWD", cmd_pwd, LOGIN_ONLY | CMD_NO_ARG, NULL, 0},
+    {"CWD", cmd_cwd, PATH_CMD, "CWD <dir>", 0},
+    {"XCWD", cmd_cwd, PATH_CMD, NULL, 0},
+    {"CDUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, "CDUP", 0},
+    {"XCUP", cmd_cdup, LOGIN_ONLY | CMD_NO_ARG, NULL, 0},
+    {"PASV", cmd_pasv, LOGIN_ONLY | CMD_NO_ARG, "PASV", 0},
+    {"EPSV", cmd_epsv, LOGIN_ONLY, "EPSV [1|2|ALL]", 0},
+    {"PORT", cmd_port, PATH_CMD, "PORT h1,h2,h3,h4,p1,p2", 0},
+    {"EPRT", cmd_eprt, PATH_CMD, "EPRT |proto|addr|port|", 0},
+    {"REST", cmd_rest, PATH_CMD, "REST <offset>", 0},
+    {"RETR", cmd_retr, PATH_CMD, "RETR <file>", PERM_READ},
+    {"LIST", cmd_list, LOGIN_ONLY, "LIST [-a] [<path>]", PERM_READ},
+    {"NLST", cmd_nlst, LOGIN_ONLY, "NLST [<path>]", PERM_READ},
+    {"MLSD", cmd_mlsd, LOGIN_ONLY, "MLSD [<dir>]", PERM_READ},
+    {"MLST", cmd_mlst, LOGIN_ONLY, "MLST [<path>]", PERM_READ},
+    {"SIZE", cmd_size, PATH_CMD, "SIZE <file>", PERM_READ},
+    {"MDTM", cmd_mdtm, PATH_CMD, "MDTM <file>", PERM_READ},
+    {"SITE", cmd_site, PATH_CMD, "SITE HELP|CHMOD", 0},
+    {"STOR", cmd_write_denied, WRITE_CMD, "STOR <file>", PERM_UPLOAD},
+    {"STOU", cmd_write_denied, CMD_NEEDS_LOGIN, "STOU", PERM_UPLOAD},
+    {"APPE", cmd_write_denied, WRITE_CMD, "APPE <file>", PERM_UPLOAD},
+    {"DELE", cmd_write_denied, WRITE_CMD, "DELE <file>", PERM_DELETE},
+    {"MKD", cmd_write_denied, WRITE_CMD, "MKD <dir>", PERM_MKDIR},
+    {"XMKD", cmd_write_denied, WRITE_CMD, NULL, PERM_MKDIR},
+    {"RMD", cmd_write_denied, WRITE_CMD, "RMD <dir>", PERM_DELETE},
+    {"XRMD", cmd_write_denied, WRITE_CMD, NULL, PERM_DELETE},
+    {"RNFR", cmd_write_denied, WRITE_CMD, "RNFR <path>", PERM_RENAME},
+    {"RNTO", cmd_write_denied, WRITE_CMD, "RNTO <path>", PERM_RENAME},
     /* Known, deliberately not implemented (TLS, accounts, reinit). */
-    {"ACCT", cmd_not_implemented, 0, NULL},
-    {"SMNT", cmd_not_implemented, 0, NULL},
-    {"REIN", cmd_not_implemented, 0, NULL},
-    {"AUTH", cmd_not_implemented, 0, NULL},
-    {"PBSZ", cmd_not_implemented, 0, NULL},
-    {"PROT", cmd_not_implemented, 0, NULL},
-    {"CCC", cmd_not_implemented, 0, NULL},
-    {"ADAT", cmd_not_implemented, 0, NULL},
-    {"LANG", cmd_not_implemented, 0, NULL},
-    {"MFMT", cmd_not_implemented, 0, NULL},
-    {"MFCT", cmd_not_implemented, 0, NULL},
-    {"MFF", cmd_not_implemented, 0, NULL},
+    {"ACCT", cmd_not_implemented, 0, NULL, 0},
+    {"SMNT", cmd_not_implemented, 0, NULL, 0},
+    {"REIN", cmd_not_implemented, 0, NULL, 0},
+    {"AUTH", cmd_not_implemented, 0, NULL, 0},
+    {"PBSZ", cmd_not_implemented, 0, NULL, 0},
+    {"PROT", cmd_not_implemented, 0, NULL, 0},
+    {"CCC", cmd_not_implemented, 0, NULL, 0},
+    {"ADAT", cmd_not_implemented, 0, NULL, 0},
+    {"LANG", cmd_not_implemented, 0, NULL, 0},
+    {"MFMT", cmd_not_implemented, 0, NULL, 0},
+    {"MFCT", cmd_not_implemented, 0, NULL, 0},
+    {"MFF", cmd_not_implemented, 0, NULL, 0},
 };
 
 /* Commands usable before login (the rest get 530). */
@@ -199,6 +199,11 @@ static const struct command *find_command(const struct command *table, size_t n,
     return NULL;
 }
 
+unsigned session_login_perms(const struct ftpd_config *cfg, unsigned account_perms)
+{
+    return cfg->write_enable ? account_perms : account_perms & ~PERM_WRITES;
+}
+
 bool command_allowed(struct session *s, const struct command *c, const char *arg, struct buf *out)
 {
     if ((c->flags & CMD_NEEDS_LOGIN) && !s->logged_in) {
@@ -213,7 +218,7 @@ bool command_allowed(struct session *s, const struct command *c, const char *arg
         reply(out, 501, "%s takes no argument.", c->name);
         return false;
     }
-    if ((c->flags & CMD_WRITE) && !s->cfg->write_enable) {
+    if ((c->perm & ~s->perms) != 0) {
         reply(out, 550, "Permission denied.");
         return false;
     }

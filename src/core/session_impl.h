@@ -9,6 +9,7 @@
 #include "ftpd/buf.h"
 #include "ftpd/config.h"
 #include "ftpd/log.h"
+#include "ftpd/perm.h"
 #include "ftpd/session.h"
 #include "ftpd/sockaddr.h"
 #include "ftpd/transfer.h"
@@ -24,6 +25,7 @@ struct session {
     bool user_given; /* USER accepted, PASS expected */
     bool user_anon;  /* that USER names the anonymous account */
     bool logged_in;
+    unsigned perms; /* enum perm letters, set at login */
     unsigned prelogin_commands;
     unsigned login_failures;
 
@@ -53,7 +55,6 @@ struct session {
 enum {
     CMD_NEEDS_LOGIN = 1 << 0,
     CMD_NEEDS_ARG = 1 << 1,
-    CMD_WRITE = 1 << 2,        /* refused unless writes are enabled */
     CMD_MID_TRANSFER = 1 << 3, /* answered while a transfer runs */
     CMD_NO_ARG = 1 << 4,       /* takes no argument */
 };
@@ -65,7 +66,12 @@ struct command {
     cmd_handler handler;
     unsigned flags;
     const char *help; /* NULL: not listed by HELP */
+    unsigned perm;    /* enum perm letters the user must hold */
 };
+
+/* The letters a login grants: the account's (or anonymous's), less every
+ * write when write_enable is off. */
+unsigned session_login_perms(const struct ftpd_config *cfg, unsigned account_perms);
 
 void reply(struct buf *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void session_log(const struct session *s, enum log_level level, const char *fmt, ...)

@@ -17,6 +17,12 @@ void config_defaults(struct ftpd_config *cfg)
     snprintf(cfg->root, sizeof cfg->root, "%s", ".");
     cfg->anonymous = true;
     cfg->write_enable = false;
+    cfg->anonymous_write = false;
+    cfg->umask = 022;
+    cfg->upload_keep_partial = true;
+    cfg->users_file[0] = '\0';
+    cfg->login_fail_delay = FTPD_DEFAULT_LOGIN_FAIL_DELAY;
+    cfg->max_login_fails = FTPD_LOGIN_FAILS_MAX;
     cfg->max_clients = FTPD_DEFAULT_MAX_CLIENTS;
     cfg->max_per_ip = FTPD_DEFAULT_MAX_PER_IP;
     cfg->idle_timeout = FTPD_DEFAULT_IDLE_TIMEOUT;

@@ -24,7 +24,16 @@ struct ftpd_config {
     bool hybrid_reuseport; /* hybrid_balance = reuseport: a SO_REUSEPORT set per worker */
     char root[FTPD_PATH_MAX];
     bool anonymous;
-    bool write_enable;
+    bool write_enable;              /* off: no write command for anyone */
+    bool anonymous_write;           /* anonymous may upload and MKD (never delete,
+                                       rename or overwrite) */
+    int umask;                      /* cleared from the mode of created files and
+                                       directories */
+    bool upload_keep_partial;       /* upload_partial = keep: a failed upload to a
+                                       new name keeps what arrived */
+    char users_file[FTPD_PATH_MAX]; /* accounts; "" = anonymous only */
+    int login_fail_delay;           /* seconds before a failed login's 530 */
+    int max_login_fails;            /* failed logins before the connection closes */
     int max_clients;
     int max_per_ip;
     int idle_timeout;   /* seconds */

@@ -44,7 +44,8 @@
 /* Commands a client may send before logging in; then it is disconnected. */
 #define FTPD_PRELOGIN_MAX 30
 
-/* Failed PASS attempts before the connection is closed. */
+/* Failed PASS attempts before the connection is closed (the default of
+ * max_login_fails). */
 #define FTPD_LOGIN_FAILS_MAX 3
 
 /* Random ports tried in pasv_min_port..pasv_max_port before giving up. */
@@ -54,12 +55,13 @@
 #define FTPD_BANNER_MAX 256
 
 /* Defaults for the config keys (conf/ftpd.conf documents each). */
-#define FTPD_DEFAULT_PORT           2121
-#define FTPD_DEFAULT_MAX_CLIENTS    2000
-#define FTPD_DEFAULT_MAX_PER_IP     50
-#define FTPD_DEFAULT_IDLE_TIMEOUT   300
-#define FTPD_DEFAULT_DATA_TIMEOUT   60
-#define FTPD_DEFAULT_SHUTDOWN_GRACE 10
-#define FTPD_DEFAULT_THREADS        32
+#define FTPD_DEFAULT_PORT             2121
+#define FTPD_DEFAULT_MAX_CLIENTS      2000
+#define FTPD_DEFAULT_MAX_PER_IP       50
+#define FTPD_DEFAULT_IDLE_TIMEOUT     300
+#define FTPD_DEFAULT_DATA_TIMEOUT     60
+#define FTPD_DEFAULT_SHUTDOWN_GRACE   10
+#define FTPD_DEFAULT_THREADS          32
+#define FTPD_DEFAULT_LOGIN_FAIL_DELAY 1 /* seconds */
 
 #endif
