@@ -97,36 +97,15 @@ static void signal_children(struct process_state *ps, int sig)
  * but cleanly (426/421), a third kills them. Returns true on a stop. */
 static bool on_events(struct process_state *ps)
 {
-    bool stop = false;
-    enum ctl_event e;
-    while ((e = ctl_events_next(&ps->events)) != CTL_NONE) {
-        switch (e) {
-        case CTL_STOP:
-            signal_children(ps, SIGTERM);
-            stop = true;
-            break;
-        case CTL_STOP_NOW:
-            log_info("second signal: stopping sessions now");
-            signal_children(ps, SIGTERM);
-            stop = true;
-            break;
-        case CTL_KILL:
-        case CTL_ERROR:
-            log_info("killing sessions");
-            signal_children(ps, SIGKILL);
-            stop = true;
-            break;
-        case CTL_CHILD:
-            break;
-        default:
-            ctl_event_unsupported(e);
-            break;
-        }
-        if (e == CTL_ERROR)
-            break;
-    }
+    enum ctl_event e = ctl_events_drain(&ps->events);
+    if (e == CTL_STOP_NOW)
+        log_info("second signal: stopping sessions now");
+    else if (e == CTL_KILL)
+        log_info("killing sessions");
+    if (e != CTL_NONE)
+        signal_children(ps, e == CTL_KILL ? SIGKILL : SIGTERM);
     reap(ps);
-    return stop;
+    return e != CTL_NONE;
 }
 
 int arch_process_run(const struct ftpd_server *srv)

@@ -110,27 +110,15 @@ static void stop_gracefully(struct reactor *r)
 static void on_events(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct reactor *r = w->data;
-    enum ctl_event e;
-    while ((e = ctl_events_next(&r->events)) != CTL_NONE) {
-        switch (e) {
-        case CTL_STOP:
-            stop_gracefully(r);
-            break;
-        case CTL_STOP_NOW:
-        case CTL_KILL:
-        case CTL_ERROR:
-            log_info("stopping now");
-            r->es.stopping = true;
-            ev_io_stop(loop, w);
-            evconn_close_all(&r->es);
-            ev_break(loop, EVBREAK_ALL);
-            return;
-        case CTL_CHILD:
-            break;
-        default:
-            ctl_event_unsupported(e);
-            break;
-        }
+    enum ctl_event e = ctl_events_drain(&r->events);
+    if (e == CTL_STOP && !r->es.stopping) {
+        stop_gracefully(r);
+    } else if (e != CTL_NONE) {
+        log_info("stopping now");
+        r->es.stopping = true;
+        ev_io_stop(loop, w);
+        evconn_close_all(&r->es);
+        ev_break(loop, EVBREAK_ALL);
     }
 }
 

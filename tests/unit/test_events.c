@@ -97,6 +97,32 @@ START_TEST(workers_ignore_sigint)
 }
 END_TEST
 
+/* What a serving process acts on: the strongest stop of all pending. */
+START_TEST(drain_returns_the_strongest_stop)
+{
+    struct ctl_events ev;
+    ck_assert_int_eq(ctl_events_open(&ev, CTL_WITH_CHILD), 0);
+    ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+    ck_assert(readable(ev.fd));
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_NONE); /* reported, not a stop */
+    ck_assert_int_eq(kill(getpid(), SIGCHLD), 0);
+    ck_assert(readable(ev.fd));
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_NONE);
+    ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+    ck_assert(readable(ev.fd));
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_STOP);
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_NONE); /* nothing left */
+    ck_assert_int_eq(kill(getpid(), SIGUSR1), 0);
+    ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+    ck_assert(readable(ev.fd));
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_STOP_NOW);
+    ck_assert_int_eq(kill(getpid(), SIGTERM), 0);
+    ck_assert(readable(ev.fd));
+    ck_assert_int_eq(ctl_events_drain(&ev), CTL_KILL);
+    ctl_events_close(&ev);
+}
+END_TEST
+
 START_TEST(names)
 {
     ck_assert_str_eq(ctl_event_name(CTL_RELOAD), "reload (SIGHUP)");
@@ -115,6 +141,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, each_signal_is_an_event);
     tcase_add_test(tc, stops_count);
     tcase_add_test(tc, workers_ignore_sigint);
+    tcase_add_test(tc, drain_returns_the_strongest_stop);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
     return s;

@@ -31,28 +31,9 @@ void stop_init_broadcast(struct stop_state *st, int fd, int grace_seconds)
 void stop_notice(struct stop_state *st)
 {
     if (st->events != NULL) {
-        enum ctl_event e;
-        while ((e = ctl_events_next(st->events)) != CTL_NONE) {
-            switch (e) {
-            case CTL_STOP:
-                st->stopping = true;
-                break;
-            case CTL_STOP_NOW:
-            case CTL_KILL:
-            case CTL_ERROR:
-                st->stopping = st->hard = true;
-                break;
-            case CTL_CHILD:
-                break;
-            default:
-                ctl_event_unsupported(e);
-                break;
-            }
-            if (e == CTL_ERROR) {
-                st->fd = -1;
-                break;
-            }
-        }
+        enum ctl_event e = ctl_events_drain(st->events);
+        st->stopping |= e != CTL_NONE;
+        st->hard |= e >= CTL_STOP_NOW;
     } else {
         /* A broadcast stays readable: notice it once, then stop polling. */
         st->stopping = true;

@@ -20,24 +20,7 @@ int thread_attr_init(pthread_attr_t *attr, bool detached)
 
 bool stop_pending(struct ctl_events *events)
 {
-    bool stop = false;
-    enum ctl_event e;
-    while (!stop && (e = ctl_events_next(events)) != CTL_NONE) {
-        switch (e) {
-        case CTL_STOP:
-        case CTL_STOP_NOW:
-        case CTL_KILL:
-        case CTL_ERROR:
-            stop = true;
-            break;
-        case CTL_CHILD:
-            break;
-        default:
-            ctl_event_unsupported(e);
-            break;
-        }
-    }
-    return stop;
+    return ctl_events_drain(events) != CTL_NONE;
 }
 
 /* Wait up to timeout_ms (-1: forever) for the events fd. */

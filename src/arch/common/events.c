@@ -72,6 +72,28 @@ enum ctl_event ctl_events_next(struct ctl_events *ev)
     }
 }
 
+enum ctl_event ctl_events_drain(struct ctl_events *ev)
+{
+    enum ctl_event strongest = CTL_NONE, e;
+    while ((e = ctl_events_next(ev)) != CTL_NONE) {
+        switch (e) {
+        case CTL_STOP:
+        case CTL_STOP_NOW:
+        case CTL_KILL:
+            strongest = e > strongest ? e : strongest;
+            break;
+        case CTL_ERROR:
+            return strongest > CTL_STOP_NOW ? strongest : CTL_STOP_NOW;
+        case CTL_CHILD:
+            break;
+        default:
+            ctl_event_unsupported(e);
+            break;
+        }
+    }
+    return strongest;
+}
+
 const char *ctl_event_name(enum ctl_event e)
 {
     switch (e) {

@@ -49,6 +49,13 @@ void ctl_events_close(struct ctl_events *ev);
 /* The next pending event, without waiting; CTL_NONE when there is none. */
 enum ctl_event ctl_events_next(struct ctl_events *ev);
 
+/* Read every pending event and return the strongest stop among them:
+ * CTL_NONE, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd counts as
+ * CTL_STOP_NOW). Reload, upgrade and reopen are reported as not supported
+ * yet; a child's exit is left to the caller, who reaps after every wake-up
+ * anyway. */
+enum ctl_event ctl_events_drain(struct ctl_events *ev);
+
 /* What to call an event in a log line ("reload (SIGHUP)"). */
 const char *ctl_event_name(enum ctl_event e);
 

@@ -146,35 +146,19 @@ void workers_free(struct supervisor *s)
  * only a third kills them. */
 static void on_events(struct supervisor *s)
 {
-    enum ctl_event e;
-    while ((e = ctl_events_next(&s->events)) != CTL_NONE) {
-        switch (e) {
-        case CTL_STOP:
-            log_info("stopping workers gracefully");
-            net_stop_listening(s->srv->listeners, s->srv->nlisteners);
-            workers_signal(s, SIGTERM);
-            break;
-        case CTL_STOP_NOW:
-            log_info("stopping workers now");
-            workers_signal(s, SIGTERM);
-            break;
-        case CTL_KILL:
-        case CTL_ERROR:
-            log_info("killing workers");
-            workers_signal(s, SIGKILL);
-            break;
-        case CTL_CHILD:
-            break; /* reaped after every wake-up */
-        default:
-            ctl_event_unsupported(e);
-            break;
-        }
-        s->stops = s->events.stops;
-        if (e == CTL_ERROR) {
-            s->stops = s->stops > 0 ? s->stops : 1;
-            break;
-        }
+    enum ctl_event e = ctl_events_drain(&s->events);
+    if (e == CTL_NONE)
+        return;
+    if (s->stops == 0) {
+        log_info("stopping workers gracefully");
+        net_stop_listening(s->srv->listeners, s->srv->nlisteners);
     }
+    if (e == CTL_STOP_NOW)
+        log_info("stopping workers now");
+    else if (e == CTL_KILL)
+        log_info("killing workers");
+    workers_signal(s, e == CTL_KILL ? SIGKILL : SIGTERM);
+    s->stops = s->events.stops > 0 ? s->events.stops : 2; /* 2: the fd failed */
 }
 
 int supervise(struct supervisor *s, int nworkers)
