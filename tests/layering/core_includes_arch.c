@@ -1,2 +1,2 @@
 /* Must not compile: core cannot see arch's private headers (no src/ root). */
-#include "arch/blocking.h"
+#include "arch/blocking/blocking.h"
