@@ -123,7 +123,8 @@ static const char *cmd(struct session *s, const char *line, enum step *step)
     if (step)
         *step = st;
     ck_assert_uint_lt(out.len, sizeof text);
-    memcpy(text, buf_head(&out), out.len);
+    if (out.len > 0)
+        memcpy(text, buf_head(&out), out.len);
     text[out.len] = '\0';
     buf_free(&out);
     return text;
@@ -135,7 +136,9 @@ static const char *done(struct session *s, enum xfer_result r, uint64_t bytes)
     struct buf out;
     buf_init(&out, 0);
     session_transfer_done(s, r, bytes, &out);
-    memcpy(text, buf_head(&out), out.len);
+    ck_assert_uint_lt(out.len, sizeof text);
+    if (out.len > 0)
+        memcpy(text, buf_head(&out), out.len);
     text[out.len] = '\0';
     buf_free(&out);
     return text;
