@@ -343,13 +343,6 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
     if (cfg->pasv_min_port > cfg->pasv_max_port)
         return fail(err, errlen, "pasv_min_port (%d) is greater than pasv_max_port (%d)",
                     cfg->pasv_min_port, cfg->pasv_max_port);
-    /* Accepted by the parser so the key keeps its place, but refused until
-     * STOR and friends exist: a server that says yes and then denies every
-     * write would be lying. */
-    if (cfg->write_enable)
-        return fail(err, errlen, "key 'write_enable': writing is not supported yet; use 'no'");
-    if (cfg->anonymous_write)
-        return fail(err, errlen, "key 'anonymous_write': writing is not supported yet; use 'no'");
     if (cfg->users_file[0] != '\0')
         return fail(err, errlen, "key 'users_file': accounts are not supported yet");
     return 0;

@@ -148,7 +148,7 @@ enum step cmd_rest(struct session *s, const char *arg, struct buf *out)
 }
 
 /* Common part of every transfer command: there must be a data channel. */
-static bool have_data_channel(struct session *s, struct buf *out)
+bool session_have_data_channel(struct session *s, struct buf *out)
 {
     if (s->pasv_fd < 0 && !s->have_port) {
         reply(out, 425, "Use PORT or PASV first.");
@@ -157,7 +157,7 @@ static bool have_data_channel(struct session *s, struct buf *out)
     return true;
 }
 
-static enum step start_job(struct session *s, enum xfer_kind kind, const char *vpath)
+enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath)
 {
     struct transfer *t = &s->xfer;
     t->kind = kind;
@@ -177,7 +177,7 @@ enum step cmd_retr(struct session *s, const char *arg, struct buf *out)
 {
     uint64_t rest = s->rest;
     s->rest = 0;
-    if (!have_data_channel(s, out))
+    if (!session_have_data_channel(s, out))
         return STEP_CONTINUE;
     char vpath[FTPD_PATH_MAX];
     if (session_path(s, arg, vpath, out) < 0)
@@ -203,7 +203,7 @@ enum step cmd_retr(struct session *s, const char *arg, struct buf *out)
     s->xfer.listing = NULL;
     reply(out, 150, "Opening %s mode data connection for %s (%llu bytes).",
           s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)st.st_size);
-    return start_job(s, XFER_SEND_FILE, vpath);
+    return session_start_job(s, XFER_SEND_FILE, vpath);
 }
 
 /* LIST and NLST take ls-style options before the path ("-la dir"). */
@@ -224,7 +224,7 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
                                struct buf *out)
 {
     s->rest = 0;
-    if (!have_data_channel(s, out))
+    if (!session_have_data_channel(s, out))
         return STEP_CONTINUE;
     bool all = format == LISTING_MLSD;
     if (format != LISTING_MLSD)
@@ -241,7 +241,7 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
     }
     struct listing_opts opts = {.format = format,
                                 .all = all,
-                                .write_enable = s->cfg->write_enable,
+                                .perms = s->perms,
                                 .now = time(NULL),
                                 .cache = s->listing_cache};
     struct listing *l = listing_open(s->root_fd, vpath, format == LISTING_NLST ? arg : "", &opts);
@@ -253,7 +253,7 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
     s->xfer.file_fd = -1;
     s->xfer.offset = s->xfer.size = 0;
     reply(out, 150, "Here comes the directory listing.");
-    return start_job(s, XFER_SEND_LISTING, vpath);
+    return session_start_job(s, XFER_SEND_LISTING, vpath);
 }
 
 enum step cmd_list(struct session *s, const char *arg, struct buf *out)

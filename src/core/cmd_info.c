@@ -24,6 +24,7 @@ enum step cmd_feat(struct session *s, const char *arg, struct buf *out)
                     " EPRT\r\n"
                     " EPSV\r\n"
                     " MDTM\r\n"
+                    " MFMT\r\n"
                     " MLST type*;size*;modify*;perm*;unique*;\r\n"
                     " PASV\r\n"
                     " REST STREAM\r\n"
@@ -80,6 +81,8 @@ static enum step stat_server(struct session *s, struct buf *out)
                                : "none");
     buf_printf(out, " Files sent: %llu, bytes sent: %llu\r\n", (unsigned long long)s->files_sent,
                (unsigned long long)s->bytes_sent);
+    buf_printf(out, " Files received: %llu, bytes received: %llu\r\n",
+               (unsigned long long)s->files_received, (unsigned long long)s->bytes_received);
     if (s->in_transfer)
         buf_printf(out, " Transfer in progress: %s\r\n", s->xfer_path ? s->xfer_path : "?");
     reply(out, 211, "End of status.");
@@ -107,10 +110,8 @@ static enum step stat_path(struct session *s, const char *arg, struct buf *out)
     char vpath[FTPD_PATH_MAX];
     if (session_path(s, arg, vpath, out) < 0)
         return STEP_CONTINUE;
-    struct listing_opts opts = {.format = LISTING_LIST,
-                                .all = true,
-                                .write_enable = s->cfg->write_enable,
-                                .now = time(NULL)};
+    struct listing_opts opts = {
+        .format = LISTING_LIST, .all = true, .perms = s->perms, .now = time(NULL)};
     struct listing *l = listing_open(s->root_fd, vpath, "", &opts);
     if (l == NULL) {
         reply(out, 550, "No such file or directory.");
@@ -186,14 +187,6 @@ enum step cmd_not_implemented(struct session *s, const char *arg, struct buf *ou
     return STEP_CONTINUE;
 }
 
-enum step cmd_write_denied(struct session *s, const char *arg, struct buf *out)
-{
-    /* Reached only with write_enable on, which config refuses until the
-     * write commands exist. */
-    reply(out, 550, "Permission denied.");
-    return STEP_CONTINUE;
-}
-
 static enum step site_help(struct session *s, const char *arg, struct buf *out)
 {
     reply(out, 214, "SITE commands: CHMOD HELP");
@@ -202,7 +195,7 @@ static enum step site_help(struct session *s, const char *arg, struct buf *out)
 
 static const struct command site_commands[] = {
     {"HELP", site_help, CMD_NEEDS_LOGIN, NULL, 0},
-    {"CHMOD", cmd_write_denied, CMD_NEEDS_LOGIN | CMD_NEEDS_ARG, NULL, PERM_CHMOD},
+    {"CHMOD", cmd_site_chmod, CMD_NEEDS_LOGIN | CMD_NEEDS_ARG, NULL, PERM_CHMOD},
 };
 
 const struct command *site_command_table(size_t *count)

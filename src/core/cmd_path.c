@@ -14,7 +14,7 @@
 #include "ftpd/listing.h"
 
 /* PWD quotes the path and doubles embedded quotes (RFC 959 appendix II). */
-static void append_quoted(struct buf *out, const char *path)
+void append_quoted(struct buf *out, const char *path)
 {
     buf_append(out, "\"", 1);
     for (const char *p = path; *p; p++) {
@@ -116,7 +116,7 @@ enum step cmd_mlst(struct session *s, const char *arg, struct buf *out)
     if (stat_arg(s, arg, &st, vpath, "No such file or directory.", out) < 0)
         return STEP_CONTINUE;
     buf_printf(out, "250-Listing %s\r\n ", vpath);
-    listing_format_facts(out, &st, s->cfg->write_enable);
+    listing_format_facts(out, &st, s->perms);
     buf_printf(out, " %s\r\n", vpath);
     reply(out, 250, "End.");
     return STEP_CONTINUE;

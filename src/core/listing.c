@@ -33,6 +33,7 @@
 #include "path.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing_cache.h"
+#include "ftpd/perm.h"
 
 /* Longest line we format: a NLST prefix (a command argument), a name, and
  * a symlink target, plus the fixed LIST fields. */
@@ -152,20 +153,54 @@ int listing_format_list(struct buf *out, const char *name, const struct stat *st
     return 0;
 }
 
-int listing_format_facts(struct buf *out, const struct stat *st, bool write_enable)
+/* The perm fact's letters for a file or a directory (listing.h). */
+static void perm_fact(char *p, bool dir, unsigned perms)
 {
+    if (dir) {
+        *p++ = 'e';
+        *p++ = 'l';
+        if (perms & PERM_UPLOAD)
+            *p++ = 'c';
+        if (perms & PERM_MKDIR)
+            *p++ = 'm';
+        if (perms & PERM_DELETE)
+            *p++ = 'p';
+        if (perms & PERM_RENAME)
+            *p++ = 'f';
+        if (perms & PERM_DELETE)
+            *p++ = 'd';
+    } else {
+        if (perms & PERM_READ)
+            *p++ = 'r';
+        if (perms & PERM_UPLOAD)
+            *p++ = 'a';
+        if (perms & PERM_DELETE)
+            *p++ = 'd';
+        if (perms & PERM_RENAME)
+            *p++ = 'f';
+        if ((perms & PERM_UPLOAD) && (perms & PERM_DELETE))
+            *p++ = 'w';
+    }
+    *p = '\0';
+}
+
+int listing_format_facts(struct buf *out, const struct stat *st, unsigned perms)
+{
+    char letters[8];
     const char *type;
     const char *perm = NULL;
     bool size = false;
     switch (st->st_mode & S_IFMT) {
     case S_IFREG:
         type = "file";
-        perm = write_enable ? "radfw" : "r";
+        perm_fact(letters, false, perms);
+        perm = letters;
         size = true;
         break;
     case S_IFDIR:
         type = "dir";
-        perm = write_enable ? "elcmpfd" : "el";
+        perm_fact(letters, true, perms);
+        perm = letters;
         break;
     /* RFC 3659 7.5.1 allows OS-specific types; kept to plain words. */
     case S_IFLNK:
@@ -323,7 +358,7 @@ static bool cache_open(struct listing *l, int fd)
         .st = &st,
         .format = l->opts.format,
         .all = l->opts.all,
-        .write_enable = l->opts.write_enable,
+        .perms = l->opts.perms,
     };
     l->blob = listing_cache_lookup(l->opts.cache, &d);
     if (l->blob != NULL)
@@ -461,7 +496,7 @@ static int format_entry(struct listing *l, int dfd, const char *name)
         return 0;
     if (l->opts.format == LISTING_LIST)
         return listing_format_list(b, name, &st, target, l->opts.now) < 0 ? -1 : 1;
-    if (listing_format_facts(b, &st, l->opts.write_enable) < 0)
+    if (listing_format_facts(b, &st, l->opts.perms) < 0)
         return -1;
     return buf_printf(b, " %s\r\n", name) < 0 ? refused() : 1;
 }

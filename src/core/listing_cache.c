@@ -35,7 +35,8 @@ struct cache_entry {
     dev_t dev;
     ino_t ino;
     enum listing_format format;
-    bool all, write_enable;
+    bool all;
+    unsigned perms;             /* enum perm letters: the MLSD perm fact */
     struct timespec mtim, ctim; /* of the directory, before it was read */
     int64_t filled_ns;          /* CLOCK_MONOTONIC at that stat */
     uint64_t used;              /* LRU stamp */
@@ -131,7 +132,7 @@ void listing_blob_release(struct listing_blob *b)
 static bool same_key(const struct cache_entry *a, const struct cache_entry *b)
 {
     return a->ino == b->ino && a->dev == b->dev && a->format == b->format && a->all == b->all &&
-           a->write_enable == b->write_enable && strcmp(a->vpath, b->vpath) == 0;
+           a->perms == b->perms && strcmp(a->vpath, b->vpath) == 0;
 }
 
 /* The key of d as an entry (vpath borrowed), to compare with the slots. */
@@ -143,7 +144,7 @@ static struct cache_entry probe_of(const struct listing_cache_dir *d)
         .ino = d->st->st_ino,
         .format = d->format,
         .all = d->all,
-        .write_enable = d->write_enable,
+        .perms = d->perms,
     };
     return p;
 }

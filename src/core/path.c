@@ -24,6 +24,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "ftpd/limits.h"
+
 /* Step to the component before *end in s (components are separated by any
  * number of '/'). Returns false when there is none. */
 static bool prev_component(const char *s, size_t *end, const char **comp, size_t *n)
@@ -142,4 +144,33 @@ int path_stat(int root_fd, const char *vpath, struct stat *st)
     close(fd);
     errno = saved;
     return r;
+}
+
+bool path_name_ok(const char *name)
+{
+    return name[0] != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+           strchr(name, '/') == NULL;
+}
+
+int path_open_parent(int root_fd, const char *vpath, const char **name)
+{
+    const char *slash = strrchr(vpath, '/');
+    const char *last = slash != NULL ? slash + 1 : vpath;
+    if (!path_name_ok(last)) {
+        errno = EINVAL;
+        return -1;
+    }
+    size_t plen = slash != NULL ? (size_t)(slash - vpath) : 0;
+    char parent[FTPD_PATH_MAX];
+    if (plen >= sizeof parent) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(parent, vpath, plen);
+    parent[plen] = '\0'; /* "" is the root: path_open makes it "." */
+    int fd = path_open(root_fd, parent, O_PATH | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    *name = last;
+    return fd;
 }

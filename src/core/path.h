@@ -8,6 +8,7 @@
 #ifndef FTPD_CORE_PATH_H
 #define FTPD_CORE_PATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -27,5 +28,20 @@ int path_open(int root_fd, const char *vpath, int flags);
 /* stat(2) of vpath inside the root (symlinks followed inside the root).
  * Returns 0, or -1 with errno. */
 int path_stat(int root_fd, const char *vpath, struct stat *st);
+
+/* For the commands that create, rename or delete a name: open the parent
+ * directory of vpath (normalised, absolute) inside the root, as path_open
+ * does (O_PATH | O_DIRECTORY), and point *name at vpath's final component.
+ * The caller then works with the *at syscalls on (fd, *name), never on a
+ * path string: the kernel resolved everything but the last component inside
+ * the root, and the last one is a plain name in that directory, which each
+ * caller treats without following a symlink (O_NOFOLLOW, O_EXCL,
+ * AT_SYMLINK_NOFOLLOW, renameat2, unlinkat). Returns the fd, or -1 with
+ * errno (EINVAL: the final component is "", ".", ".." or holds a '/', e.g.
+ * vpath "/"). */
+int path_open_parent(int root_fd, const char *vpath, const char **name);
+
+/* A final component a write command may use: not "", "." or "..", no '/'. */
+bool path_name_ok(const char *name);
 
 #endif

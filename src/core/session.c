@@ -52,16 +52,17 @@ static const struct command commands[] = {
     {"SIZE", cmd_size, PATH_CMD, "SIZE <file>", PERM_READ},
     {"MDTM", cmd_mdtm, PATH_CMD, "MDTM <file>", PERM_READ},
     {"SITE", cmd_site, PATH_CMD, "SITE HELP|CHMOD", 0},
-    {"STOR", cmd_write_denied, WRITE_CMD, "STOR <file>", PERM_UPLOAD},
-    {"STOU", cmd_write_denied, CMD_NEEDS_LOGIN, "STOU", PERM_UPLOAD},
-    {"APPE", cmd_write_denied, WRITE_CMD, "APPE <file>", PERM_UPLOAD},
-    {"DELE", cmd_write_denied, WRITE_CMD, "DELE <file>", PERM_DELETE},
-    {"MKD", cmd_write_denied, WRITE_CMD, "MKD <dir>", PERM_MKDIR},
-    {"XMKD", cmd_write_denied, WRITE_CMD, NULL, PERM_MKDIR},
-    {"RMD", cmd_write_denied, WRITE_CMD, "RMD <dir>", PERM_DELETE},
-    {"XRMD", cmd_write_denied, WRITE_CMD, NULL, PERM_DELETE},
-    {"RNFR", cmd_write_denied, WRITE_CMD, "RNFR <path>", PERM_RENAME},
-    {"RNTO", cmd_write_denied, WRITE_CMD, "RNTO <path>", PERM_RENAME},
+    {"STOR", cmd_stor, WRITE_CMD, "STOR <file>", PERM_UPLOAD},
+    {"STOU", cmd_stou, CMD_NEEDS_LOGIN, "STOU [<file>]", PERM_UPLOAD},
+    {"APPE", cmd_appe, WRITE_CMD, "APPE <file>", PERM_UPLOAD},
+    {"DELE", cmd_dele, WRITE_CMD, "DELE <file>", PERM_DELETE},
+    {"MKD", cmd_mkd, WRITE_CMD, "MKD <dir>", PERM_MKDIR},
+    {"XMKD", cmd_mkd, WRITE_CMD, NULL, PERM_MKDIR},
+    {"RMD", cmd_rmd, WRITE_CMD, "RMD <dir>", PERM_DELETE},
+    {"XRMD", cmd_rmd, WRITE_CMD, NULL, PERM_DELETE},
+    {"RNFR", cmd_rnfr, WRITE_CMD, "RNFR <path>", PERM_RENAME},
+    {"RNTO", cmd_rnto, WRITE_CMD, "RNTO <path>", PERM_RENAME},
+    {"MFMT", cmd_mfmt, WRITE_CMD, "MFMT <YYYYMMDDHHMMSS> <path>", PERM_CHMOD},
     /* Known, deliberately not implemented (TLS, accounts, reinit). */
     {"ACCT", cmd_not_implemented, 0, NULL, 0},
     {"SMNT", cmd_not_implemented, 0, NULL, 0},
@@ -72,7 +73,6 @@ static const struct command commands[] = {
     {"CCC", cmd_not_implemented, 0, NULL, 0},
     {"ADAT", cmd_not_implemented, 0, NULL, 0},
     {"LANG", cmd_not_implemented, 0, NULL, 0},
-    {"MFMT", cmd_not_implemented, 0, NULL, 0},
     {"MFCT", cmd_not_implemented, 0, NULL, 0},
     {"MFF", cmd_not_implemented, 0, NULL, 0},
 };
@@ -130,6 +130,7 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
     s->pasv_fd = -1;
     s->xfer.pasv_fd = -1;
     s->xfer.file_fd = -1;
+    upload_init(&s->up);
     return s;
 }
 
@@ -140,6 +141,9 @@ void session_set_listing_cache(struct session *s, struct listing_cache *cache)
 
 static void release_job(struct session *s)
 {
+    const char *why;
+    if (s->xfer.kind == XFER_RECV_FILE)
+        upload_end(s, XFER_ABORTED, &why); /* a no-op once transfer_done ran */
     if (s->xfer.file_fd >= 0)
         close(s->xfer.file_fd);
     if (s->xfer.listing != NULL)
@@ -166,6 +170,7 @@ void session_free(struct session *s)
         return;
     release_job(s);
     session_close_data(s);
+    session_drop_rnfr(s);
     free(s->cwd);
     free(s);
 }
@@ -238,6 +243,9 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
 
     const struct command *c =
         find_command(commands, sizeof commands / sizeof commands[0], line, verb_len);
+    /* RNFR holds only for the very next command, which must be RNTO. */
+    if (s->rnfr != NULL && (c == NULL || c->handler != cmd_rnto))
+        session_drop_rnfr(s);
     if (s->in_transfer) {
         if (c == NULL || !(c->flags & CMD_MID_TRANSFER))
             return STEP_DEFER;
@@ -270,39 +278,67 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
     if (!s->in_transfer)
         return;
     bool listing = s->xfer.kind == XFER_SEND_LISTING;
+    bool upload = s->xfer.kind == XFER_RECV_FILE;
     static const char *const result_names[] = {
-        "ok", "no data connection", "aborted", "connection lost", "local error", "shutdown"};
-    switch (result) {
-    case XFER_OK:
-        reply(out, 226, listing ? "Directory send OK." : "Transfer complete.");
-        break;
-    case XFER_NO_CONN:
-        reply(out, 425, "Failed to establish data connection.");
-        break;
-    case XFER_ABORTED:
-    case XFER_CONN_LOST:
-        reply(out, 426, "Connection closed; transfer aborted.");
-        break;
-    case XFER_LOCAL_ERROR:
-        reply(out, 451, "Local error reading %s.", listing ? "directory" : "file");
-        break;
-    case XFER_SHUTDOWN:
-        reply(out, 426, "Server shutting down; transfer aborted.");
-        break;
+        "ok",          "no data connection", "aborted",   "connection lost",
+        "local error", "shutdown",           "disk full", "quota exceeded"};
+    /* An upload is committed (or rolled back) before its reply: 226 means
+     * the file is in place under its name. */
+    const char *why = NULL;
+    int code = upload ? upload_end(s, result, &why) : 0;
+    if (code != 0) {
+        reply(out, code, "%s", why);
+    } else {
+        switch (result) {
+        case XFER_OK:
+            reply(out, 226, listing ? "Directory send OK." : "Transfer complete.");
+            break;
+        case XFER_NO_CONN:
+            reply(out, 425, "Failed to establish data connection.");
+            break;
+        case XFER_ABORTED:
+        case XFER_CONN_LOST:
+            reply(out, 426, "Connection closed; transfer aborted.");
+            break;
+        case XFER_LOCAL_ERROR:
+            reply(out, 451, "Local error %s.",
+                  listing  ? "reading directory"
+                  : upload ? "writing file"
+                           : "reading file");
+            break;
+        case XFER_SHUTDOWN:
+            reply(out, 426, "Server shutting down; transfer aborted.");
+            break;
+        case XFER_NO_SPACE:
+            reply(out, 452, "Insufficient storage space.");
+            break;
+        case XFER_QUOTA:
+            reply(out, 552, "Exceeded storage allocation.");
+            break;
+        }
     }
     if (s->abort_pending) {
         reply(out, 226, "Abort successful.");
         s->abort_pending = false;
     }
-    if (!listing) {
+    bool ok = result == XFER_OK && code == 0;
+    if (upload) {
+        s->bytes_received += bytes;
+        if (ok)
+            s->files_received++;
+    } else if (!listing) {
         s->bytes_sent += bytes;
-        if (result == XFER_OK)
+        if (ok)
             s->files_sent++;
     }
     bool cached = listing && s->xfer.listing != NULL && listing_cached(s->xfer.listing);
-    session_log(s, result == XFER_OK ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes%s: %s",
-                listing ? "LIST" : "RETR", s->xfer_path ? s->xfer_path : "?",
-                (unsigned long long)bytes, cached ? " (cached)" : "", result_names[result]);
+    unsigned r = (unsigned)result < sizeof result_names / sizeof result_names[0] ? result : 4;
+    session_log(s, ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes%s: %s",
+                listing  ? "LIST"
+                : upload ? "STOR"
+                         : "RETR",
+                s->xfer_path ? s->xfer_path : "?", (unsigned long long)bytes,
+                cached ? " (cached)" : "", code != 0 ? why : result_names[r]);
     release_job(s);
     session_close_data(s);
 }

@@ -14,6 +14,16 @@
 #include "ftpd/sockaddr.h"
 #include "ftpd/transfer.h"
 
+/* An upload in progress: the file the engine writes (xfer.file_fd) and what
+ * session_transfer_done does with it (upload_end in cmd_write.c). */
+struct upload {
+    int dir_fd;   /* the target's directory, resolved inside the root; -1: none */
+    char *name;   /* the target's name in dir_fd */
+    char tmp[32]; /* the temporary file in dir_fd; "" when writing in place */
+    bool existed; /* the target existed when the upload began */
+    bool created; /* written in place into a file this upload created */
+};
+
 struct session {
     const struct ftpd_config *cfg;
     int root_fd;
@@ -42,10 +52,15 @@ struct session {
     bool in_transfer;
     bool abort_pending;
     struct transfer xfer;
-    char *xfer_path; /* virtual path of the job, for the log line */
+    char *xfer_path;  /* virtual path of the job, for the log line */
+    struct upload up; /* XFER_RECV_FILE: where the bytes go (cmd_write.c) */
+
+    char *rnfr; /* RNFR's virtual path until RNTO; any other command drops it */
 
     uint64_t files_sent;
     uint64_t bytes_sent;
+    uint64_t files_received;
+    uint64_t bytes_received;
 
     struct listing_cache *listing_cache; /* not owned; NULL: none */
 };
@@ -81,6 +96,25 @@ void session_log(const struct session *s, enum log_level level, const char *fmt,
  * 553 for an over-long name) and returns -1. */
 int session_path(struct session *s, const char *arg, char *vpath, struct buf *out);
 
+/* "path" with each '"' doubled (RFC 959 appendix II: PWD, MKD). */
+void append_quoted(struct buf *out, const char *path);
+
+/* There is a data channel (PASV/EPSV/PORT/EPRT); else replies 425. */
+bool session_have_data_channel(struct session *s, struct buf *out);
+/* Fill the rest of s->xfer for kind (the caller set the source or sink and
+ * replied 150) and mark the transfer running. */
+enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath);
+
+/* End of an upload (cmd_write.c), before its fd is closed: rename the
+ * temporary file over the target, keep what arrived or remove it, as the
+ * result and upload_partial say. Returns the reply code to give instead of
+ * the result's (with its text in *why), or 0. Idempotent: a session freed
+ * mid-upload calls it with a failure. */
+int upload_end(struct session *s, enum xfer_result result, const char **why);
+void upload_init(struct upload *up);
+/* Forget a pending RNFR. */
+void session_drop_rnfr(struct session *s);
+
 /* Forget the data channel (closes a passive listener). */
 void session_close_data(struct session *s);
 
@@ -111,7 +145,16 @@ enum step cmd_stru(struct session *, const char *, struct buf *);
 enum step cmd_allo(struct session *, const char *, struct buf *);
 enum step cmd_site(struct session *, const char *, struct buf *);
 enum step cmd_not_implemented(struct session *, const char *, struct buf *);
-enum step cmd_write_denied(struct session *, const char *, struct buf *);
+enum step cmd_stor(struct session *, const char *, struct buf *);
+enum step cmd_stou(struct session *, const char *, struct buf *);
+enum step cmd_appe(struct session *, const char *, struct buf *);
+enum step cmd_dele(struct session *, const char *, struct buf *);
+enum step cmd_mkd(struct session *, const char *, struct buf *);
+enum step cmd_rmd(struct session *, const char *, struct buf *);
+enum step cmd_rnfr(struct session *, const char *, struct buf *);
+enum step cmd_rnto(struct session *, const char *, struct buf *);
+enum step cmd_mfmt(struct session *, const char *, struct buf *);
+enum step cmd_site_chmod(struct session *, const char *, struct buf *);
 
 enum step cmd_pwd(struct session *, const char *, struct buf *);
 enum step cmd_cwd(struct session *, const char *, struct buf *);

@@ -2,6 +2,7 @@
  * server's native format is Unix text). */
 #include "ftpd/transfer.h"
 
+#include <errno.h>
 #include <string.h>
 
 size_t xfer_ascii_encode(const char *src, size_t n, char *dst, bool *last_cr)
@@ -30,4 +31,37 @@ size_t xfer_ascii_encode(const char *src, size_t n, char *dst, bool *last_cr)
     }
     *last_cr = cr;
     return (size_t)(o - dst);
+}
+
+size_t xfer_ascii_decode(const char *src, size_t n, char *dst, bool *held_cr)
+{
+    char *o = dst;
+    bool cr = *held_cr;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        /* A CR waits for the next byte: before an LF it disappears (CRLF is
+         * a line end), before anything else it was a byte of the file. The
+         * write position never passes the read position: at most one byte
+         * (the held CR) is added, and dst may start one byte before src. */
+        if (cr && c != '\n')
+            *o++ = '\r';
+        cr = c == '\r';
+        if (!cr)
+            *o++ = c;
+    }
+    *held_cr = cr;
+    return (size_t)(o - dst);
+}
+
+enum xfer_result xfer_write_error(int err)
+{
+    switch (err) {
+    case ENOSPC:
+        return XFER_NO_SPACE;
+    case EDQUOT:
+    case EFBIG:
+        return XFER_QUOTA;
+    default:
+        return XFER_LOCAL_ERROR;
+    }
 }

@@ -62,6 +62,11 @@ static size_t plain_pending(const struct stream *s)
     return 0;
 }
 
+static bool plain_raw_bytes(const struct stream *s)
+{
+    return true;
+}
+
 static enum stream_status plain_shutdown(struct stream *s)
 {
     return STREAM_OK;
@@ -77,6 +82,7 @@ static const struct stream_ops plain_ops = {
     .write = plain_write,
     .sendfile = plain_sendfile,
     .pending = plain_pending,
+    .raw_bytes = plain_raw_bytes,
     .shutdown = plain_shutdown,
     .release = plain_release,
 };

@@ -32,6 +32,7 @@
 #include "ftpd/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,14 +400,105 @@ static enum xfer_result send_listing(struct engine *e, struct stream *ds)
     return res;
 }
 
-/* STOR: data connection to file_fd from t->offset (pwrite, so REST needs
- * no lseek; a file opened O_APPEND appends whatever the offset). */
-static enum xfer_result recv_file(struct engine *e, struct stream *ds)
+/* Write n bytes of an upload at *off; a failure is told apart by errno
+ * (disk full, quota: xfer_write_error) and logged. */
+static enum xfer_result write_file(const struct transfer *t, const char *p, size_t n, uint64_t *off)
 {
-    char *mem = malloc(FTPD_XFER_CHUNK);
+    if (net_pwrite_all(t->file_fd, p, n, off) == 0)
+        return XFER_OK;
+    log_warn("data connection: writing the file: %s", strerror(errno));
+    return xfer_write_error(errno);
+}
+
+/* Binary STOR on a plain stream: splice(2) socket -> pipe -> file, the
+ * bytes never cross into user space. Measured against read + pwrite
+ * (recv_copy) for one 256 MiB upload over loopback onto ext4, 2-core VM,
+ * three runs each (scripts/splice_bench.c, 256 KiB per call):
+ *     read + pwrite     0.157 0.193 0.186 s   (1.4 - 1.7 GB/s)
+ *     splice via pipe   0.104 0.114 0.152 s   (1.8 - 2.6 GB/s)
+ * splice wins by about 1.5x, so it is the default; read + pwrite stays for
+ * TYPE A (CRLF -> LF needs the bytes), a stream whose bytes are not the
+ * socket's (TLS), and a file opened O_APPEND (splice refuses it: APPE).
+ * Returns false, nothing read, when splice cannot be used. One pipe (two
+ * fds, FTPD_XFER_CHUNK of kernel buffer) per upload. */
+static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *res)
+{
+    const struct transfer *t = e->t;
+    if (t->ascii || !stream_raw_bytes(ds) || stream_pending(ds) > 0)
+        return false;
+    int fl = fcntl(t->file_fd, F_GETFL);
+    if (fl < 0 || (fl & O_APPEND))
+        return false;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+        return false;
+    /* A larger pipe means fewer calls; the default (64 KiB) still works. */
+    (void)fcntl(p[1], F_SETPIPE_SZ, FTPD_XFER_CHUNK);
+    loff_t off = (loff_t)t->offset;
+    bool first = true;
+    for (;;) {
+        switch (engine_wait(e, ds->fd, POLLIN, false, res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            *res = XFER_CONN_LOST;
+            goto out;
+        case WAIT_END:
+            goto out;
+        }
+        ssize_t n =
+            splice(ds->fd, NULL, p[1], NULL, FTPD_XFER_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            if (first && (errno == EINVAL || errno == ENOSYS)) {
+                close(p[0]);
+                close(p[1]);
+                return false;
+            }
+            *res = XFER_CONN_LOST;
+            goto out;
+        }
+        first = false;
+        if (n == 0) {
+            *res = XFER_OK; /* the client closed: that is the end of file */
+            goto out;
+        }
+        progress(e, (size_t)n);
+        /* The pipe holds n bytes: each call moves some to the file. */
+        while (n > 0) {
+            ssize_t w = splice(p[0], NULL, t->file_fd, &off, (size_t)n, SPLICE_F_MOVE);
+            if (w < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            if (w <= 0) {
+                if (w == 0)
+                    errno = ENOSPC;
+                log_warn("data connection: writing the file: %s", strerror(errno));
+                *res = xfer_write_error(errno);
+                goto out;
+            }
+            n -= w;
+        }
+    }
+out:
+    close(p[0]);
+    close(p[1]);
+    return true;
+}
+
+/* STOR through user space: data connection to file_fd from t->offset (pwrite, so REST needs
+ * no lseek; a file opened O_APPEND appends whatever the offset). One buffer
+ * per upload, whatever the client sends. TYPE A turns CRLF into LF in place:
+ * the chunk is read one byte into the buffer, and the decoded bytes (at most
+ * one more, a CR held from the previous chunk) start at its beginning. */
+static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
+{
+    const struct transfer *t = e->t;
+    char *mem = malloc(FTPD_XFER_CHUNK + 1);
     if (mem == NULL)
         return XFER_LOCAL_ERROR;
-    uint64_t off = e->t->offset;
+    uint64_t off = t->offset;
+    bool held_cr = false;
     enum xfer_result res = XFER_OK;
     short ev = POLLIN;
     for (;;) {
@@ -421,7 +513,7 @@ static enum xfer_result recv_file(struct engine *e, struct stream *ds)
             goto out;
         }
         size_t n;
-        enum stream_status st = stream_read(ds, mem, FTPD_XFER_CHUNK, &n);
+        enum stream_status st = stream_read(ds, mem + 1, FTPD_XFER_CHUNK, &n);
         ev = stream_poll_events(st, POLLIN);
         switch (st) {
         case STREAM_OK:
@@ -431,17 +523,23 @@ static enum xfer_result recv_file(struct engine *e, struct stream *ds)
         case STREAM_WANT_WRITE:
             continue;
         case STREAM_EOF:
-            res = XFER_OK; /* the client closed: that is the end of file */
+            /* The client closed: that is the end of the file (and a CR it
+             * ended with was a byte of it). */
+            res = held_cr ? write_file(t, "\r", 1, &off) : XFER_OK;
             goto out;
         case STREAM_ERR:
             res = XFER_CONN_LOST;
             goto out;
         }
         progress(e, n);
-        if (net_pwrite_all(e->t->file_fd, mem, n, &off) < 0) {
-            res = XFER_LOCAL_ERROR;
-            goto out;
+        const char *p = mem + 1;
+        if (t->ascii) {
+            n = xfer_ascii_decode(mem + 1, n, mem, &held_cr);
+            p = mem;
         }
+        res = write_file(t, p, n, &off);
+        if (res != XFER_OK)
+            goto out;
     }
 out:
     free(mem);
@@ -481,7 +579,8 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
         res = send_listing(&e, &ds);
         break;
     case XFER_RECV_FILE:
-        res = recv_file(&e, &ds);
+        if (!recv_splice(&e, &ds, &res))
+            res = recv_copy(&e, &ds);
         break;
     default:
         res = XFER_LOCAL_ERROR;

@@ -65,7 +65,7 @@ struct xfer_ev {
     int watch_events;
     uint64_t bytes;     /* crossed the data connection */
     uint64_t off, left; /* file position and bytes still to read */
-    bool last_cr;       /* TYPE A state across chunks */
+    bool last_cr;       /* TYPE A state across chunks (STOR: a CR held) */
     bool listing_more;  /* listing_fill said more remains */
     /* MODE_COPY / MODE_RECV: a chunk read from the file (or the socket) and,
      * for TYPE A, its encoded form; pend..pend+pend_len is still to write. */
@@ -306,12 +306,25 @@ static bool move_listing(struct xfer_ev *x)
     return true;
 }
 
+/* Write n bytes of an upload; on failure finish() with a result that
+ * tells disk full and quota apart (xfer_write_error). */
+static bool write_file(struct xfer_ev *x, const char *p, size_t n)
+{
+    if (net_pwrite_all(x->t->file_fd, p, n, &x->off) == 0)
+        return true;
+    log_warn("data connection: writing the file: %s", strerror(errno));
+    finish(x, xfer_write_error(errno));
+    return false;
+}
+
 /* STOR: data connection to file_fd from t->offset (pwrite: REST needs no
- * lseek; a file opened O_APPEND appends whatever the offset). */
+ * lseek; a file opened O_APPEND appends whatever the offset). One buffer per
+ * upload; TYPE A decodes in place as the blocking engine does (recv_file
+ * there). A slow client costs nothing: the watcher waits for EV_READ. */
 static bool move_recv(struct xfer_ev *x)
 {
     if (x->mem == NULL) {
-        x->mem = malloc(FTPD_XFER_CHUNK);
+        x->mem = malloc(FTPD_XFER_CHUNK + 1);
         if (x->mem == NULL) {
             finish(x, XFER_LOCAL_ERROR);
             return false;
@@ -320,7 +333,7 @@ static bool move_recv(struct xfer_ev *x)
     size_t budget = XFER_EV_BUDGET;
     while (budget > 0) {
         size_t n;
-        enum stream_status st = stream_read(&x->ds, x->mem, FTPD_XFER_CHUNK, &n);
+        enum stream_status st = stream_read(&x->ds, x->mem + 1, FTPD_XFER_CHUNK, &n);
         switch (st) {
         case STREAM_OK:
             break;
@@ -330,7 +343,11 @@ static bool move_recv(struct xfer_ev *x)
             x->want = stream_poll_events(st, POLLIN);
             return true;
         case STREAM_EOF:
-            finish(x, XFER_OK); /* the client closed: that is the end of file */
+            /* The client closed: that is the end of the file (and a CR it
+             * ended with was a byte of it). */
+            if (x->last_cr && !write_file(x, "\r", 1))
+                return false;
+            finish(x, XFER_OK);
             return false;
         case STREAM_ERR:
             finish(x, XFER_CONN_LOST);
@@ -338,11 +355,13 @@ static bool move_recv(struct xfer_ev *x)
         }
         progress(x, n);
         budget = n < budget ? budget - n : 0;
-        if (net_pwrite_all(x->t->file_fd, x->mem, n, &x->off) < 0) {
-            log_warn("data connection: writing the file: %s", strerror(errno));
-            finish(x, XFER_LOCAL_ERROR);
-            return false;
+        const char *p = x->mem + 1;
+        if (x->t->ascii) {
+            n = xfer_ascii_decode(x->mem + 1, n, x->mem, &x->last_cr);
+            p = x->mem;
         }
+        if (!write_file(x, p, n))
+            return false;
     }
     return true;
 }

@@ -129,6 +129,7 @@ GOLDEN = [
              b' EPRT\r\n'
              b' EPSV\r\n'
              b' MDTM\r\n'
+             b' MFMT\r\n'
              b' MLST type*;size*;modify*;perm*;unique*;\r\n'
              b' PASV\r\n'
              b' REST STREAM\r\n'

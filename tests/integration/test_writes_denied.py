@@ -1,5 +1,9 @@
-"""A read-only server (the default): every command that would change the
-tree is refused with 550 and the tree is left exactly as it was."""
+"""A read-only server (the default), and the two ways to stay read-only for
+anonymous with the write commands implemented (write_enable = no strips
+every write letter even with anonymous_write = yes; write_enable = yes
+without anonymous_write gives anonymous none): every command that would
+change the tree is refused with 550 and the tree is left exactly as it
+was. The upload world is in test_writes.py."""
 
 import io
 import unittest
@@ -69,6 +73,14 @@ class WritesDeniedTest(FtpdTestCase):
         for line in ('STOR x', 'DELE text.txt', 'MKD x', 'RMD a', 'RNFR text.txt', 'SITE CHMOD 777 a'):
             with self.subTest(line=line):
                 self.assertCode(c.cmd(line), 530)
+
+
+class WriteEnableOffWinsTest(WritesDeniedTest):
+    config = {'write_enable': 'no', 'anonymous_write': 'yes'}
+
+
+class AnonymousWriteOffTest(WritesDeniedTest):
+    config = {'write_enable': 'yes', 'anonymous_write': 'no'}
 
 
 if __name__ == '__main__':

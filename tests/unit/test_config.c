@@ -616,10 +616,9 @@ START_TEST(test_file_every_key)
     ck_assert_str_eq(cfg.pasv_address, "203.0.113.7");
     ck_assert_str_eq(cfg.banner, "Hello there.");
     ck_assert_int_eq(cfg.log_level, LOG_LVL_DEBUG);
-    /* parsed, but refused until the write commands exist */
-    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), -1);
-    ck_assert_str_eq(err, "key 'write_enable': writing is not supported yet; use 'no'");
-    cfg.write_enable = false;
+    /* the write commands exist: write_enable and anonymous_write are valid */
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
+    cfg.anonymous_write = true;
     ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
 }
 END_TEST

@@ -17,6 +17,7 @@
 #include "ftpd/buf.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
+#include "ftpd/perm.h"
 #include "unit.h"
 
 /* 2023-11-14 22:13:20 UTC */
@@ -126,12 +127,12 @@ START_TEST(format_list_name_kept_verbatim)
 }
 END_TEST
 
-static const char *fmt_facts(const struct stat *st, bool write_enable)
+static const char *fmt_facts(const struct stat *st, unsigned perms)
 {
     static struct buf b;
     buf_free(&b);
     buf_init(&b, 0);
-    ck_assert_int_eq(listing_format_facts(&b, st, write_enable), 0);
+    ck_assert_int_eq(listing_format_facts(&b, st, perms), 0);
     ck_assert_int_eq(buf_append(&b, "", 1), 0);
     return buf_head(&b);
 }
@@ -139,17 +140,26 @@ static const char *fmt_facts(const struct stat *st, bool write_enable)
 START_TEST(format_facts)
 {
     struct stat st = fake(S_IFREG | 0644, 1, 42, OLD);
-    ck_assert_str_eq(fmt_facts(&st, false),
+    ck_assert_str_eq(fmt_facts(&st, PERM_READ),
                      "type=file;size=42;modify=20200102030405;perm=r;unique=803U1234;");
-    ck_assert_str_eq(fmt_facts(&st, true),
+    ck_assert_str_eq(fmt_facts(&st, PERM_ALL),
                      "type=file;size=42;modify=20200102030405;perm=radfw;unique=803U1234;");
+    /* upload-only (anonymous_write): append, but no w (overwrite needs d) */
+    ck_assert_str_eq(fmt_facts(&st, PERM_READ | PERM_UPLOAD | PERM_MKDIR),
+                     "type=file;size=42;modify=20200102030405;perm=ra;unique=803U1234;");
+    ck_assert_str_eq(fmt_facts(&st, PERM_RENAME),
+                     "type=file;size=42;modify=20200102030405;perm=f;unique=803U1234;");
     st = fake(S_IFDIR | 0755, 2, 4096, NOW);
-    ck_assert_str_eq(fmt_facts(&st, false),
+    ck_assert_str_eq(fmt_facts(&st, PERM_READ),
                      "type=dir;modify=20231114221320;perm=el;unique=803U1234;");
-    ck_assert_str_eq(fmt_facts(&st, true),
+    ck_assert_str_eq(fmt_facts(&st, PERM_ALL),
                      "type=dir;modify=20231114221320;perm=elcmpfd;unique=803U1234;");
+    ck_assert_str_eq(fmt_facts(&st, PERM_READ | PERM_UPLOAD | PERM_MKDIR),
+                     "type=dir;modify=20231114221320;perm=elcm;unique=803U1234;");
+    ck_assert_str_eq(fmt_facts(&st, PERM_DELETE),
+                     "type=dir;modify=20231114221320;perm=elpd;unique=803U1234;");
     st = fake(S_IFLNK | 0777, 1, 11, NOW);
-    ck_assert_str_eq(fmt_facts(&st, true),
+    ck_assert_str_eq(fmt_facts(&st, PERM_ALL),
                      "type=OS.unix=symlink;modify=20231114221320;unique=803U1234;");
 }
 END_TEST
@@ -258,7 +268,7 @@ static void tree_teardown(void)
 /* The whole listing as one NUL-terminated string (fine for small dirs). */
 static char *run(const char *vpath, const char *shown, enum listing_format format, bool all)
 {
-    struct listing_opts o = {.format = format, .all = all, .now = NOW};
+    struct listing_opts o = {.format = format, .all = all, .perms = PERM_READ, .now = NOW};
     struct listing *l = listing_open(root_fd, vpath, shown, &o);
     ck_assert_msg(l != NULL, "listing_open(%s): %s", vpath, strerror(errno));
     struct buf b;
@@ -466,7 +476,7 @@ START_TEST(mlsd_facts)
     ck_assert_int_eq(seen, 0x3f);
     ck_assert_int_eq(lines, 12); /* dot files always, never . .. or the LF name */
 
-    struct listing_opts o = {.format = LISTING_MLSD, .write_enable = true, .now = NOW};
+    struct listing_opts o = {.format = LISTING_MLSD, .perms = PERM_ALL, .now = NOW};
     struct listing *l = listing_open(root_fd, "/sub/a.txt", "", &o);
     ck_assert_ptr_null(l);
     ck_assert_int_eq(errno, ENOTDIR); /* RFC 3659: MLSD needs a directory */

@@ -22,6 +22,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/listing_cache.h"
+#include "ftpd/perm.h"
 #include "unit.h"
 
 #define NOW ((time_t)1700000000)
@@ -173,13 +174,13 @@ struct req {
     const char *shown;
     enum listing_format format;
     bool all;
-    bool write_enable;
+    unsigned perms;
 };
 
 static struct listing *open_req(struct listing_cache *c, struct req r)
 {
     struct listing_opts o = {
-        .format = r.format, .all = r.all, .write_enable = r.write_enable, .now = NOW, .cache = c};
+        .format = r.format, .all = r.all, .perms = r.perms, .now = NOW, .cache = c};
     struct listing *l = listing_open(root_fd, r.vpath, r.shown ? r.shown : "", &o);
     ck_assert_msg(l != NULL, "listing_open(%s): %s", r.vpath, strerror(errno));
     return l;
@@ -412,10 +413,11 @@ START_TEST(formats_and_flags_are_separate_keys)
     const struct req reqs[] = {
         {"/d", "", LISTING_LIST, false, false},   /* LIST */
         {"/d", "", LISTING_LIST, true, false},    /* LIST -a */
-        {"/d", "", LISTING_MLSD, true, false},    /* MLSD */
-        {"/d", "", LISTING_MLSD, true, true},     /* MLSD, writable: other perm facts */
-        {"/d", "", LISTING_NLST, false, false},   /* NLST */
-        {"/dln", "", LISTING_LIST, false, false}, /* same directory, other path */
+        {"/d", "", LISTING_MLSD, true, 0},        /* MLSD */
+        {"/d", "", LISTING_MLSD, true, PERM_ALL}, /* MLSD, other letters: other perm facts */
+        {"/d", "", LISTING_MLSD, true, PERM_READ | PERM_UPLOAD}, /* and others again */
+        {"/d", "", LISTING_NLST, false, false},                  /* NLST */
+        {"/dln", "", LISTING_LIST, false, false},                /* same directory, other path */
     };
     const size_t n = sizeof reqs / sizeof reqs[0];
     for (size_t i = 0; i < n; i++) {

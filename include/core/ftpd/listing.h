@@ -20,9 +20,9 @@ struct listing_cache;
 
 struct listing_opts {
     enum listing_format format;
-    bool all;          /* LIST -a: show dot files (MLSD always does) */
-    bool write_enable; /* for the perm fact */
-    time_t now;        /* LIST shows the year for entries older than 6 months */
+    bool all;       /* LIST -a: show dot files (MLSD always does) */
+    unsigned perms; /* enum perm letters of the session: the perm fact */
+    time_t now;     /* LIST shows the year for entries older than 6 months */
     /* Serve whole-directory listings from this cache, and store them in
      * it (ftpd/listing_cache.h); NULL: every listing is read from disk. */
     struct listing_cache *cache;
@@ -54,7 +54,10 @@ int listing_format_list(struct buf *out, const char *name, const struct stat *st
                         const char *link_target, time_t now);
 
 /* RFC 3659 facts "type=file;size=1;modify=YYYYMMDDHHMMSS;perm=r;unique=XuY;"
- * without the name or line end. */
-int listing_format_facts(struct buf *out, const struct stat *st, bool write_enable);
+ * without the name or line end. perm says what the session's letters (enum
+ * perm) allow: a file r (read), a (APPE: w), w (STOR over it: w and d, the
+ * overwrite rule), d (delete), f (rename); a directory e l always, c (STOR
+ * in it: w), m (MKD: m), p and d (delete: d), f (rename). */
+int listing_format_facts(struct buf *out, const struct stat *st, unsigned perms);
 
 #endif

@@ -14,7 +14,7 @@
  *
  * When an entry is served (all must hold):
  *   - same directory (st_dev, st_ino), same virtual path, format, `all` and
- *     write_enable flags (they change the bytes);
+ *     permission letters (the MLSD perm fact: they change the bytes);
  *   - the directory's st_mtim and st_ctim, from an fstat of the directory
  *     just opened for this listing (path_open: confinement and permissions
  *     are checked on every LIST), equal those recorded before the entry was
@@ -75,7 +75,7 @@ struct listing_cache_dir {
     const struct stat *st; /* fstat of the open directory, taken before reading */
     enum listing_format format;
     bool all;
-    bool write_enable;
+    unsigned perms;
 };
 
 /* Rendered bytes, shared by the index and every listing sending them. */

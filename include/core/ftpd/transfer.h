@@ -17,7 +17,7 @@ struct listing;
 enum xfer_kind {
     XFER_SEND_FILE,    /* RETR: file_fd from offset, size bytes */
     XFER_SEND_LISTING, /* LIST/NLST/MLSD: listing_fill() until it ends */
-    XFER_RECV_FILE,    /* STOR/APPE/STOU: into file_fd (when writes exist) */
+    XFER_RECV_FILE,    /* STOR/APPE/STOU: into file_fd from offset, until EOF */
 };
 
 struct transfer {
@@ -36,9 +36,10 @@ struct transfer {
 
     /* What to move. */
     int file_fd;
-    uint64_t offset; /* RETR start (REST) */
+    uint64_t offset; /* RETR start (REST); STOR: where the first byte goes */
     uint64_t size;   /* RETR: bytes from offset to the end at open time */
-    bool ascii;      /* TYPE A: LF becomes CRLF on the wire */
+    bool ascii;      /* TYPE A: LF becomes CRLF on the wire (RETR), CRLF
+                        becomes LF on the disk (STOR) */
     struct listing *listing;
 };
 
@@ -47,13 +48,28 @@ enum xfer_result {
     XFER_NO_CONN,     /* 425: data connection could not be made */
     XFER_ABORTED,     /* 426 then 226: the client sent ABOR */
     XFER_CONN_LOST,   /* 426: the data connection broke or timed out */
-    XFER_LOCAL_ERROR, /* 451: reading the file or listing failed */
+    XFER_LOCAL_ERROR, /* 451: reading or writing the file or listing failed */
     XFER_SHUTDOWN,    /* 426: the server is stopping and the grace ran out */
+    XFER_NO_SPACE,    /* 452: writing the file: the disk is full (ENOSPC) */
+    XFER_QUOTA,       /* 552: writing the file: quota or file size limit
+                         (EDQUOT, EFBIG) */
 };
+
+/* The result for a failed write of an uploaded file, from its errno: disk
+ * full and quota are told apart from other local errors (452, 552, 451). */
+enum xfer_result xfer_write_error(int err);
 
 /* Copy src to dst turning each bare LF into CRLF. dst must hold 2*n bytes.
  * Returns the bytes written. *last_cr carries "previous byte was CR" across
  * calls so a CRLF split between chunks is not doubled. */
 size_t xfer_ascii_encode(const char *src, size_t n, char *dst, bool *last_cr);
+
+/* TYPE A upload: copy src to dst turning each CRLF into LF (a lone CR is
+ * kept). *held_cr carries a CR that ended the previous chunk: it is written
+ * (or dropped before an LF) when the next byte is seen, so dst must hold
+ * n + 1 bytes. dst may be src - 1 (in place, one byte in front). At the end
+ * of the data a still held CR belongs to the file: write "\r". Returns the
+ * bytes written. */
+size_t xfer_ascii_decode(const char *src, size_t n, char *dst, bool *held_cr);
 
 #endif

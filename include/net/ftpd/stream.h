@@ -51,6 +51,10 @@ struct stream_ops {
                                    size_t *n);
     /* Bytes readable now without the fd being readable. */
     size_t (*pending)(const struct stream *s);
+    /* The stream's bytes are the socket's bytes (plain TCP): a receiver may
+     * splice(2) them straight from s->fd. NULL or false: read them through
+     * read() (TLS decrypts). */
+    bool (*raw_bytes)(const struct stream *s);
     /* Orderly end of the stream before close (TLS close_notify); plain TCP
      * has nothing to say. STREAM_OK when done, AGAIN/WANT_* to call again. */
     enum stream_status (*shutdown)(struct stream *s);
@@ -89,6 +93,11 @@ static inline enum stream_status stream_sendfile(struct stream *s, int file_fd, 
 static inline size_t stream_pending(const struct stream *s)
 {
     return s->ops->pending(s);
+}
+
+static inline bool stream_raw_bytes(const struct stream *s)
+{
+    return s->ops->raw_bytes != NULL && s->ops->raw_bytes(s);
 }
 
 /* poll() events to wait for after a result st of a call whose own direction
