@@ -284,7 +284,10 @@ static int setup_signals(void)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGUSR2);
-    if (sigaction(SIGPIPE, &ign, NULL) != 0 || sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+    /* SIGXFSZ: an upload past RLIMIT_FSIZE fails with EFBIG (552) instead
+     * of killing the process. */
+    if (sigaction(SIGPIPE, &ign, NULL) != 0 || sigaction(SIGXFSZ, &ign, NULL) != 0 ||
+        sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
         fprintf(stderr, "ftpd: cannot set up signals: %s\n", strerror(errno));
         return -1;
     }

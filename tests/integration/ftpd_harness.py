@@ -212,7 +212,7 @@ class Server:
     """One ftpd process whose stderr is drained into self.lines."""
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
-                 arch=None, nofile=None):
+                 arch=None, nofile=None, fsize=None):
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
@@ -229,9 +229,12 @@ class Server:
         self.ports = {}
         self.killed = False
         preexec = None
-        if nofile:
+        if nofile or fsize:
             def preexec():
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                if nofile:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                if fsize:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, env=ftpd_env(),
@@ -557,6 +560,7 @@ class FtpdTestCase(unittest.TestCase):
     extra_args = ()
     config = None
     host = '127.0.0.1'
+    fsize = None  # RLIMIT_FSIZE of the server, bytes
 
     @classmethod
     def extra_fixture(cls, root):
@@ -575,7 +579,7 @@ class FtpdTestCase(unittest.TestCase):
         config = dict(VARIANT_CONFIG, **(cls.config or {}))
         if config:  # write_config adds the variant's keys
             config_path = write_config(os.path.join(cls.tmpdir, 'ftpd-test.conf'), config)
-        cls.server = Server(cls.root, cls.listen, cls.extra_args, config_path)
+        cls.server = Server(cls.root, cls.listen, cls.extra_args, config_path, fsize=cls.fsize)
         cls.addClassCleanup(cls.server.kill)
         cls.server.wait_listening(10)
         cls.proc = cls.server.proc

@@ -289,6 +289,29 @@ class DiskFullTest(FtpdTestCase):
         self.assertFreshSessionWorks()
 
 
+class FileSizeLimitTest(FtpdTestCase):
+    """An upload past the server's RLIMIT_FSIZE fails with 552 (EFBIG);
+    SIGXFSZ is ignored, so the server lives on."""
+    config = WRITE_CONFIG
+    fsize = 1 << 20
+
+    def test_past_rlimit_fsize_552(self):
+        c = self.raw_login()
+        host, port = c.pasv()
+        self.assertCode(c.cmd('STOR big-past-limit.bin'), 150)
+        s = data_connect(host, port)
+        try:
+            s.sendall(os.urandom(3 << 20))
+        except OSError:
+            pass  # the server stopped reading at the limit
+        s.close()
+        self.assertCode(c.reply(), 552)
+        c.close()
+        self.assertTrue(self.server.alive())
+        self.assertEqual(temp_files(self.root), [])
+        self.assertFreshSessionWorks()
+
+
 class WriteClientsTest(ClientTestCase):
     config = WRITE_CONFIG
 
