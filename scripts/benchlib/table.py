@@ -26,17 +26,21 @@ COLUMNS = [
     "label", "scenario", "concurrency", "duration_s", "ops", "errors", "ops_per_s",
     "mb_per_s", "p50_ms", "p99_ms", "max_ms", "sessions_held", "noop_p50_ms",
     "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
-    "slow_clients", "slow_ops",
+    "slow_clients", "slow_ops", "user", "bg_logins", "bg_login_p99_ms",
 ]
+# The columns before user/bg_logins/bg_login_p99_ms were added: a results.csv
+# of that time (docs/bench-results.csv) still reads, the new fields empty.
+OLD_COLUMNS = COLUMNS[:19]
 
 
 class SchemaError(ValueError):
     """A CSV header that is not COLUMNS."""
 
 
-def check_header(header):
-    if list(header) != COLUMNS:
-        raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
+def check_header(header, old_ok=False):
+    if list(header) == COLUMNS or (old_ok and list(header) == OLD_COLUMNS):
+        return
+    raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
 
 
 def parse_ftpbench_csv(text):
@@ -68,8 +72,8 @@ def read_rows(path):
     """Every row of a results.csv, as dicts of COLUMNS."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        check_header(reader.fieldnames or [])
-        return list(reader)
+        check_header(reader.fieldnames or [], old_ok=True)
+        return [dict({c: "" for c in COLUMNS}, **row) for row in reader]
 
 
 # The targets, all measured within one run. Edit them here.
