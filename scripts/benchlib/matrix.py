@@ -66,6 +66,9 @@ class Matrix:
     slow_clients: int
     op_timeout: int  # ftpbench --timeout: seconds without progress before an op fails
     reps: int  # how many times the noisy runs are made (results.md shows the median)
+    stor_big_count: int = 5  # stor-big@1: uploads of big_mib MiB (each run's files are removed)
+    account_conc: tuple = (16, 128)  # login with an account (ftpd only)
+    idle_logins_hold: int = 3  # idle-logins: seconds of NOOPs while the logins run
     sources: int = 8  # --sources: 127.0.0.1..8, so TIME_WAIT does not exhaust ports
     small_size: int = 4096
 
@@ -75,19 +78,31 @@ class Matrix:
 
     def limit(self):
         """A hard bound (s) on one ftpbench run, on top of its own timeouts."""
-        return int(float(self.duration)) + 1 + self.idle_hold + 4 * self.op_timeout + 60
+        return (int(float(self.duration)) + 1 + max(self.idle_hold, self.idle_logins_hold)
+                + 4 * self.op_timeout + 60)
+
+    def big_duration(self):
+        """--duration of a large-file run: a time bound on top of its --count."""
+        return str(self.limit() - 20)
 
 
 QUICK = Matrix("quick", duration="1.5", login_conc=(16, 128), small_conc=(16,), big_mib=64,
                big_runs=((1, 20),), idle_sessions=(1000,), idle_hold=1, slow_clients=200,
-               op_timeout=4, reps=1)
+               op_timeout=4, reps=1, stor_big_count=5, idle_logins_hold=3)
 # 40 files of 256 MiB: about 2 s a run at 5 GB/s. Fewer (12) made a run so
 # short that a scheduling hiccup swung it by 20-50%. The runs behind the
 # targets' ratios that swing most on a shared 2-core machine (retr-big,
 # retr-small@16, retr-persistent, slow) are made 3 times.
 FULL = Matrix("full", duration="5", login_conc=(1, 16, 128, 1024), small_conc=(1, 16, 128),
               big_mib=256, big_runs=((1, 40), (4, 80)), idle_sessions=(1000, 10000), idle_hold=5,
-              slow_clients=1000, op_timeout=10, reps=3)
+              slow_clients=1000, op_timeout=10, reps=3, stor_big_count=12, idle_logins_hold=10)
+# The idle-logins run: NOOPs of this many idle sessions while LOGIN_RATE
+# logins/s with the yescrypt account run, on the back-ends whose one loop
+# (reactor) or few loops (hybrid) a password check could stall.
+IDLE_LOGINS_SESSIONS = 1000
+IDLE_LOGINS_RATE = 20
+IDLE_LOGINS_CLIENTS = 4
+IDLE_LOGINS_KINDS = ("reactor", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -99,10 +114,16 @@ class Run:
     n: int  # concurrency, or the sessions held for idle
     args: tuple = field(default=())
     reps: Optional[int] = None
+    name: str = ""  # in the tag, when not the scenario ("login-account", "idle-logins")
 
     @property
     def tag(self):
-        return f"{self.scenario}@{self.n}"
+        return f"{self.name or self.scenario}@{self.n}"
+
+    @property
+    def stor(self):
+        """Uploads: run.py gives it a scratch directory (--dir) of its own."""
+        return self.scenario.startswith("stor-")
 
 
 @dataclass(frozen=True)
@@ -116,9 +137,20 @@ def kind_of(label):
     return label[len("ftpd-"):].split("+")[0] if label.startswith("ftpd-") else label
 
 
-def plan(kind, m, nofile, prefork_workers=32, pool_threads=32):
+# ftpd's runs that need what this ftpd may not have yet (run.py probes it).
+NEEDS_UPLOADS = "skipped: needs uploads"
+NEEDS_ACCOUNTS = "skipped: needs accounts"
+
+
+def account_args(account):
+    """ftpbench's arguments for the account (user, password)."""
+    return ("--user", account[0], "--password", account[1])
+
+
+def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
     """The main phase for one server, in order: Run and Skip items. kind:
-    kind_of(label)."""
+    kind_of(label). ftpd (ftpd's back-ends only): {"uploads": "" or why
+    not, "account": (user, password) or None, "no_account": why not}."""
     dur = ("--duration", m.duration)
     small = ("--file", "/small.bin", "--size", str(m.small_size))
     out = []
@@ -127,12 +159,28 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32):
             out.append(Skip(f"login@{c}", "skipped: serial serves one session at a time"))
             continue
         out.append(Run("login", c, ("--concurrency", str(c)) + dur))
+    if ftpd is not None:  # the same logins with the yescrypt account
+        for c in m.account_conc:
+            tag = f"login-account@{c}"
+            if kind == "serial" and c > 16:
+                out.append(Skip(tag, "skipped: serial serves one session at a time"))
+            elif ftpd.get("account") is None:
+                out.append(Skip(tag, f"{NEEDS_ACCOUNTS} ({ftpd.get('no_account', '')})"))
+            else:
+                out.append(Run("login", c, ("--concurrency", str(c)) + dur
+                               + account_args(ftpd["account"]), name="login-account"))
     for c in m.small_conc:
         # slow@16 is compared with retr-small@16: both repeated.
         out.append(Run("retr-small", c, ("--concurrency", str(c)) + dur + small,
                        m.reps if c == 16 else None))
     out.append(Run("retr-persistent", 16, ("--concurrency", "16") + dur + small, m.reps))
     out.append(Run("list", 16, ("--concurrency", "16") + dur + ("--dir", "/dir1000")))
+    # A session per 4 KiB upload; compared with vsftpd (a target): repeated.
+    if ftpd is not None and ftpd.get("uploads"):
+        out.append(Skip("stor-small@16", f"{NEEDS_UPLOADS} ({ftpd['uploads']})"))
+    else:
+        out.append(Run("stor-small", 16, ("--concurrency", "16") + dur
+                       + ("--size", str(m.small_size)), m.reps))
     for n in m.idle_sessions:
         why = ""
         if kind == "serial":
@@ -154,6 +202,20 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32):
             out.append(Skip(f"idle@{n}", f"skipped: ulimit -n is {nofile}"))
         else:
             out.append(Run("idle", n, ("--sessions", str(n), "--hold", str(m.idle_hold))))
+    if ftpd is not None and kind in IDLE_LOGINS_KINDS:
+        n, tag = IDLE_LOGINS_SESSIONS, f"idle-logins@{IDLE_LOGINS_SESSIONS}"
+        if ftpd.get("account") is None:
+            out.append(Skip(tag, f"{NEEDS_ACCOUNTS} ({ftpd.get('no_account', '')})"))
+        elif n + 100 > nofile:
+            out.append(Skip(tag, f"skipped: ulimit -n is {nofile}"))
+        else:
+            user, password = ftpd["account"]
+            out.append(Run("idle", n, ("--sessions", str(n), "--hold", str(m.idle_logins_hold),
+                                       "--background-logins", str(IDLE_LOGINS_RATE),
+                                       "--background-user", user,
+                                       "--background-password", password,
+                                       "--concurrency", str(IDLE_LOGINS_CLIENTS)),
+                           name="idle-logins"))
     if kind == "serial":
         out.append(Skip("slow@16", "skipped: serial serves one session at a time "
                                    "(a trickling client holds it)"))
@@ -163,10 +225,18 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32):
     return out
 
 
-def big_plan(m):
+def big_plan(m, no_uploads=""):
     """The large-file runs of one server in one round (made in m.reps
-    rounds, each running every server in turn)."""
-    return [Run("retr-big", c, ("--concurrency", str(c), "--count", str(k), "--file", "/big.bin",
-                                "--size", str(m.big_size)))
-            for c, k in m.big_runs]
+    rounds, each running every server in turn): Run items, and a Skip for
+    stor-big when the server takes no uploads (no_uploads: why)."""
+    bound = ("--duration", m.big_duration())
+    out = [Run("retr-big", c, ("--concurrency", str(c), "--count", str(k), "--file", "/big.bin",
+                               "--size", str(m.big_size)) + bound)
+           for c, k in m.big_runs]
+    if no_uploads:
+        out.append(Skip("stor-big@1", f"{NEEDS_UPLOADS} ({no_uploads})"))
+    else:
+        out.append(Run("stor-big", 1, ("--concurrency", "1", "--count", str(m.stor_big_count),
+                                       "--size", str(m.big_size)) + bound))
+    return out
 

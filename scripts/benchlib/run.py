@@ -13,6 +13,7 @@ import os
 import random
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -124,8 +125,11 @@ def summary(scen, row):
     """The headline figure of one CSV row, for the console."""
     if row is None:
         return ""
-    if scen == "retr-big":
+    if scen in ("retr-big", "stor-big"):
         s = f"{row['mb_per_s']} MB/s"
+    elif scen == "idle" and row.get("bg_logins"):
+        s = (f"{row['sessions_held']} held, NOOP p99 {row['noop_p99_ms']} ms while "
+             f"{row['bg_logins']} logins (p99 {row['bg_login_p99_ms'] or '-'} ms)")
     elif scen == "idle":
         s = (f"{row['sessions_held']} held, {row['bytes_per_session']} B/session, "
              f"NOOP p99 {row['noop_p99_ms']} ms")
@@ -141,7 +145,8 @@ def summary(scen, row):
 
 
 def make_fixture(big_mib):
-    """small.bin (4 KiB), big.bin, dir1000/ (1,000 files) on tmpfs."""
+    """small.bin (4 KiB), big.bin, dir1000/ (1,000 files) and the empty
+    scratch directory for uploads, on tmpfs."""
     fix = tempfile.mkdtemp(prefix="ftpbench-fixture.", dir="/dev/shm")
     print(f"fixture {fix}: small.bin 4 KiB, big.bin {big_mib} MiB, dir1000/", flush=True)
     with open(os.path.join(fix, "small.bin"), "wb") as f:
@@ -158,7 +163,77 @@ def make_fixture(big_mib):
         os.chmod(d, 0o755)
         for name in files:
             os.chmod(os.path.join(d, name), 0o644)
+    # Uploads: writable by every server's user (nobody, ftp, root); the
+    # root stays read-only (vsftpd refuses an anonymous root it could write).
+    upload = os.path.join(fix, servers.UPLOAD_DIR)
+    os.mkdir(upload)
+    os.chmod(upload, 0o777)
     return fix
+
+
+def check_uploads(scratch, ops, size):
+    """What a stor run left in its scratch directory against what ftpbench
+    counted: "" when at least ops files have exactly size bytes, else what
+    is wrong. (Uploads that failed may leave partial files; those are
+    errors ftpbench counted.)"""
+    try:
+        sizes = [os.path.getsize(os.path.join(scratch, n)) for n in os.listdir(scratch)]
+    except OSError as e:
+        return f"cannot read the uploads: {e}"
+    whole = sum(1 for x in sizes if x == size)
+    if whole < ops:
+        return (f"{ops} uploads counted but {whole} files of {size} bytes in the scratch "
+                f"directory ({len(sizes)} files)")
+    return ""
+
+
+def ftpd_capabilities(ftpd, fix, confdir):
+    """What this ftpd can be given, probed rather than assumed: anonymous
+    uploads (write_enable and anonymous_write pass --check-config) and an
+    account (ftpd --hash-password makes a hash and users_file passes
+    --check-config). {"uploads": "" or why not, "users_file": path or None,
+    "account": (user, password) or None, "no_account": why not}."""
+    caps = {"uploads": "", "users_file": None, "account": None, "no_account": ""}
+
+    def check(name, text):
+        conf = os.path.join(confdir, name)
+        with open(conf, "w") as f:
+            f.write(text)
+        try:
+            p = subprocess.run([ftpd, "--config", conf, "--root", fix, "--check-config"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=30)
+        except (OSError, subprocess.SubprocessError) as e:
+            return str(e)
+        if p.returncode == 0:
+            return ""
+        lines = (p.stderr or p.stdout).strip().splitlines()
+        return lines[0] if lines else f"exit {p.returncode}"
+
+    why = check("ftpd-probe-write.conf", "".join(f"{k} = {v}\n"
+                                                 for k, v in servers.FTPD_WRITE_KEYS.items()))
+    caps["uploads"] = f"ftpd --check-config: {why}" if why else ""
+    password = secrets.token_hex(12)
+    try:
+        p = subprocess.run([ftpd, "--hash-password"], input=password + "\n",
+                           capture_output=True, text=True, timeout=30)
+        digest = p.stdout.strip() if p.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        digest = ""
+    if not digest.startswith("$"):
+        caps["no_account"] = "ftpd --hash-password is not available"
+        return caps
+    users = os.path.join(confdir, "ftpd-users")
+    with open(users, "w") as f:
+        f.write(servers.ftpd_users_line(servers.ACCOUNT_USER, digest))
+    os.chmod(users, 0o600)
+    why = check("ftpd-probe-users.conf", f"users_file = {users}\n")
+    if why:
+        caps["no_account"] = f"ftpd --check-config: {why}"
+        return caps
+    caps["users_file"] = users
+    caps["account"] = (servers.ACCOUNT_USER, password)
+    return caps
 
 
 def _cmd_out(cmd):
@@ -220,6 +295,8 @@ class Bench:
         self.server_port = None
         self.fix = None
         self.ns_ok = False
+        self.caps = {"uploads": "not probed", "users_file": None, "account": None,
+                     "no_account": "not probed"}
 
     # --- results directory ---------------------------------------------------
 
@@ -304,8 +381,9 @@ class Bench:
         conf = self.path("conf", f"{label}.conf")
         with open(conf, "w") as f:
             f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
-                                      self.prefork_workers,
-                                      self.pool_threads))
+                                      self.prefork_workers, self.pool_threads,
+                                      writable=not self.caps["uploads"],
+                                      users_file=self.caps["users_file"]))
         port = free_port()
         return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
@@ -373,7 +451,8 @@ class Bench:
             self.machine_line(name, version)
             if self.pyftpdlib and self.pyftpdlib != "system":
                 env = version_env
-            return self.start_server(name, port, log, [binary, conf, self.fix, str(port)], env)
+            return self.start_server(name, port, log, [binary, conf, self.fix, str(port),
+                                                       servers.UPLOAD_DIR], env)
         self.machine_line(name, servers.server_version(binary))
         return self.start_server(name, port, log, cmd)
 
@@ -388,6 +467,15 @@ class Bench:
         args = list(run.args)
         if run.scenario == "idle":
             args += ["--server-pid", str(self.server.pid)]
+        scratch = None
+        if run.stor:
+            # A directory of its own on the fixture's tmpfs, removed after the run.
+            name = f"{label}.{tag}".replace("@", "-") + (f".{rep}" if rep else "")
+            scratch = os.path.join(self.fix, servers.UPLOAD_DIR, name)
+            shutil.rmtree(scratch, ignore_errors=True)
+            os.mkdir(scratch)
+            os.chmod(scratch, 0o777)
+            args += ["--dir", f"/{servers.UPLOAD_DIR}/{name}"]
         cmd = [self.ftpbench, "--scenario", run.scenario, "--host", "127.0.0.1",
                "--port", str(self.server_port), "--sources", str(self.m.sources),
                "--timeout", str(self.m.op_timeout), "--label", label, "--csv", "--csv-header"] + args
@@ -432,6 +520,12 @@ class Bench:
                 break
         with open(log, "a") as f:
             f.write(f"elapsed {int(time.time() - t0)} s, exit {status}\n")
+        if scratch is not None:
+            size = int(run.args[run.args.index("--size") + 1])
+            wrong = check_uploads(scratch, int(table.num(row["ops"]) or 0) if row else 0, size)
+            shutil.rmtree(scratch, ignore_errors=True)
+            if wrong:
+                self.note(label, tag, f"uploads: {wrong}")
         if status == 0:
             print(f"  {label:<16} {tag:<22} {summary(run.scenario, row)}", flush=True)
         elif status in (124, 137):
@@ -446,7 +540,8 @@ class Bench:
 
     def matrix(self, label):
         for item in matrix.plan(matrix.kind_of(label), self.m, self.nofile_num(),
-                                self.prefork_workers, self.pool_threads):
+                                self.prefork_workers, self.pool_threads,
+                                self.caps if label.startswith("ftpd-") else None):
             if isinstance(item, matrix.Skip):
                 self.note(label, item.tag, item.why)
             elif item.reps is None:
@@ -470,6 +565,11 @@ class Bench:
         self.fix = make_fixture(self.m.big_mib)
         with open(self.machine, "w") as f:
             f.write(machine_text(self.nofile, self.m.name, self.fix))
+        if archs:
+            self.caps = ftpd_capabilities(self.ftpd, self.fix, self.path("conf"))
+            print(f"ftpd uploads: {self.caps['uploads'] or 'yes'}; account: "
+                  f"{'yes (yescrypt, ftpd --hash-password)' if self.caps['account'] else self.caps['no_account']}",
+                  flush=True)
 
         for arch in archs:
             print(f"ftpd-{arch}", flush=True)
@@ -506,9 +606,14 @@ class Bench:
             for label, start in ([(f"ftpd-{a}", lambda a=a: self.start_ftpd(a)) for a in archs]
                                  + [(s, lambda s=s: self.find(s) and self.start_other(s, free_port()))
                                     for s in other_servers]):
+                no_uploads = self.caps["uploads"] if label.startswith("ftpd-") else ""
                 if start():
-                    for run in matrix.big_plan(self.m):
-                        self.bench(label, run, rep)
+                    for run in matrix.big_plan(self.m, no_uploads):
+                        if isinstance(run, matrix.Skip):
+                            if rep == 1:
+                                self.note(label, run.tag, run.why)
+                        else:
+                            self.bench(label, run, rep)
                     self.stop_server()
 
         self.report()

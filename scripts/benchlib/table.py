@@ -5,6 +5,10 @@ COLUMNS is the CSV schema, the one list the run's writer (append_row) and
 the table's reader (read_rows) use; ftpbench prints the same header
 (src/bench/report.c, checked by tests/scripts/test_benchlib.py).
 
+A row's run is its scenario, except two that ftpbench runs as login and
+idle: "login-account" (a login as a user other than anonymous/ftp) and
+"idle-logins" (idle with background logins); see run_name().
+
 render() makes results.md: one table per scenario family (rows: ftpd
 back-ends, then the other servers; columns: scenario@concurrency), then
 "Ratios": the targets below computed from this one run, each with ✓ or ✗,
@@ -26,17 +30,21 @@ COLUMNS = [
     "label", "scenario", "concurrency", "duration_s", "ops", "errors", "ops_per_s",
     "mb_per_s", "p50_ms", "p99_ms", "max_ms", "sessions_held", "noop_p50_ms",
     "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
-    "slow_clients", "slow_ops",
+    "slow_clients", "slow_ops", "user", "bg_logins", "bg_login_p99_ms",
 ]
+# The columns before user/bg_logins/bg_login_p99_ms were added: a results.csv
+# of that time (docs/bench-results.csv) still reads, the new fields empty.
+OLD_COLUMNS = COLUMNS[:19]
 
 
 class SchemaError(ValueError):
     """A CSV header that is not COLUMNS."""
 
 
-def check_header(header):
-    if list(header) != COLUMNS:
-        raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
+def check_header(header, old_ok=False):
+    if list(header) == COLUMNS or (old_ok and list(header) == OLD_COLUMNS):
+        return
+    raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
 
 
 def parse_ftpbench_csv(text):
@@ -68,8 +76,8 @@ def read_rows(path):
     """Every row of a results.csv, as dicts of COLUMNS."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        check_header(reader.fieldnames or [])
-        return list(reader)
+        check_header(reader.fieldnames or [], old_ok=True)
+        return [dict({c: "" for c in COLUMNS}, **row) for row in reader]
 
 
 # The targets, all measured within one run. Edit them here.
@@ -87,9 +95,21 @@ RATE_TARGETS = [
     ("ftpd-hybrid", "pure-ftpd", "retr-small", 16, 8.0),
     ("ftpd-hybrid", "pure-ftpd", "retr-persistent", 16, 1.3),
     ("ftpd-hybrid", "pure-ftpd", "list", 16, 2.0),
+    ("ftpd-hybrid", "vsftpd", "stor-small", 16, 5.0),
 ]
-# Every back-end against vsftpd (which uses sendfile) on a large file.
+# Every back-end against vsftpd (which uses sendfile) on a large file, sent
+# (retr-big) and received (stor-big).
 BIG_TARGET = 0.95
+BIG_SCENARIOS = ("retr-big", "stor-big")
+# Idle sessions while logins with the yescrypt account run: (label,
+# sessions, logins/s asked, max NOOP p99 ms). The logins must have run at
+# LOGIN_RATE_SHARE of the rate asked at least, or the p99 proves nothing.
+IDLE_LOGINS_TARGETS = [
+    ("ftpd-reactor", 1000, 20, 5.0),
+    ("ftpd-hybrid", 1000, 20, 5.0),
+]
+LOGIN_RATE_SHARE = 0.9
+ANONYMOUS = ("", "anonymous", "ftp")
 # Idle sessions: (label, sessions, max bytes per session, max NOOP p99 ms).
 IDLE_TARGETS = [
     ("ftpd-reactor", 10000, 1024, 1.0),
@@ -137,8 +157,19 @@ def fmt_bytes(x):
 
 
 def headline_field(scen):
-    """The column a run is judged by: MB/s for retr-big, else ops/s."""
-    return "mb_per_s" if scen == "retr-big" else "ops_per_s"
+    """The column a run is judged by: MB/s for the large files, else ops/s."""
+    return "mb_per_s" if scen in BIG_SCENARIOS else "ops_per_s"
+
+
+def run_name(row):
+    """The run a row belongs to: its scenario, or "login-account" for a login
+    with an account, or "idle-logins" for idle with background logins."""
+    scen = row.get("scenario", "")
+    if scen == "login" and (row.get("user") or "") not in ANONYMOUS:
+        return "login-account"
+    if scen == "idle" and (row.get("bg_logins") or "") != "":
+        return "idle-logins"
+    return scen
 
 
 def median_row(rows, scen):
@@ -158,7 +189,7 @@ class Results:
         self.labels = []
         for row in rows:
             label = row.get("label", "")
-            scen = row.get("scenario", "")
+            scen = run_name(row)
             n = self.group_n(row)
             if not label or not scen or n is None:
                 continue
@@ -178,7 +209,7 @@ class Results:
     def group_n(row):
         """Concurrency, or for idle the number of sessions asked for."""
         n = num(row.get("concurrency"))
-        if row.get("scenario") == "idle":
+        if run_name(row) == "idle":
             held = num(row.get("sessions_held"))
             if (n is None or n <= 1) and held is not None:
                 n = held
@@ -207,9 +238,10 @@ class Results:
         ops = num(row.get("ops")) or 0
         slow_ops = num(row.get("slow_ops")) or 0
         errs = num(row.get("errors")) or 0
-        idle = scen == "idle"
-        attempts = ops + slow_ops + ((num(row.get("concurrency")) or 0) if idle else 0)
-        done = ops + slow_ops + ((num(row.get("sessions_held")) or 0) if idle else 0)
+        idle = scen in ("idle", "idle-logins")
+        bg = num(row.get("bg_logins")) or 0
+        attempts = ops + slow_ops + ((num(row.get("concurrency")) or 0) + bg if idle else 0)
+        done = ops + slow_ops + ((num(row.get("sessions_held")) or 0) + bg if idle else 0)
         return done == 0 or errs * 100 > attempts
 
     def error_mark(self, label, scen, n):
@@ -224,12 +256,15 @@ def table(header, rows):
 
 def rate_tables(res):
     out = []
-    cols = [(s, n) for s in ("login", "retr-small", "retr-persistent", "list") for n in res.ns(s)]
+    cols = [(s, n) for s in ("login", "login-account", "retr-small", "retr-persistent", "list",
+                             "stor-small") for n in res.ns(s)]
     if cols:
         out.append("### Request rates (operations/s)\n")
         out.append(
-            "login = connect, USER/PASS, QUIT; retr-small = a session per 4 KiB RETR; "
-            "retr-persistent = 4 KiB RETRs on one session; list = LIST of 1,000 files.\n"
+            "login = connect, USER/PASS, QUIT (anonymous); login-account = the same with an "
+            "account whose password is a yescrypt hash; retr-small = a session per 4 KiB RETR; "
+            "retr-persistent = 4 KiB RETRs on one session; list = LIST of 1,000 files; "
+            "stor-small = a session per 4 KiB STOR of a new file.\n"
         )
         rows = [
             [lab] + [fmt(res.rate(lab, s, n)) + res.error_mark(lab, s, n) for s, n in cols]
@@ -237,14 +272,16 @@ def rate_tables(res):
         ]
         out.append(table(["server"] + [f"{s}@{n}" for s, n in cols], rows))
         out.append("")
-    big = res.ns("retr-big")
+    big = [(s, n) for s in BIG_SCENARIOS for n in res.ns(s)]
     if big:
         out.append("### Large file (MB/s)\n")
+        out.append("retr-big = RETR of a large file; stor-big = STOR of as many bytes "
+                   "(made in memory by the client) into a new file on the same tmpfs.\n")
         rows = [
-            [lab] + [fmt(res.rate(lab, "retr-big", n), 1) + res.error_mark(lab, "retr-big", n) for n in big]
+            [lab] + [fmt(res.rate(lab, s, n), 1) + res.error_mark(lab, s, n) for s, n in big]
             for lab in res.labels
         ]
-        out.append(table(["server"] + [f"retr-big@{n}" for n in big], rows))
+        out.append(table(["server"] + [f"{s}@{n}" for s, n in big], rows))
         out.append("")
     idle = res.ns("idle")
     if idle:
@@ -267,6 +304,23 @@ def rate_tables(res):
                 ]
             rows.append(r)
         out.append(table(header, rows))
+        out.append("")
+    il = res.ns("idle-logins")
+    if il:
+        out.append("### Idle sessions while logins run\n")
+        out.append("NOOP round trips of the idle sessions while background clients log in "
+                   "with the yescrypt account at a fixed rate.\n")
+        rows = []
+        for lab in res.labels:
+            for n in il:
+                row = res.get(lab, "idle-logins", n)
+                if row is None:
+                    continue
+                rows.append([lab, fmt(num(row.get("sessions_held"))) + res.error_mark(lab, "idle-logins", n),
+                             fmt(bg_login_rate(row), 1), fmt(num(row.get("bg_login_p99_ms")), 2),
+                             fmt(num(row.get("noop_p50_ms")), 2), fmt(num(row.get("noop_p99_ms")), 2)])
+        out.append(table(["server", "sessions held", "logins/s", "login p99 ms", "NOOP p50 ms",
+                          "NOOP p99 ms"], rows))
         out.append("")
     slow = res.ns("slow")
     if slow:
@@ -293,6 +347,12 @@ def rate_tables(res):
     return "\n".join(out)
 
 
+def bg_login_rate(row):
+    """Background logins per second over the hold, or None."""
+    done, dur = num(row.get("bg_logins")), num(row.get("duration_s"))
+    return done / dur if done is not None and dur else None
+
+
 def verdict(ok):
     return "—" if ok is None else ("✓" if ok else "✗")
 
@@ -306,17 +366,29 @@ def ratio_section(res):
         rows.append([f"{num_lab} / {den_lab}", f"{scen}@{n}",
                      fmt(r, 2) + ("×" if r is not None else "") + mark,
                      f"≥ {target:g}×", verdict(None if r is None else r >= target)])
-    for n in res.ns("retr-big"):
-        den = res.rate("vsftpd", "retr-big", n)
-        for lab in res.labels:
-            if not lab.startswith("ftpd-"):
-                continue
-            a = res.rate(lab, "retr-big", n)
-            r = a / den if a is not None and den else None
-            mark = res.error_mark(lab, "retr-big", n) or res.error_mark("vsftpd", "retr-big", n)
-            rows.append([f"{lab} / vsftpd", f"retr-big@{n}",
-                         fmt(r, 2) + ("×" if r is not None else "") + mark,
-                         f"≥ {BIG_TARGET:g}×", verdict(None if r is None else r >= BIG_TARGET)])
+    for scen in BIG_SCENARIOS:
+        for n in res.ns(scen):
+            den = res.rate("vsftpd", scen, n)
+            for lab in res.labels:
+                if not lab.startswith("ftpd-"):
+                    continue
+                a = res.rate(lab, scen, n)
+                r = a / den if a is not None and den else None
+                mark = res.error_mark(lab, scen, n) or res.error_mark("vsftpd", scen, n)
+                rows.append([f"{lab} / vsftpd", f"{scen}@{n}",
+                             fmt(r, 2) + ("×" if r is not None else "") + mark,
+                             f"≥ {BIG_TARGET:g}×", verdict(None if r is None else r >= BIG_TARGET)])
+    for lab, n, rate, max_p99 in IDLE_LOGINS_TARGETS:
+        row = res.get(lab, "idle-logins", n)
+        p = None if row is None else num(row.get("noop_p99_ms"))
+        got = None if row is None else bg_login_rate(row)
+        mark = res.error_mark(lab, "idle-logins", n)
+        ok = None
+        if p is not None:
+            ok = p < max_p99 and got is not None and got >= LOGIN_RATE_SHARE * rate
+        shown = "—" if p is None else f"{fmt(p, 2)} ms at {fmt(got, 1)} logins/s"
+        rows.append([lab, f"idle@{n} NOOP p99 while {rate} logins/s (yescrypt)", shown + mark,
+                     f"< {max_p99:g} ms", verdict(ok)])
     for lab, n, max_bytes, max_p99 in IDLE_TARGETS:
         b = res.value(lab, "idle", n, "bytes_per_session")
         p = res.value(lab, "idle", n, "noop_p99_ms")

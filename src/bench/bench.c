@@ -82,7 +82,9 @@ static int make_cmds(struct bench *b)
         make_cmd(&b->cmd.type, "TYPE I\r\n") < 0 ||
         make_cmd(&b->cmd.pasv, "%s\r\n", o->epsv ? "EPSV" : "PASV") < 0 ||
         make_cmd(&b->cmd.size, "SIZE %s\r\n", file) < 0 || make_cmd(&b->cmd.noop, "NOOP\r\n") < 0 ||
-        make_cmd(&b->cmd.quit, "QUIT\r\n") < 0)
+        make_cmd(&b->cmd.quit, "QUIT\r\n") < 0 ||
+        make_cmd(&b->bg_user, "USER %s\r\n", o->bg_user != NULL ? o->bg_user : o->user) < 0 ||
+        make_cmd(&b->bg_pass, "PASS %s\r\n", o->bg_pass != NULL ? o->bg_pass : o->pass) < 0)
         return -1;
     if (o->scenario == SC_LIST)
         return make_cmd(&b->cmd.xfer, "LIST %s\r\n", o->dir);
@@ -97,26 +99,48 @@ int bench_setup(struct bench *b, const struct bench_opts *o, char *err, size_t e
     b->mem_before = b->mem_held = -1;
     b->tty = !o->quiet && isatty(STDERR_FILENO) == 1;
     hist_init(&b->lat);
+    hist_init(&b->bg_lat);
+    b->pid = (long)getpid();
     if (resolve(b, err, errlen) < 0 || make_sources(b, err, errlen) < 0)
         return -1;
     if (make_cmds(b) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    b->nfast = o->scenario == SC_IDLE ? o->sessions : o->concurrency;
-    b->nclients = b->nfast + (o->scenario == SC_SLOW ? o->slow : 0);
+    bool idle = o->scenario == SC_IDLE;
+    b->nfast = idle ? o->sessions : o->concurrency;
+    b->nbg = idle && o->bg_rate > 0 ? o->concurrency : 0;
+    b->nclients = b->nfast + (o->scenario == SC_SLOW ? o->slow : 0) + b->nbg;
     b->clients = calloc(b->nclients, sizeof *b->clients);
     b->scratch_len = SCRATCH_LEN;
     b->scratch = malloc(b->scratch_len);
     b->loop = ev_loop_new(EVFLAG_AUTO);
-    if (b->clients == NULL || b->scratch == NULL || b->loop == NULL) {
+    if (b->clients == NULL || b->scratch == NULL || b->loop == NULL ||
+        pacer_init(&b->rate, b, o->rate, b->nfast) < 0 ||
+        pacer_init(&b->bg, b, o->bg_rate, b->nbg) < 0) {
         snprintf(err, errlen, "cannot allocate %u clients or the event loop", b->nclients);
         return -1;
     }
-    enum role fast = o->scenario == SC_IDLE ? ROLE_IDLE : ROLE_FAST;
+    /* What uploads send: any bytes do; a pattern rather than whatever
+     * malloc left there. */
+    for (size_t i = 0; i < b->scratch_len; i++)
+        b->scratch[i] = (char)('a' + i % 26);
+    enum role fast = idle ? ROLE_IDLE : ROLE_FAST;
+    enum role rest = idle ? ROLE_BG : ROLE_SLOW;
     for (unsigned i = 0; i < b->nclients; i++)
-        client_init(&b->clients[i], b, i, i < b->nfast ? fast : ROLE_SLOW);
+        client_init(&b->clients[i], b, i, i < b->nfast ? fast : rest);
     client_init(&b->probe, b, 0, ROLE_PROBE);
+    if (scenario_stor(o->scenario)) {
+        /* "STOR " DIR "/ftpbench." PID "." ID "." SEQ CRLF */
+        b->stor_cap = strlen(o->dir) + 80;
+        for (unsigned i = 0; i < b->nfast; i++) {
+            b->clients[i].stor.s = malloc(b->stor_cap);
+            if (b->clients[i].stor.s == NULL) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -126,9 +150,15 @@ void bench_teardown(struct bench *b)
         for (unsigned i = 0; i < b->nclients; i++)
             client_close(&b->clients[i]);
         client_close(&b->probe);
+        pacer_stop(&b->rate);
+        pacer_stop(&b->bg);
     }
-    struct cmd *cmds[] = {&b->cmd.user, &b->cmd.pass, &b->cmd.type, &b->cmd.pasv,
-                          &b->cmd.xfer, &b->cmd.size, &b->cmd.noop, &b->cmd.quit};
+    for (unsigned i = 0; b->clients != NULL && i < b->nclients; i++)
+        free(b->clients[i].stor.s);
+    pacer_free(&b->rate);
+    pacer_free(&b->bg);
+    struct cmd *cmds[] = {&b->cmd.user, &b->cmd.pass, &b->cmd.type, &b->cmd.pasv, &b->cmd.xfer,
+                          &b->cmd.size, &b->cmd.noop, &b->cmd.quit, &b->bg_user,  &b->bg_pass};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         free(cmds[i]->s);
     free(b->clients);
@@ -163,7 +193,7 @@ void bench_raise_nofile(const struct bench *b)
         }
     }
     /* A client may hold a control and a data connection (idle: control). */
-    unsigned long long per = b->o.scenario == SC_IDLE ? 1 : 2;
+    unsigned long long per = b->o.scenario == SC_IDLE && b->nbg == 0 ? 1 : 2;
     unsigned long long need = per * b->nclients + FD_SLACK;
     if (rl.rlim_cur != RLIM_INFINITY && need > rl.rlim_cur)
         fprintf(stderr,

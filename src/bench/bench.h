@@ -6,7 +6,10 @@
  *   bench.c   set-up and tear-down: address, sources, commands, clients
  *   client.c  one virtual client's FTP state machine
  *   run.c     the measured run: start, deadline or count, grace, counters
- *   idle.c    the idle scenario: ramp up, hold, NOOPs, server memory
+ *   idle.c    the idle scenario: ramp up, hold, NOOPs, server memory,
+ *             background logins
+ *   pacer     (run.c) --rate and --background-logins: sessions start on a
+ *             schedule, the clients waiting their turn in a queue
  *   probe     (run.c) SIZE of --file when --size was not given */
 #ifndef FTPBENCH_BENCH_H
 #define FTPBENCH_BENCH_H
@@ -26,13 +29,15 @@
 enum cstate {
     CS_IDLE,    /* not started, or done for good */
     CS_BACKOFF, /* after an error, before reconnecting */
+    CS_PACED,   /* waiting in a pacer's queue for its turn to connect */
     CS_GREET,   /* connecting; waiting for 220 */
     CS_USER,    /* USER sent */
     CS_PASS,    /* PASS sent */
     CS_TYPE,    /* TYPE I sent */
     CS_SIZE,    /* SIZE sent (probe) */
     CS_PASV,    /* PASV or EPSV sent */
-    CS_XFER,    /* RETR or LIST sent: 150, data to EOF, 226 */
+    CS_XFER,    /* RETR or LIST sent: 150, data to EOF, 226; STOR sent: 150,
+                   data sent and closed, 226 */
     CS_HELD,    /* idle: logged in, nothing outstanding */
     CS_NOOP,    /* idle: NOOP sent */
     CS_QUIT,    /* QUIT sent */
@@ -44,9 +49,25 @@ enum role {
     ROLE_SLOW,  /* slow: trickles commands, reads data slowly; not measured */
     ROLE_IDLE,  /* idle: logs in and holds its session */
     ROLE_PROBE, /* asks SIZE of --file before the run */
+    ROLE_BG,    /* idle: logs in and QUITs while the sessions are held */
 };
 
 struct bench;
+
+struct cmd {
+    char *s;
+    size_t len;
+};
+
+/* Sessions start at most at a rate (struct pace); those that come too
+ * early wait in a FIFO queue. */
+struct pacer {
+    struct bench *b;
+    struct pace pace;
+    ev_timer w;
+    struct client **q; /* a ring of cap entries: a client waits at most once */
+    unsigned head, n, cap;
+};
 
 struct client {
     struct bench *b;
@@ -64,18 +85,15 @@ struct client {
     struct reply_parser rp;
     const char *out; /* the command being sent (one of b->cmd) */
     size_t out_len, out_off;
-    uint64_t t_op;   /* start of the operation in flight (mono ns) */
-    uint64_t t_noop; /* NOOP sent (mono ns) */
-    uint64_t data_bytes;
+    uint64_t t_op;                        /* start of the operation in flight (mono ns) */
+    uint64_t t_noop;                      /* NOOP sent (mono ns) */
+    uint64_t data_bytes;                  /* received (RETR, LIST) or sent (STOR) */
+    unsigned seq;                         /* STOR: uploads made, for the next name */
+    struct cmd stor;                      /* STOR: this client's command (a new name each time) */
     bool in_op;                           /* a counted operation is in flight */
     bool got_bytes;                       /* the control connection delivered something */
     bool got_prelim, got_final, data_eof; /* transfer progress */
     bool held;                            /* idle: reached 230 */
-};
-
-struct cmd {
-    char *s;
-    size_t len;
 };
 
 struct bench {
@@ -89,8 +107,14 @@ struct bench {
     int64_t size; /* expected RETR size; -1: unknown */
     bool tty;     /* stderr is a terminal: show progress */
 
-    struct client *clients; /* measured ones first, then slow ones */
+    struct client *clients; /* measured (idle: held) ones first, then slow or background ones */
     unsigned nclients, nfast;
+    struct pacer rate; /* --rate: the measured clients' sessions */
+    struct pacer bg;   /* --background-logins */
+    struct cmd bg_user, bg_pass;
+    long pid;        /* ours, in the names of uploads */
+    size_t stor_cap; /* of each client's STOR command buffer */
+    unsigned nbg;    /* idle: background login clients (after the held ones) */
     struct client probe;
 
     /* The run. */
@@ -114,8 +138,10 @@ struct bench {
     uint64_t t_hold;
     ev_timer hold, tick;
     int64_t mem_before, mem_held;
+    uint64_t bg_ops; /* background logins completed during the hold */
+    struct hist bg_lat;
 
-    char *scratch; /* received data is discarded into this */
+    char *scratch; /* received data is discarded into this; uploads are sent from it */
     size_t scratch_len;
     char line[FTPD_LINE_MAX + 1]; /* one reply line, as framed */
 };
@@ -138,6 +164,8 @@ void client_begin(struct client *c);
 bool client_noop(struct client *c);
 /* Close the client's connections; it reports nothing afterwards. */
 void client_close(struct client *c);
+/* The client's turn came in its pacer's queue: it connects now. */
+void client_paced(struct client *c);
 
 /* run.c: what clients report. */
 /* A measured operation may start (counts it in flight). */
@@ -157,11 +185,20 @@ void run_finish(struct bench *b);
 /* Ctrl-C handling, and the progress line when stderr is a terminal. */
 void run_progress_start(struct bench *b);
 void run_progress_stop(struct bench *b);
+/* rate > 0: a pacer for up to cap clients. 0, or -1 out of memory. */
+int pacer_init(struct pacer *p, struct bench *b, double rate, unsigned cap);
+bool pacer_active(const struct pacer *p);
+/* True: c may connect now. False: c waits its turn (client_paced later). */
+bool pacer_admit(struct pacer *p, struct client *c);
+void pacer_stop(struct pacer *p);
+void pacer_free(struct pacer *p);
 
 /* idle.c */
 void idle_run(struct bench *b);
 void idle_held(struct bench *b, struct client *c);
 void idle_gone(struct bench *b, struct client *c);
 void idle_noop_done(struct bench *b, uint64_t ns);
+/* Background logins are wanted (the sessions are held, the run goes on). */
+bool idle_bg_wanted(const struct bench *b);
 
 #endif

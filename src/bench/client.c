@@ -6,19 +6,32 @@
  *   retr-small/slow  TYPE I, PASV|EPSV, RETR, QUIT      one op = the session
  *   retr-persistent  TYPE I, then PASV|EPSV + RETR ...  one op = a transfer
  *   retr-big, list   the same (list: no TYPE, LIST)     one op = a transfer
+ *   stor-small       TYPE I, PASV|EPSV, STOR, QUIT      one op = the session
+ *   stor-big         TYPE I, then PASV|EPSV + STOR ...  one op = a transfer
  *   idle             held; NOOP on request              NOOP round trips
+ *   (background)     idle's background logins: QUIT     counted apart
  * A transfer: after 227/229 the data connection is connected at once and the
  * command sent right behind it (as real clients do); it ends when 150, the
  * data to EOF, and 226 were all seen, in whatever order data and 226 come.
+ * A STOR sends its --size bytes (from memory) once 150 came, closes the data
+ * connection, and ends with the 226 that follows; a final reply before every
+ * byte was sent is an error. Each STOR names a new file in --dir:
+ * ftpbench.PID.CLIENT.SEQ.
  * After QUIT's 221 the client waits for the server to close first, so the
  * TIME_WAIT lands on the server side and client ports stay free.
  *
  * Every reply code is checked; anything unexpected (or malformed, or a
  * timeout, or a wrong byte count) ends the session as an error, and the
- * client starts a new one after a short back-off. */
+ * client starts a new one after a short back-off.
+ *
+ * With a pacer (--rate for the measured clients, --background-logins for
+ * the background ones) a client waits its turn in the pacer's queue before
+ * it connects; the wait is not part of the session's latency. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench/bench.h"
 #include "bench/sock.h"
@@ -68,7 +81,15 @@ void client_init(struct client *c, struct bench *b, unsigned id, enum role role)
 
 static bool session_is_op(const struct client *c)
 {
+    if (c->role == ROLE_BG)
+        return true;
     return (c->role == ROLE_FAST || c->role == ROLE_SLOW) && scenario_session_op(c->b->o.scenario);
+}
+
+/* The client sends files (stor-*) rather than receiving them. */
+static bool uploads(const struct client *c)
+{
+    return c->role == ROLE_FAST && scenario_stor(c->b->o.scenario);
 }
 
 static void data_close(struct client *c)
@@ -142,7 +163,9 @@ static enum err_kind connect_error(int err)
 static bool op_begin(struct client *c)
 {
     struct bench *b = c->b;
-    if (c->role == ROLE_SLOW ? b->stopping : !run_may_start(b))
+    if (c->role == ROLE_SLOW ? b->stopping
+        : c->role == ROLE_BG ? !idle_bg_wanted(b)
+                             : !run_may_start(b))
         return false;
     c->in_op = true;
     c->t_op = mono_ns();
@@ -251,13 +274,49 @@ static void session_open(struct client *c)
         ev_timer_again(b->loop, &c->pace);
 }
 
-static void next_session(struct client *c)
+static void start_session(struct client *c)
 {
     if (session_is_op(c) ? !op_begin(c) : !run_wants_more(c->b)) {
         done(c);
         return;
     }
     session_open(c);
+}
+
+static struct pacer *pacer_of(struct client *c)
+{
+    struct bench *b = c->b;
+    if (c->role == ROLE_FAST && pacer_active(&b->rate))
+        return &b->rate;
+    if (c->role == ROLE_BG && pacer_active(&b->bg))
+        return &b->bg;
+    return NULL;
+}
+
+/* Another session is wanted, before taking a place in a pacer's queue. */
+static bool wants_session(const struct client *c)
+{
+    return c->role == ROLE_BG ? idle_bg_wanted(c->b) : run_wants_more(c->b);
+}
+
+static void next_session(struct client *c)
+{
+    struct pacer *p = pacer_of(c);
+    if (p != NULL) {
+        if (!wants_session(c)) {
+            done(c);
+            return;
+        }
+        if (!pacer_admit(p, c))
+            return; /* client_paced() when its turn comes */
+    }
+    start_session(c);
+}
+
+void client_paced(struct client *c)
+{
+    c->st = CS_IDLE;
+    start_session(c);
 }
 
 void client_begin(struct client *c)
@@ -304,7 +363,7 @@ static void logged_in(struct client *c)
         idle_held(b, c);
         return;
     }
-    if (c->role != ROLE_PROBE && b->o.scenario == SC_LOGIN)
+    if (c->role == ROLE_BG || (c->role != ROLE_PROBE && b->o.scenario == SC_LOGIN))
         quit(c);
     else if (c->role != ROLE_PROBE && b->o.scenario == SC_LIST)
         next_transfer(c);
@@ -341,7 +400,8 @@ static int data_open(struct client *c, int port)
     c->dfd = fd;
     c->data_bytes = 0;
     c->data_eof = c->got_prelim = c->got_final = false;
-    if (c->role != ROLE_SLOW) {
+    /* An upload waits for 150 before it writes (data_send). */
+    if (c->role != ROLE_SLOW && !uploads(c)) {
         ev_io_set(&c->dw, fd, EV_READ);
         ev_io_start(b->loop, &c->dw);
     }
@@ -354,7 +414,7 @@ static void transfer_check(struct client *c)
     struct bench *b = c->b;
     if (!c->got_final || !c->data_eof)
         return;
-    if (b->o.scenario != SC_LIST && b->size >= 0 && c->data_bytes != (uint64_t)b->size) {
+    if (scenario_retr(b->o.scenario) && b->size >= 0 && c->data_bytes != (uint64_t)b->size) {
         fail(c, ERR_SHORT_DATA);
         return;
     }
@@ -395,9 +455,59 @@ static void data_read(struct client *c, size_t budget)
     }
 }
 
+/* Send up to budget bytes of the upload; close the data connection when
+ * every byte went (the server's EOF). The bytes are the scratch buffer's,
+ * over and over: no file is read. */
+static void data_send(struct client *c, size_t budget)
+{
+    struct bench *b = c->b;
+    uint64_t size = (uint64_t)b->size;
+    size_t sent = 0;
+    while (sent < budget && c->data_bytes < size) {
+        size_t n, want = budget - sent;
+        if (want > b->scratch_len)
+            want = b->scratch_len;
+        if (want > size - c->data_bytes)
+            want = (size_t)(size - c->data_bytes);
+        enum io_status st = net_write(c->dfd, b->scratch, want, &n);
+        if (st == IO_AGAIN)
+            return;
+        if (st != IO_OK) {
+            fail(c, c->data_bytes == 0 ? connect_error(errno) : ERR_CLOSED);
+            return;
+        }
+        c->data_bytes += n;
+        if (!b->finished)
+            b->bytes += n;
+        sent += n;
+        progress(c);
+    }
+    if (c->data_bytes < size)
+        return; /* the rest at the next EV_WRITE */
+    data_close(c);
+    c->data_eof = true;
+    transfer_check(c);
+}
+
 static void on_data(struct ev_loop *loop, ev_io *w, int revents)
 {
-    data_read(w->data, DATA_BURST);
+    struct client *c = w->data;
+    if (uploads(c))
+        data_send(c, DATA_BURST);
+    else
+        data_read(c, DATA_BURST);
+}
+
+/* This client's next STOR command: a new name in --dir. */
+static const struct cmd *stor_cmd(struct client *c)
+{
+    struct bench *b = c->b;
+    const char *dir = b->o.dir;
+    size_t dl = strlen(dir);
+    int n = snprintf(c->stor.s, b->stor_cap, "STOR %s%sftpbench.%ld.%u.%u\r\n", dir,
+                     dl > 0 && dir[dl - 1] == '/' ? "" : "/", (long)b->pid, c->id, c->seq++);
+    c->stor.len = n > 0 && (size_t)n < b->stor_cap ? (size_t)n : 0;
+    return &c->stor;
 }
 
 /* ---- replies ------------------------------------------------------------- */
@@ -411,7 +521,7 @@ static void on_reply(struct client *c, int code, const char *text)
     case CS_GREET:
         if (code != 220)
             break;
-        send_cmd(c, &b->cmd.user, CS_USER);
+        send_cmd(c, c->role == ROLE_BG ? &b->bg_user : &b->cmd.user, CS_USER);
         return;
     case CS_USER:
         if (code == 230) {
@@ -420,7 +530,7 @@ static void on_reply(struct client *c, int code, const char *text)
         }
         if (code != 331)
             break;
-        send_cmd(c, &b->cmd.pass, CS_PASS);
+        send_cmd(c, c->role == ROLE_BG ? &b->bg_pass : &b->cmd.pass, CS_PASS);
         return;
     case CS_PASS:
         if (code != 230 && code != 202)
@@ -443,17 +553,25 @@ static void on_reply(struct client *c, int code, const char *text)
                       : code != 227 || reply_pasv_port(text, &port) < 0)
             break;
         if (data_open(c, port) == 0)
-            send_cmd(c, &b->cmd.xfer, CS_XFER);
+            send_cmd(c, uploads(c) ? stor_cmd(c) : &b->cmd.xfer, CS_XFER);
         return;
     case CS_XFER:
         if (!c->got_prelim) {
             if (code != 150 && code != 125)
                 break;
             c->got_prelim = true;
+            if (uploads(c)) {
+                ev_io_set(&c->dw, c->dfd, EV_WRITE);
+                ev_io_start(b->loop, &c->dw);
+            }
             return;
         }
         if (code != 226 && code != 250)
             break;
+        if (uploads(c) && !c->data_eof) {
+            fail(c, ERR_SHORT_DATA); /* the server ended it before our EOF */
+            return;
+        }
         c->got_final = true;
         transfer_check(c);
         return;

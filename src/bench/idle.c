@@ -7,7 +7,14 @@
  * session still open.
  *
  * A session that fails (refused, 421, timeout) is counted and not retried:
- * "held" is the sessions that reached 230 and were still open at the end. */
+ * "held" is the sessions that reached 230 and were still open at the end.
+ *
+ * --background-logins R: once every session is held, --concurrency more
+ * clients log in and QUIT (connect .. 221, as in login), R sessions per
+ * second in all (a pacer), until the hold ends: the NOOP round trips are
+ * then those of idle sessions while logins run (with an account whose
+ * password check costs CPU, the server's hashing competes with them).
+ * Their count and latency are reported apart; their errors count. */
 #include <stdio.h>
 
 #include "bench/bench.h"
@@ -30,9 +37,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     unsigned rate = b->held < NOOP_RATE_MAX ? b->held : NOOP_RATE_MAX;
     b->noop_budget += rate * w->repeat;
     unsigned want = (unsigned)b->noop_budget, sent = 0;
-    for (unsigned scanned = 0; sent < want && scanned < b->nclients; scanned++) {
+    for (unsigned scanned = 0; sent < want && scanned < b->nfast; scanned++) {
         struct client *c = &b->clients[b->cursor];
-        b->cursor = (b->cursor + 1) % b->nclients;
+        b->cursor = (b->cursor + 1) % b->nfast;
         if (client_noop(c))
             sent++;
     }
@@ -53,6 +60,13 @@ static void hold_start(struct bench *b)
     ev_timer_init(&b->tick, on_tick, NOOP_TICK_S, NOOP_TICK_S);
     b->tick.data = b;
     ev_timer_start(b->loop, &b->tick);
+    for (unsigned i = b->nfast; i < b->nclients && !b->finished; i++)
+        client_begin(&b->clients[i]); /* background logins, paced */
+}
+
+bool idle_bg_wanted(const struct bench *b)
+{
+    return b->holding && !b->finished;
 }
 
 /* Start sessions up to the in-flight bound; hold once all are settled. */
@@ -63,13 +77,13 @@ static void ramp(struct bench *b)
     if (b->ramping)
         return;
     b->ramping = true;
-    while (b->ramp_busy < RAMP_INFLIGHT && b->ramp_next < b->nclients && !b->finished) {
+    while (b->ramp_busy < RAMP_INFLIGHT && b->ramp_next < b->nfast && !b->finished) {
         struct client *c = &b->clients[b->ramp_next++];
         b->ramp_busy++;
         client_begin(c);
     }
     b->ramping = false;
-    if (b->ramp_busy == 0 && b->ramp_next >= b->nclients && !b->holding && !b->finished)
+    if (b->ramp_busy == 0 && b->ramp_next >= b->nfast && !b->holding && !b->finished)
         hold_start(b);
 }
 
@@ -127,6 +141,7 @@ void idle_run(struct bench *b)
     run_finish(b);
     ev_timer_stop(b->loop, &b->hold);
     ev_timer_stop(b->loop, &b->tick);
+    pacer_stop(&b->bg);
     run_progress_stop(b);
     /* Every held session is still open here. */
     if (b->o.server_pid > 0 && b->holding)

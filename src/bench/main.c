@@ -22,7 +22,8 @@ static void fill_result(const struct bench *b, struct result *r)
         .scenario = scenario_name(o->scenario),
         .concurrency = idle ? o->sessions : o->concurrency,
         .ops = b->ops,
-        .has_bytes = scenario_retr(o->scenario) || o->scenario == SC_LIST,
+        .has_bytes =
+            scenario_retr(o->scenario) || scenario_stor(o->scenario) || o->scenario == SC_LIST,
         .bytes = b->bytes,
         .p50_ms = ms(hist_percentile(&b->lat, 50)),
         .p99_ms = ms(hist_percentile(&b->lat, 99)),
@@ -33,7 +34,13 @@ static void fill_result(const struct bench *b, struct result *r)
         .slow = o->scenario == SC_SLOW,
         .slow_clients = o->scenario == SC_SLOW ? o->slow : 0,
         .slow_ops = b->slow_ops,
-        .file_size = scenario_retr(o->scenario) ? b->size : -1,
+        .file_size = scenario_retr(o->scenario) || scenario_stor(o->scenario) ? b->size : -1,
+        .upload = scenario_stor(o->scenario),
+        .user = o->user,
+        .bg = idle && o->bg_rate > 0,
+        .bg_ops = b->bg_ops,
+        .bg_user = o->bg_user,
+        .bg_p99_ms = ms(hist_percentile(&b->bg_lat, 99)),
     };
     for (int k = 0; k < ERR_KINDS; k++)
         r->errors[k] = b->errors[k];

@@ -14,6 +14,8 @@ static const char *const scenario_names[SC_COUNT] = {
     [SC_LIST] = "list",
     [SC_IDLE] = "idle",
     [SC_SLOW] = "slow",
+    [SC_STOR_SMALL] = "stor-small",
+    [SC_STOR_BIG] = "stor-big",
 };
 
 const char *scenario_name(enum scenario s)
@@ -34,12 +36,17 @@ int scenario_from_name(const char *name, enum scenario *out)
 
 bool scenario_session_op(enum scenario s)
 {
-    return s == SC_LOGIN || s == SC_RETR_SMALL || s == SC_SLOW;
+    return s == SC_LOGIN || s == SC_RETR_SMALL || s == SC_SLOW || s == SC_STOR_SMALL;
 }
 
 bool scenario_retr(enum scenario s)
 {
     return s == SC_RETR_SMALL || s == SC_RETR_PERSISTENT || s == SC_RETR_BIG || s == SC_SLOW;
+}
+
+bool scenario_stor(enum scenario s)
+{
+    return s == SC_STOR_SMALL || s == SC_STOR_BIG;
 }
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -91,15 +98,25 @@ void opts_defaults(struct bench_opts *o)
 
 void opts_usage(FILE *f)
 {
-    fputs("usage: ftpbench --scenario login|retr-small|retr-persistent|retr-big|list|idle|slow\n"
-          "         [--host 127.0.0.1] [--port 2121] [--user anonymous] [--pass ftpbench@]\n"
+    fputs("usage: ftpbench --scenario login|retr-small|retr-persistent|retr-big|list|idle|slow|\n"
+          "                             stor-small|stor-big\n"
+          "         [--host 127.0.0.1] [--port 2121]\n"
+          "         [--user anonymous] [--password ftpbench@]  the account of every session\n"
+          "                                      (--pass is the same as --password)\n"
           "         [--concurrency N]            virtual clients (default 16)\n"
-          "         [--duration SEC | --count N] run length (default --duration 10);\n"
-          "                                      count = operations in total\n"
+          "         [--duration SEC] [--count N] run length (default --duration 10);\n"
+          "                                      count = operations in total; both: the\n"
+          "                                      first reached ends the run\n"
           "         [--file PATH] [--size BYTES] the file to RETR (retr-*, slow) and its size\n"
           "                                      (default: asked once with SIZE); every\n"
           "                                      transfer's byte count is checked\n"
-          "         [--dir PATH]                 directory for list (default /)\n"
+          "         [--dir PATH]                 directory for list, and where stor-* uploads\n"
+          "                                      go (default /)\n"
+          "         stor-small, stor-big: STOR of --size bytes made in memory (default 4096 and\n"
+          "                                      268435456) under a new name in --dir each\n"
+          "                                      time; every 226 is checked\n"
+          "         [--rate N]                   start at most N sessions (logins) per second\n"
+          "                                      over all measured clients (default: no cap)\n"
           "         [--epsv]                     EPSV instead of PASV\n"
           "         [--timeout SEC]              seconds without progress before an operation\n"
           "                                      fails (default 10)\n"
@@ -108,6 +125,10 @@ void opts_usage(FILE *f)
           "                                      long, sending NOOPs (default 5)\n"
           "         [--slow K]                   slow: trickling clients (default 100)\n"
           "         [--server-pid PID]           idle: PSS of PID and its descendants\n"
+          "         [--background-logins N]      idle: while holding, --concurrency clients\n"
+          "                                      log in and QUIT, N sessions per second in all\n"
+          "         [--background-user NAME] [--background-password PASS]\n"
+          "                                      their account (default --user, --password)\n"
           "         [--label TEXT]               put in the output\n"
           "         [--csv] [--csv-header] [--json] [--quiet]\n"
           "Exit status: 0 when errors <= 1% of operations, 1 otherwise, 2 on a usage error.\n"
@@ -134,6 +155,10 @@ enum {
     OPT_HOLD,
     OPT_SLOW,
     OPT_SERVER_PID,
+    OPT_RATE,
+    OPT_BG_LOGINS,
+    OPT_BG_USER,
+    OPT_BG_PASS,
     OPT_LABEL,
     OPT_CSV,
     OPT_CSV_HEADER,
@@ -148,6 +173,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"user", required_argument, NULL, OPT_USER},
     {"pass", required_argument, NULL, OPT_PASS},
+    {"password", required_argument, NULL, OPT_PASS},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"count", required_argument, NULL, OPT_COUNT},
@@ -161,6 +187,10 @@ static const struct option long_options[] = {
     {"hold", required_argument, NULL, OPT_HOLD},
     {"slow", required_argument, NULL, OPT_SLOW},
     {"server-pid", required_argument, NULL, OPT_SERVER_PID},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"background-logins", required_argument, NULL, OPT_BG_LOGINS},
+    {"background-user", required_argument, NULL, OPT_BG_USER},
+    {"background-password", required_argument, NULL, OPT_BG_PASS},
     {"label", required_argument, NULL, OPT_LABEL},
     {"csv", no_argument, NULL, OPT_CSV},
     {"csv-header", no_argument, NULL, OPT_CSV_HEADER},
@@ -206,9 +236,20 @@ static int take_option(struct bench_opts *o, int opt, const char *arg, bool *hav
         return 0;
     case OPT_USER:
     case OPT_PASS:
+    case OPT_BG_USER:
+    case OPT_BG_PASS:
         if (!safe_arg(arg))
             break;
-        *(opt == OPT_USER ? &o->user : &o->pass) = arg;
+        *(opt == OPT_USER      ? &o->user
+          : opt == OPT_PASS    ? &o->pass
+          : opt == OPT_BG_USER ? &o->bg_user
+                               : &o->bg_pass) = arg;
+        return 0;
+    case OPT_RATE:
+    case OPT_BG_LOGINS:
+        if (parse_seconds(arg, OPT_RATE_MIN, OPT_RATE_MAX,
+                          opt == OPT_RATE ? &o->rate : &o->bg_rate) < 0)
+            break;
         return 0;
     case OPT_CONCURRENCY:
     case OPT_SESSIONS:
@@ -295,12 +336,38 @@ static int check_options(struct bench_opts *o, bool have_duration, char *err, si
         snprintf(err, errlen, "--scenario is required");
         return -1;
     }
-    if (have_duration && o->count > 0) {
-        snprintf(err, errlen, "--duration and --count exclude each other");
+    /* --count alone: no time limit; with --duration: whichever comes first. */
+    if (o->count > 0 && !have_duration)
+        o->duration = 0;
+    if (scenario_stor(o->scenario)) {
+        if (o->file != NULL) {
+            snprintf(err, errlen, "--scenario %s sends new files into --dir: --file does not apply",
+                     scenario_name(o->scenario));
+            return -1;
+        }
+        if (o->size < 0)
+            o->size = o->scenario == SC_STOR_SMALL ? STOR_SMALL_SIZE : STOR_BIG_SIZE;
+    }
+    if (o->bg_rate > 0 && o->scenario != SC_IDLE) {
+        snprintf(err, errlen, "--background-logins applies to --scenario idle only");
         return -1;
     }
-    if (o->count > 0)
-        o->duration = 0;
+    if ((o->bg_user != NULL || o->bg_pass != NULL) && o->bg_rate <= 0) {
+        snprintf(err, errlen,
+                 "--background-user and --background-password need "
+                 "--background-logins");
+        return -1;
+    }
+    if (o->rate > 0 && o->scenario == SC_IDLE) {
+        snprintf(err, errlen,
+                 "--rate paces measured clients, which idle has none of "
+                 "(see --background-logins)");
+        return -1;
+    }
+    if (o->bg_user == NULL)
+        o->bg_user = o->user;
+    if (o->bg_pass == NULL)
+        o->bg_pass = o->pass;
     if (scenario_retr(o->scenario) && o->file == NULL) {
         snprintf(err, errlen, "--scenario %s needs --file", scenario_name(o->scenario));
         return -1;

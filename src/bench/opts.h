@@ -17,6 +17,8 @@ enum scenario {
     SC_LIST,            /* PASV + LIST on a logged-in session: listings */
     SC_IDLE,            /* many logged-in sessions held, NOOP round trips */
     SC_SLOW,            /* retr-small under trickling clients */
+    SC_STOR_SMALL,      /* a whole session around one STOR of --size bytes: sessions */
+    SC_STOR_BIG,        /* PASV + STOR on a logged-in session: transfers and MB/s */
     SC_COUNT
 };
 
@@ -27,6 +29,11 @@ enum scenario {
 #define OPT_SOURCES_MAX     254 /* 127.0.0.1 .. 127.0.0.254 */
 #define OPT_SECONDS_MAX     86400.0
 #define OPT_LABEL_MAX       256
+#define OPT_RATE_MIN        0.01 /* logins per second */
+#define OPT_RATE_MAX        1000000.0
+/* What a STOR sends when --size is not given. */
+#define STOR_SMALL_SIZE 4096
+#define STOR_BIG_SIZE   (256 * 1024 * 1024)
 
 struct bench_opts {
     enum scenario scenario;
@@ -37,8 +44,8 @@ struct bench_opts {
     double duration;      /* seconds; 0 when count is set */
     uint64_t count;       /* operations in total; 0: run for duration */
     const char *file;     /* RETR target */
-    int64_t size;         /* its expected size; -1: asked with SIZE first */
-    const char *dir;      /* LIST target */
+    int64_t size;         /* its expected size; -1: asked with SIZE first; STOR: bytes sent */
+    const char *dir;      /* LIST target; STOR: where the uploads go */
     bool epsv;
     double timeout;    /* seconds without progress before an operation fails */
     unsigned sources;  /* source addresses 127.0.0.1..K; 1: let the kernel pick */
@@ -46,6 +53,9 @@ struct bench_opts {
     double hold;       /* idle */
     unsigned slow;     /* slow: trickling clients */
     pid_t server_pid;  /* idle: 0 = no memory figures */
+    double rate;       /* sessions started per second over the measured clients; 0: no cap */
+    double bg_rate;    /* idle: background logins per second; 0: none */
+    const char *bg_user, *bg_pass; /* their account (default: --user, --password) */
     const char *label;
     bool csv, csv_header, json, quiet;
 };
@@ -68,6 +78,8 @@ int scenario_from_name(const char *name, enum scenario *out);
 bool scenario_session_op(enum scenario s);
 /* Scenarios that RETR --file. */
 bool scenario_retr(enum scenario s);
+/* Scenarios that STOR --size bytes into --dir. */
+bool scenario_stor(enum scenario s);
 
 /* The whole of s, a decimal number in [min, max]. 0, or -1. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -6,12 +6,18 @@ const char *const report_columns[REPORT_COLUMNS] = {
     "label",        "scenario",          "concurrency",  "duration_s",  "ops",
     "errors",       "ops_per_s",         "mb_per_s",     "p50_ms",      "p99_ms",
     "max_ms",       "sessions_held",     "noop_p50_ms",  "noop_p99_ms", "mem_before_kib",
-    "mem_held_kib", "bytes_per_session", "slow_clients", "slow_ops",
+    "mem_held_kib", "bytes_per_session", "slow_clients", "slow_ops",    "user",
+    "bg_logins",    "bg_login_p99_ms",
 };
 
-/* Columns 0 and 1 are text; the others numbers (or empty). */
-#define TEXT_COLUMNS 2
-#define CELL_MAX     48
+/* Columns 0, 1 and 19 are text; the others numbers (or empty). */
+#define COL_USER 19
+#define CELL_MAX 48
+
+static bool text_column(int i)
+{
+    return i < 2 || i == COL_USER;
+}
 
 uint64_t result_errors(const struct result *r)
 {
@@ -23,13 +29,14 @@ uint64_t result_errors(const struct result *r)
 
 uint64_t result_attempts(const struct result *r)
 {
-    /* idle: every session login is an operation too. */
-    return r->ops + r->slow_ops + (r->idle ? r->concurrency : 0);
+    /* idle: every session login is an operation too, and so is every
+     * background login. */
+    return r->ops + r->slow_ops + (r->idle ? r->concurrency + r->bg_ops : 0);
 }
 
 int result_exit_status(const struct result *r)
 {
-    uint64_t done = r->ops + r->slow_ops + (r->idle ? r->sessions_held : 0);
+    uint64_t done = r->ops + r->slow_ops + (r->idle ? r->sessions_held + r->bg_ops : 0);
     if (done == 0)
         return 1;
     return result_errors(r) * 100 <= result_attempts(r) ? 0 : 1;
@@ -82,11 +89,16 @@ static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MA
         snprintf(cell[17], CELL_MAX, "%u", r->slow_clients);
         snprintf(cell[18], CELL_MAX, "%llu", (unsigned long long)r->slow_ops);
     }
+    if (r->bg) {
+        snprintf(cell[20], CELL_MAX, "%llu", (unsigned long long)r->bg_ops);
+        if (r->bg_ops > 0)
+            snprintf(cell[21], CELL_MAX, "%.3f", r->bg_p99_ms);
+    }
 }
 
 static const char *text_cell(const struct result *r, int i)
 {
-    const char *s = i == 0 ? r->label : r->scenario;
+    const char *s = i == 0 ? r->label : i == 1 ? r->scenario : r->user;
     return s != NULL ? s : "";
 }
 
@@ -134,7 +146,7 @@ void report_csv(FILE *f, const struct result *r)
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         if (i > 0)
             fputc(',', f);
-        if (i < TEXT_COLUMNS)
+        if (text_column(i))
             csv_text(f, text_cell(r, i));
         else
             fputs(cell[i], f);
@@ -149,7 +161,7 @@ void report_json(FILE *f, const struct result *r)
     fputc('{', f);
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         fprintf(f, "%s\"%s\": ", i > 0 ? ", " : "", report_columns[i]);
-        if (i < TEXT_COLUMNS)
+        if (text_column(i))
             json_text(f, text_cell(r, i));
         else
             fputs(cell[i][0] != '\0' ? cell[i] : "null", f);
@@ -179,8 +191,8 @@ void report_human(FILE *f, const struct result *r)
             cell[2], r->idle ? "sessions" : "clients", cell[3]);
     fprintf(f, "  ops         %s (%s/s)\n", cell[4], cell[6]);
     if (r->has_bytes)
-        fprintf(f, "  data        %.1f MB (%s MB/s)%s\n", (double)r->bytes / 1e6, cell[7],
-                r->file_size >= 0 ? "" : ", sizes not checked");
+        fprintf(f, "  data        %.1f MB %s(%s MB/s)%s\n", (double)r->bytes / 1e6,
+                r->upload ? "sent " : "", cell[7], r->file_size >= 0 ? "" : ", sizes not checked");
     if (has_latency(r))
         fprintf(f, "  latency ms  p50 %s  p99 %s  max %s\n", cell[8], cell[9], cell[10]);
     if (r->idle) {
@@ -193,6 +205,11 @@ void report_human(FILE *f, const struct result *r)
     }
     if (r->slow)
         fprintf(f, "  slow        %s clients, %s sessions completed\n", cell[17], cell[18]);
+    if (r->bg)
+        fprintf(f, "  background  %s logins as %s while holding (%.1f/s), p99 %s ms\n", cell[20],
+                r->bg_user != NULL ? r->bg_user : "",
+                r->duration_s > 0 ? (double)r->bg_ops / r->duration_s : 0.0,
+                cell[21][0] != '\0' ? cell[21] : "-");
     fprintf(f, "  errors      %s (", cell[5]);
     report_errors(f, r);
     fprintf(f, ")%s\n", result_exit_status(r) == 0 ? "" : "  -- over 1%: exit status 1");

@@ -29,11 +29,17 @@ struct result {
     bool slow;
     unsigned slow_clients;
     uint64_t slow_ops;
-    int64_t file_size; /* RETR size checked, -1: none (human summary) */
+    int64_t file_size; /* RETR size checked or STOR size sent, -1: none (human summary) */
+    bool upload;       /* the bytes were sent (STOR) */
+    const char *user;  /* the account the sessions logged in with */
+    bool bg;           /* idle with background logins */
+    uint64_t bg_ops;   /* background logins completed */
+    const char *bg_user;
+    double bg_p99_ms;
 };
 
 /* The result's columns, in CSV order. */
-#define REPORT_COLUMNS 19
+#define REPORT_COLUMNS 22
 extern const char *const report_columns[REPORT_COLUMNS];
 
 uint64_t result_errors(const struct result *r);

@@ -5,9 +5,12 @@
  * --timeout more to finish and are counted if they do; the rest are counted
  * as timeouts. --count N: operations start only while completed + in
  * flight < N, so exactly N complete (a failed one frees its place). The
- * elapsed time ends when the last counted operation does. */
+ * elapsed time ends when the last counted operation does. Both: the count
+ * unless the deadline comes first (a server that fails every operation
+ * would otherwise keep a --count run going for ever). */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bench/bench.h"
 
@@ -124,6 +127,11 @@ void run_op_done(struct bench *b, const struct client *c, uint64_t ns)
         b->slow_ops++;
         return;
     }
+    if (c->role == ROLE_BG) {
+        b->bg_ops++;
+        hist_record(&b->bg_lat, ns);
+        return;
+    }
     b->in_flight--;
     b->ops++;
     hist_record(&b->lat, ns);
@@ -159,6 +167,83 @@ void run_size_known(struct bench *b, int64_t size)
     b->size = size;
 }
 
+/* ---- pacers -------------------------------------------------------------- */
+
+static void on_pacer(struct ev_loop *loop, ev_timer *w, int revents);
+
+int pacer_init(struct pacer *p, struct bench *b, double rate, unsigned cap)
+{
+    p->b = b;
+    pace_init(&p->pace, rate);
+    p->head = p->n = 0;
+    p->cap = rate > 0 ? cap : 0;
+    p->q = NULL;
+    if (p->cap > 0 && (p->q = calloc(p->cap, sizeof *p->q)) == NULL)
+        return -1;
+    ev_init(&p->w, on_pacer);
+    p->w.data = p;
+    return 0;
+}
+
+bool pacer_active(const struct pacer *p)
+{
+    return p->cap > 0;
+}
+
+static void pacer_arm(struct pacer *p, double wait)
+{
+    ev_timer_set(&p->w, wait, 0.);
+    ev_timer_start(p->b->loop, &p->w);
+}
+
+/* The next start's time: the client at the head of the queue connects. */
+static void on_pacer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct pacer *p = w->data;
+    while (p->n > 0) {
+        double wait = pace_take(&p->pace, ev_now(loop));
+        if (wait > 0) {
+            pacer_arm(p, wait);
+            return;
+        }
+        struct client *c = p->q[p->head];
+        p->head = (p->head + 1) % p->cap;
+        p->n--;
+        if (c->st == CS_PACED)
+            client_paced(c);
+        if (p->b->finished)
+            return;
+    }
+}
+
+bool pacer_admit(struct pacer *p, struct client *c)
+{
+    if (p->n == 0 && pace_take(&p->pace, ev_now(p->b->loop)) == 0)
+        return true;
+    if (p->n == p->cap)
+        return true; /* cannot happen (a client waits once); never lose one */
+    p->q[(p->head + p->n) % p->cap] = c;
+    p->n++;
+    c->st = CS_PACED;
+    if (!ev_is_active(&p->w))
+        pacer_arm(p, p->pace.next - ev_now(p->b->loop));
+    return false;
+}
+
+void pacer_stop(struct pacer *p)
+{
+    if (p->b != NULL && p->b->loop != NULL)
+        ev_timer_stop(p->b->loop, &p->w);
+    p->head = p->n = 0;
+}
+
+void pacer_free(struct pacer *p)
+{
+    free(p->q);
+    p->q = NULL;
+    p->cap = 0;
+}
+
 /* ---- the runs ------------------------------------------------------------ */
 
 int run_probe(struct bench *b)
@@ -180,7 +265,7 @@ void run_measured(struct bench *b)
     b->deadline.data = b;
     run_progress_start(b);
     b->t_start = mono_ns();
-    if (b->o.count == 0)
+    if (b->o.duration > 0)
         ev_timer_start(b->loop, &b->deadline);
     /* Slow clients first, so the fast ones meet them already connecting. */
     for (unsigned i = b->nclients; i-- > 0;)
@@ -190,5 +275,6 @@ void run_measured(struct bench *b)
     run_finish(b); /* if the loop ran out of work */
     ev_timer_stop(b->loop, &b->deadline);
     ev_timer_stop(b->loop, &b->grace);
+    pacer_stop(&b->rate);
     run_progress_stop(b);
 }

@@ -80,6 +80,25 @@ uint64_t hist_percentile(const struct hist *h, double pct)
     return h->max_ns;
 }
 
+void pace_init(struct pace *p, double rate)
+{
+    p->interval = rate > 0 ? 1.0 / rate : 0.0;
+    p->next = 0.0;
+}
+
+/* Timers fire a hair early or late; a start this close to its time is on it. */
+#define PACE_SLACK 1e-6
+
+double pace_take(struct pace *p, double now)
+{
+    if (now + PACE_SLACK < p->next)
+        return p->next - now;
+    if (now - p->next > p->interval)
+        p->next = now; /* more than an interval late: start the schedule again */
+    p->next += p->interval;
+    return 0.0;
+}
+
 const char *err_kind_name(enum err_kind k)
 {
     static const char *const names[ERR_KINDS] = {

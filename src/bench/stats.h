@@ -34,6 +34,20 @@ size_t hist_index(uint64_t us);
 uint64_t hist_bucket_low(size_t idx);
 uint64_t hist_bucket_high(size_t idx);
 
+/* A rate cap (sessions per second): start times at least 1/rate apart,
+ * on a schedule. A start that comes late (a busy loop) keeps the schedule
+ * as long as it is less than one interval behind, so the rate holds; after
+ * a longer pause the schedule starts again from now, so there is no burst
+ * to catch up. Times in seconds, any origin. */
+struct pace {
+    double interval; /* 1 / rate */
+    double next;     /* the earliest time of the next start */
+};
+
+void pace_init(struct pace *p, double rate);
+/* 0 when a start may happen at now (it is taken), else how long to wait. */
+double pace_take(struct pace *p, double now);
+
 /* What went wrong, for the error breakdown. */
 enum err_kind {
     ERR_CONNECT,    /* connect refused or failed (control or data) */
@@ -41,7 +55,8 @@ enum err_kind {
     ERR_TIMEOUT,    /* no progress for --timeout, or unfinished at the end */
     ERR_BAD_REPLY,  /* unexpected or malformed reply */
     ERR_CLOSED,     /* the server closed or reset the connection */
-    ERR_SHORT_DATA, /* RETR byte count differs from the expected size */
+    ERR_SHORT_DATA, /* RETR byte count differs from the expected size, or a STOR's
+                       final reply came before all its data was sent */
     ERR_LOCAL,      /* a local failure: descriptors, memory */
     ERR_KINDS
 };

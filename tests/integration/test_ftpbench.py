@@ -3,27 +3,37 @@ test: every scenario runs for a second or so; the output must parse (CSV
 with its header, and JSON with the same keys) and the counts must agree
 with each other and with the fixture (bytes = transfers x file size, an
 exact --count, sessions held). Also: a wrong --size, a missing file, a
-server that never answers (errors counted, no hang) and usage errors.
+server that never answers (errors counted, no hang) and usage errors; the
+--rate cap, and idle sessions' NOOPs while background logins run.
+
+FtpbenchUploadTest runs stor-small and stor-big against an ftpd configured
+as the benchmark configures it (write_enable, anonymous_write, and a
+users_file with one yescrypt account from ftpd --hash-password). While this
+ftpd refuses those keys, or answers 550 to STOR, those tests are skipped
+and say why; they run once uploads and accounts are in.
 
 ftpbench is looked for next to FTPD_BIN (the build directory); the tests
 are skipped when it was not built."""
 
 import csv
+import ftplib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import unittest
 
-from ftpd_harness import FTPD_ARCH, FTPD_BIN, FtpdTestCase
+from ftpd_harness import FTPD_ARCH, FTPD_BIN, TIMEOUT, FtpdTestCase, run_ftpd, write_config
 
 FTPBENCH = os.path.join(os.path.dirname(FTPD_BIN), 'ftpbench') if FTPD_BIN else ''
 
 COLUMNS = ('label,scenario,concurrency,duration_s,ops,errors,ops_per_s,mb_per_s,p50_ms,p99_ms,'
            'max_ms,sessions_held,noop_p50_ms,noop_p99_ms,mem_before_kib,mem_held_kib,'
-           'bytes_per_session,slow_clients,slow_ops').split(',')
+           'bytes_per_session,slow_clients,slow_ops,user,bg_logins,bg_login_p99_ms').split(',')
 
 SMALL_SIZE = 4096
 BIG_SIZE = 8 * 1024 * 1024
@@ -35,19 +45,8 @@ WORKERS, THREADS = 2, 8
 CAPACITY = {'serial': 1, 'prefork': WORKERS, 'threadpool': THREADS}.get(FTPD_ARCH, 16)
 
 
-@unittest.skipUnless(FTPBENCH and os.access(FTPBENCH, os.X_OK), 'ftpbench not built')
-class FtpbenchTest(FtpdTestCase):
-    config = {'workers': WORKERS, 'threads': THREADS, 'max_per_ip': 0}
-
-    @classmethod
-    def extra_fixture(cls, root):
-        os.makedirs(os.path.join(root, 'bench', 'dir'))
-        with open(os.path.join(root, 'bench', 'small.bin'), 'wb') as f:
-            f.write(os.urandom(SMALL_SIZE))
-        with open(os.path.join(root, 'bench', 'big.bin'), 'wb') as f:
-            f.write(os.urandom(BIG_SIZE))
-        for i in range(DIR_ENTRIES):
-            open(os.path.join(root, 'bench', 'dir', 'f%03d' % i), 'wb').close()
+class FtpbenchHelpers:
+    """Running ftpbench and checking its row (both test classes)."""
 
     def bench(self, *args, port=None, timeout=60, expect_status=0):
         """Run ftpbench with CSV (and header) and JSON; return the row as a
@@ -103,6 +102,21 @@ class FtpbenchTest(FtpdTestCase):
 
     def concurrency(self, want):
         return max(1, min(want, CAPACITY))
+
+
+@unittest.skipUnless(FTPBENCH and os.access(FTPBENCH, os.X_OK), 'ftpbench not built')
+class FtpbenchTest(FtpbenchHelpers, FtpdTestCase):
+    config = {'workers': WORKERS, 'threads': THREADS, 'max_per_ip': 0}
+
+    @classmethod
+    def extra_fixture(cls, root):
+        os.makedirs(os.path.join(root, 'bench', 'dir'))
+        with open(os.path.join(root, 'bench', 'small.bin'), 'wb') as f:
+            f.write(os.urandom(SMALL_SIZE))
+        with open(os.path.join(root, 'bench', 'big.bin'), 'wb') as f:
+            f.write(os.urandom(BIG_SIZE))
+        for i in range(DIR_ENTRIES):
+            open(os.path.join(root, 'bench', 'dir', 'f%03d' % i), 'wb').close()
 
     # ---- scenarios --------------------------------------------------------
 
@@ -208,14 +222,202 @@ class FtpbenchTest(FtpdTestCase):
         self.assertIn('timeout', r['stderr'], self.msg)
         self.assertLess(self.elapsed, 5, self.msg)
 
+    def test_count_bounded_by_duration(self):
+        # Nothing listens: every operation fails; --duration still ends a
+        # --count run.
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        r = self.bench('--scenario', 'retr-big', '--file', '/x', '--size', 1, '--count', 5,
+                       '--duration', 0.5, '--timeout', 0.5, port=port, timeout=20,
+                       expect_status=1)
+        self.assertEqual(r['ops'], 0, self.msg)
+        self.assertGreater(r['errors'], 0, self.msg)
+        self.assertLess(self.elapsed, 5, self.msg)
+
+    # ---- rates, accounts, background logins --------------------------------
+
+    def test_login_rate_cap(self):
+        # 20 sessions/s over 4 clients for 1.5 s: 30 starts (31 with the
+        # first at 0), whatever the server could do.
+        r = self.bench('--scenario', 'login', '--concurrency', self.concurrency(4), '--duration',
+                       1.5, '--rate', 20, '--user', 'anonymous', '--password', 'bench@')
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.assertEqual(r['user'], 'anonymous', self.msg)
+        self.assertGreaterEqual(r['ops'], 25, self.msg)
+        self.assertLessEqual(r['ops'], 31, self.msg)
+
+    @unittest.skipIf(CAPACITY < 8, 'the held sessions would take every session of ' + FTPD_ARCH)
+    def test_idle_with_background_logins(self):
+        n = CAPACITY // 2
+        r = self.bench('--scenario', 'idle', '--sessions', n, '--hold', 1.5,
+                       '--background-logins', 20, '--concurrency', 2)
+        self.assertEqual(r['sessions_held'], n, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.assertGreater(r['ops'], 0, self.msg)  # NOOPs of the held sessions
+        self.assertIsNotNone(r['noop_p99_ms'], self.msg)
+        # 20/s for the 1.5 s hold (the logins in flight at its end are not counted).
+        self.assertGreaterEqual(r['bg_logins'], 20, self.msg)
+        self.assertLessEqual(r['bg_logins'], 31, self.msg)
+        self.assertIsNotNone(r['bg_login_p99_ms'], self.msg)
+
+    def test_plain_runs_have_no_background_figures(self):
+        r = self.bench('--scenario', 'login', '--concurrency', 1, '--count', 3)
+        self.assertIsNone(r['bg_logins'], self.msg)
+        self.assertIsNone(r['bg_login_p99_ms'], self.msg)
+
     def test_usage_errors(self):
         for args in (['--scenario', 'nope'], ['--scenario', 'retr-small'],
-                     ['--scenario', 'login', '--count', '1', '--duration', '1'], []):
+                     ['--scenario', 'login', '--rate', '0'],
+                     ['--scenario', 'login', '--background-logins', '5'],
+                     ['--scenario', 'stor-small', '--file', '/x'], []):
             p = subprocess.run([FTPBENCH] + args, stdin=subprocess.DEVNULL,
                                capture_output=True, text=True, timeout=10)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn('usage:', p.stderr, args)
             self.assertEqual(p.stdout, '', args)
+
+
+# The keys the benchmark gives ftpd for uploads (scripts/benchlib/servers.py).
+WRITE_KEYS = {'write_enable': 'yes', 'anonymous_write': 'yes'}
+ACCOUNT, ACCOUNT_PASSWORD = 'bench', 'bench-password-1'
+UPLOAD_DIR = 'upload'
+
+
+def ftpd_accepts(keys, root):
+    """ftpd --check-config passes with these keys (and the root)."""
+    with tempfile.TemporaryDirectory(prefix='ftpbench-it-') as d:
+        conf = write_config(os.path.join(d, 'check.conf'), keys)
+        return run_ftpd(['--config', conf, '--root', root, '--check-config']).returncode == 0
+
+
+def hash_password(password):
+    """ftpd --hash-password's yescrypt hash of password, or None when this
+    ftpd has no such flag (accounts not in yet)."""
+    try:
+        p = subprocess.run([FTPD_BIN, '--hash-password'], input=password + '\n',
+                           capture_output=True, text=True, timeout=TIMEOUT)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = p.stdout.strip()
+    return out if p.returncode == 0 and out.startswith('$') else None
+
+
+@unittest.skipUnless(FTPBENCH and os.access(FTPBENCH, os.X_OK), 'ftpbench not built')
+class FtpbenchUploadTest(FtpbenchHelpers, FtpdTestCase):
+    """stor-small, stor-big and an account login, against ftpd configured as
+    the benchmark configures it."""
+
+    @classmethod
+    def setUpClass(cls):
+        base = {'workers': WORKERS, 'threads': THREADS, 'max_per_ip': 0}
+        cls.config = dict(base)
+        cls.why_no_uploads = cls.why_no_account = ''
+        probe_root = tempfile.mkdtemp(prefix='ftpbench-it-root-')
+        try:
+            if ftpd_accepts(dict(base, **WRITE_KEYS), probe_root):
+                cls.config.update(WRITE_KEYS)
+            else:
+                cls.why_no_uploads = 'ftpd refuses write_enable = yes (uploads are not in yet)'
+            digest = hash_password(ACCOUNT_PASSWORD)
+            if digest is None:
+                cls.why_no_account = 'needs accounts: ftpd --hash-password is not available'
+            else:
+                cls.users = os.path.join(probe_root, 'users')
+                with open(cls.users, 'w') as f:
+                    f.write('%s:%s:/:rwmdfc\n' % (ACCOUNT, digest))
+                if ftpd_accepts(dict(cls.config, users_file=cls.users), probe_root):
+                    cls.config['users_file'] = cls.users
+                else:
+                    cls.why_no_account = 'needs accounts: ftpd refuses users_file'
+        except BaseException:
+            shutil.rmtree(probe_root, True)
+            raise
+        cls.addClassCleanup(shutil.rmtree, probe_root, True)
+        super().setUpClass()
+
+    @classmethod
+    def extra_fixture(cls, root):
+        os.makedirs(os.path.join(root, UPLOAD_DIR))
+        os.chmod(os.path.join(root, UPLOAD_DIR), 0o777)
+
+    def require_uploads(self):
+        """Skip, saying why, unless this ftpd takes an anonymous STOR."""
+        if self.why_no_uploads:
+            self.skipTest(self.why_no_uploads)
+        f = self.ftp()
+        try:
+            f.storbinary('STOR /%s/probe.bin' % UPLOAD_DIR, io.BytesIO(b'x'))
+        except ftplib.error_perm as e:
+            if str(e).startswith('550'):
+                self.skipTest('ftpd answers 550 to STOR (uploads are not in yet): %s' % e)
+            raise
+        os.remove(os.path.join(self.root, UPLOAD_DIR, 'probe.bin'))
+
+    def uploads(self):
+        d = os.path.join(self.root, UPLOAD_DIR)
+        return {name: os.path.getsize(os.path.join(d, name)) for name in os.listdir(d)}
+
+    def clear_uploads(self):
+        d = os.path.join(self.root, UPLOAD_DIR)
+        for name in os.listdir(d):
+            os.remove(os.path.join(d, name))
+
+    def test_stor_small(self):
+        self.require_uploads()
+        self.addCleanup(self.clear_uploads)
+        r = self.bench('--scenario', 'stor-small', '--dir', '/' + UPLOAD_DIR, '--concurrency',
+                       self.concurrency(4), '--duration', 1)
+        self.assertGreater(r['ops'], 0, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.check_rate(r)
+        self.check_bytes(r, 4096)
+        # Every counted upload is a new file of exactly 4096 bytes.
+        files = self.uploads()
+        self.assertEqual(len(files), r['ops'], self.msg)
+        self.assertEqual(set(files.values()), {4096}, self.msg)
+
+    def test_stor_big_epsv(self):
+        self.require_uploads()
+        self.addCleanup(self.clear_uploads)
+        r = self.bench('--scenario', 'stor-big', '--dir', '/' + UPLOAD_DIR + '/', '--size',
+                       BIG_SIZE, '--concurrency', self.concurrency(2), '--count', 4, '--epsv',
+                       '--duration', 30)
+        self.assertEqual(r['ops'], 4, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.check_bytes(r, BIG_SIZE)
+        self.assertEqual(sorted(self.uploads().values()), [BIG_SIZE] * 4, self.msg)
+
+    def test_stor_refused_is_an_error(self):
+        # Into a directory that does not exist: every STOR fails, counted.
+        self.require_uploads()
+        r = self.bench('--scenario', 'stor-small', '--dir', '/no/such/dir', '--concurrency', 1,
+                       '--duration', 0.5, expect_status=1)
+        self.assertEqual(r['ops'], 0, self.msg)
+        self.assertIn('bad_reply', r['stderr'], self.msg)
+
+    def test_login_with_account(self):
+        if self.why_no_account:
+            self.skipTest(self.why_no_account)
+        r = self.bench('--scenario', 'login', '--user', ACCOUNT, '--password', ACCOUNT_PASSWORD,
+                       '--concurrency', self.concurrency(2), '--duration', 1)
+        self.assertGreater(r['ops'], 0, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.assertEqual(r['user'], ACCOUNT, self.msg)
+        bad = self.bench('--scenario', 'login', '--user', ACCOUNT, '--password', 'wrong',
+                         '--concurrency', 1, '--count', 1, '--duration', 5, expect_status=1)
+        self.assertEqual(bad['ops'], 0, self.msg)
+
+    @unittest.skipIf(CAPACITY < 8, 'the held sessions would take every session of ' + FTPD_ARCH)
+    def test_idle_while_account_logins(self):
+        if self.why_no_account:
+            self.skipTest(self.why_no_account)
+        r = self.bench('--scenario', 'idle', '--sessions', CAPACITY // 2, '--hold', 2,
+                       '--background-logins', 5, '--background-user', ACCOUNT,
+                       '--background-password', ACCOUNT_PASSWORD, '--concurrency', 2)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.assertGreaterEqual(r['bg_logins'], 5, self.msg)
+        self.assertIsNotNone(r['noop_p99_ms'], self.msg)
 
 
 if __name__ == '__main__':

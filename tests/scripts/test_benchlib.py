@@ -89,19 +89,21 @@ class MatrixTest(unittest.TestCase):
     def test_quick_reactor(self):
         self.assertEqual(tags(matrix.plan("reactor", matrix.QUICK, 65536)), [
             ("login@16", None), ("login@128", None), ("retr-small@16", 1),
-            ("retr-persistent@16", 1), ("list@16", None), ("idle@1000", None), ("slow@16", 1)])
+            ("retr-persistent@16", 1), ("list@16", None), ("stor-small@16", 1),
+            ("idle@1000", None), ("slow@16", 1)])
 
     def test_full_reactor(self):
         self.assertEqual(tags(matrix.plan("reactor", matrix.FULL, 65536)), [
             ("login@1", None), ("login@16", None), ("login@128", None), ("login@1024", None),
             ("retr-small@1", None), ("retr-small@16", 3), ("retr-small@128", None),
-            ("retr-persistent@16", 3), ("list@16", None), ("idle@1000", None),
-            ("idle@10000", None), ("slow@16", 3)])
+            ("retr-persistent@16", 3), ("list@16", None), ("stor-small@16", 3),
+            ("idle@1000", None), ("idle@10000", None), ("slow@16", 3)])
 
     def test_noisy_runs_repeated_in_full(self):
         noisy = {i.tag for i in matrix.plan("hybrid", matrix.FULL, 65536)
                  if isinstance(i, matrix.Run) and i.reps}
-        self.assertEqual(noisy, {"retr-small@16", "retr-persistent@16", "slow@16"})
+        self.assertEqual(noisy, {"retr-small@16", "retr-persistent@16", "stor-small@16",
+                                 "slow@16"})
         self.assertEqual(matrix.FULL.reps, 3)
         self.assertEqual(matrix.QUICK.reps, 1)
 
@@ -140,13 +142,73 @@ class MatrixTest(unittest.TestCase):
     def test_big_plan(self):
         self.assertEqual([(r.tag, r.args) for r in matrix.big_plan(matrix.QUICK)], [
             ("retr-big@1", ("--concurrency", "1", "--count", "20", "--file", "/big.bin",
-                            "--size", str(64 << 20)))])
-        self.assertEqual([r.tag for r in matrix.big_plan(matrix.FULL)], ["retr-big@1", "retr-big@4"])
+                            "--size", str(64 << 20), "--duration", "61")),
+            ("stor-big@1", ("--concurrency", "1", "--count", "5", "--size", str(64 << 20),
+                            "--duration", "61"))])
+        full = matrix.big_plan(matrix.FULL)
+        self.assertEqual([r.tag for r in full], ["retr-big@1", "retr-big@4", "stor-big@1"])
+        self.assertEqual(full[-1].args, ("--concurrency", "1", "--count", "12",
+                                         "--size", str(256 << 20), "--duration", "96"))
+        self.assertTrue(full[-1].stor and not full[0].stor)
         self.assertEqual(matrix.FULL.big_size, 256 << 20)
 
+    def test_big_plan_without_uploads(self):
+        got = matrix.big_plan(matrix.QUICK, "ftpd --check-config: refused")
+        self.assertEqual(tags(got), [("retr-big@1", None), ("stor-big@1", "skip")])
+        self.assertEqual(got[-1].why, "skipped: needs uploads (ftpd --check-config: refused)")
+
+    def test_stor_small_args(self):
+        p = {i.tag: i for i in matrix.plan("vsftpd", matrix.QUICK, 65536)}
+        self.assertEqual(p["stor-small@16"].args, ("--concurrency", "16", "--duration", "1.5",
+                                                   "--size", "4096"))
+        self.assertTrue(p["stor-small@16"].stor)
+        # Every server runs it; the other servers have no account runs.
+        for kind in ("serial", "process", "pure-ftpd", "proftpd", "pyftpdlib"):
+            got = dict(tags(matrix.plan(kind, matrix.QUICK, 65536)))
+            self.assertEqual(got["stor-small@16"], 1, kind)
+            self.assertNotIn("login-account@16", got, kind)
+            self.assertNotIn("idle-logins@1000", got, kind)
+
+    FTPD_ALL = {"uploads": "", "account": ("bench", "pw"), "no_account": ""}
+    FTPD_NONE = {"uploads": "ftpd --check-config: key 'write_enable': no", "account": None,
+                 "no_account": "ftpd --hash-password is not available"}
+
+    def test_ftpd_with_uploads_and_account(self):
+        got = matrix.plan("hybrid", matrix.QUICK, 65536, ftpd=self.FTPD_ALL)
+        self.assertEqual(tags(got), [
+            ("login@16", None), ("login@128", None), ("login-account@16", None),
+            ("login-account@128", None), ("retr-small@16", 1), ("retr-persistent@16", 1),
+            ("list@16", None), ("stor-small@16", 1), ("idle@1000", None),
+            ("idle-logins@1000", None), ("slow@16", 1)])
+        p = {i.tag: i for i in got}
+        self.assertEqual(p["login-account@16"].scenario, "login")
+        self.assertEqual(p["login-account@16"].args, ("--concurrency", "16", "--duration", "1.5",
+                                                      "--user", "bench", "--password", "pw"))
+        il = p["idle-logins@1000"]
+        self.assertEqual(il.scenario, "idle")
+        self.assertEqual(il.args, ("--sessions", "1000", "--hold", "3", "--background-logins", "20",
+                                   "--background-user", "bench", "--background-password", "pw",
+                                   "--concurrency", "4"))
+        # idle-logins on reactor and hybrid only; login-account on every back-end.
+        process = dict(tags(matrix.plan("process", matrix.QUICK, 65536, ftpd=self.FTPD_ALL)))
+        self.assertNotIn("idle-logins@1000", process)
+        self.assertEqual(process["login-account@128"], None)
+        serial = dict(tags(matrix.plan("serial", matrix.FULL, 65536, ftpd=self.FTPD_ALL)))
+        self.assertEqual(serial["login-account@128"], "skip")
+
+    def test_ftpd_without_uploads_or_account_skips_saying_why(self):
+        got = {i.tag: i for i in matrix.plan("reactor", matrix.QUICK, 65536, ftpd=self.FTPD_NONE)}
+        for tag in ("login-account@16", "login-account@128", "idle-logins@1000"):
+            self.assertIsInstance(got[tag], matrix.Skip, tag)
+            self.assertEqual(got[tag].why, "skipped: needs accounts "
+                                           "(ftpd --hash-password is not available)")
+        self.assertIsInstance(got["stor-small@16"], matrix.Skip)
+        self.assertTrue(got["stor-small@16"].why.startswith("skipped: needs uploads (ftpd"))
+        self.assertIsInstance(got["login@16"], matrix.Run)
+
     def test_limit(self):
-        self.assertEqual(matrix.QUICK.limit(), 1 + 1 + 1 + 16 + 60)
-        self.assertEqual(matrix.FULL.limit(), 5 + 1 + 5 + 40 + 60)
+        self.assertEqual(matrix.QUICK.limit(), 1 + 1 + 3 + 16 + 60)
+        self.assertEqual(matrix.FULL.limit(), 5 + 1 + 10 + 40 + 60)
 
 
 class ArgsTest(unittest.TestCase):
@@ -211,27 +273,100 @@ class ServersTest(unittest.TestCase):
         self.assertEqual(k["listen_port"], "2122")
         self.assertEqual(k["anon_root"], self.root)
         self.assertEqual(k["secure_chroot_dir"], self.tmp + "/empty")
-        self.assertEqual((k["anonymous_enable"], k["write_enable"], k["background"]), ("YES", "NO", "NO"))
+        self.assertEqual((k["anonymous_enable"], k["background"]), ("YES", "NO"))
         self.assertEqual(k["max_clients"], "0")
+        # Anonymous uploads of new files; no overwrite, delete or mkdir.
+        self.assertEqual((k["write_enable"], k["anon_upload_enable"], k["anon_other_write_enable"],
+                          k["anon_mkdir_write_enable"], k["anon_umask"]),
+                         ("YES", "YES", "NO", "NO", "022"))
 
     def test_pureftpd(self):
         args = servers.pureftpd_args(2123)
         self.assertEqual(args[:2], ["-S", "127.0.0.1,2123"])
         self.assertIn("-e", args)  # anonymous only
         self.assertEqual(args[args.index("-c") + 1], "20000")
+        self.assertNotIn("-i", args)  # -i would forbid anonymous uploads
+        self.assertEqual(args[args.index("-U") + 1], "133:022")
 
     def test_proftpd(self):
         text = servers.proftpd_conf(2124, self.root, self.tmp + "/conf", self.tmp + "/logs")
         lines = text.splitlines()
         for want in ("Port 2124", "DefaultAddress 127.0.0.1", "SocketBindTight on", "DelayEngine off",
                      f"<Anonymous {self.root}>", f"PidFile {self.tmp}/conf/proftpd.pid",
-                     f"SystemLog {self.tmp}/logs/proftpd.system.log", "    DenyAll"):
+                     f"SystemLog {self.tmp}/logs/proftpd.system.log", "    DenyAll",
+                     f"  <Directory {self.root}/upload>", "      AllowAll"):
             self.assertIn(want, lines)
-        self.assertEqual(text.count("<Limit WRITE>"), 1)
+        # WRITE denied in the anonymous tree, allowed in its scratch directory.
+        self.assertEqual(text.count("<Limit WRITE>"), 2)
+        anon = text[text.index("<Anonymous"):text.index("</Anonymous>")]
+        self.assertLess(anon.index("DenyAll"), anon.index("<Directory"))
+        self.assertLess(anon.index("<Directory"), anon.index("AllowAll"))
 
     def test_pyftpdlib_launcher_compiles(self):
         compile(servers.PYFTPDLIB_SERVER, "pyftpdlib-server.py", "exec")
         self.assertIn('FTPServer(("127.0.0.1", port)', servers.PYFTPDLIB_SERVER)
+        # Read-only root; "elradfmw" in the scratch directory (argv[3]).
+        self.assertIn('authorizer.add_anonymous(root)  # read-only', servers.PYFTPDLIB_SERVER)
+        self.assertIn('override_perm("anonymous", os.path.join(root, upload), "elradfmw", '
+                      'recursive=True)', servers.PYFTPDLIB_SERVER)
+
+    def test_ftpd_writable_with_account(self):
+        k = self.keys(servers.ftpd_conf("reactor", {}, 32, 32, writable=True,
+                                        users_file="/r/conf/ftpd-users"), "=")
+        self.assertEqual((k["write_enable"], k["anonymous_write"], k["users_file"]),
+                         ("yes", "yes", "/r/conf/ftpd-users"))
+        k = self.keys(servers.ftpd_conf("reactor", {}, 32, 32), "=")
+        self.assertNotIn("write_enable", k)
+        self.assertNotIn("users_file", k)
+        # Every key is one ftpd knows.
+        with open(os.path.join(REPO, "conf", "ftpd.conf")) as f:
+            known = set(re.findall(r"^#?\s*([a-z_]+)\s*=", f.read(), re.M))
+        for key in self.keys(servers.ftpd_conf("hybrid", {}, 1, 1, True, "/u"), "="):
+            self.assertIn(key, known)
+
+    def test_ftpd_users_line(self):
+        self.assertEqual(servers.ftpd_users_line("bench", "$y$j9T$abc$def"),
+                         "bench:$y$j9T$abc$def:/:rwmdfc\n")
+        with self.assertRaises(ValueError):
+            servers.ftpd_users_line("a:b", "$y$x")
+
+    def test_check_uploads(self):
+        d = os.path.join(self.tmp, "up")
+        os.mkdir(d)
+        for i, size in enumerate((10, 10, 3)):
+            with open(os.path.join(d, f"f{i}"), "wb") as f:
+                f.write(b"x" * size)
+        self.assertEqual(run.check_uploads(d, 2, 10), "")
+        self.assertEqual(run.check_uploads(d, 3, 10),
+                         "3 uploads counted but 2 files of 10 bytes in the scratch directory (3 files)")
+        self.assertTrue(run.check_uploads(d + "/nope", 1, 10).startswith("cannot read"))
+
+    def test_ftpd_capabilities_of_an_ftpd_without_them(self):
+        """A stand-in ftpd that refuses write_enable and has no --hash-password."""
+        fake = os.path.join(self.tmp, "ftpd")
+        with open(fake, "w") as f:
+            f.write('#!/bin/sh\ncase "$1" in --hash-password) echo "unknown option" >&2; exit 2;; '
+                    'esac\ngrep -q write_enable "$2" && { echo "write not supported" >&2; exit 1; }\n'
+                    'exit 0\n')
+        os.chmod(fake, 0o755)
+        caps = run.ftpd_capabilities(fake, self.tmp, self.tmp)
+        self.assertEqual(caps["uploads"], "ftpd --check-config: write not supported")
+        self.assertIsNone(caps["account"])
+        self.assertEqual(caps["no_account"], "ftpd --hash-password is not available")
+
+    def test_ftpd_capabilities_of_an_ftpd_with_them(self):
+        fake = os.path.join(self.tmp, "ftpd")
+        with open(fake, "w") as f:
+            f.write('#!/bin/sh\ncase "$1" in --hash-password) read pw; echo \'$y$j9T$salt$hash\'; '
+                    'exit 0;; esac\nexit 0\n')
+        os.chmod(fake, 0o755)
+        caps = run.ftpd_capabilities(fake, self.tmp, self.tmp)
+        self.assertEqual(caps["uploads"], "")
+        user, password = caps["account"]
+        self.assertEqual(user, "bench")
+        self.assertGreaterEqual(len(password), 16)
+        with open(caps["users_file"]) as f:
+            self.assertEqual(f.read(), "bench:$y$j9T$salt$hash:/:rwmdfc\n")
 
     def test_ns_passwd(self):
         text = servers.ns_passwd("root:x:0:0::/root:/bin/sh\nftp:x:1:1::/srv:/bin/false", self.root)
@@ -415,6 +550,103 @@ class RatioTableTest(unittest.TestCase):
             finally:
                 sys.stdout = stdout
             self.assertIn("| ftpd-reactor | 10 |", out.getvalue())
+
+
+class UploadsAccountsTableTest(unittest.TestCase):
+    """stor-small, stor-big, login-account and idle-logins through the table."""
+
+    def results(self):
+        rows = [
+            row("ftpd-reactor", "login", 16, ops_per_s=9000, user="anonymous"),
+            row("ftpd-reactor", "login", 16, ops_per_s=180, user="bench"),
+            row("ftpd-hybrid", "stor-small", 16, ops_per_s=3000, mb_per_s=12.29),
+            row("vsftpd", "stor-small", 16, ops_per_s=500, mb_per_s=2.05),
+            row("pyftpdlib", "stor-small", 16, ops_per_s=700),
+            row("ftpd-hybrid", "stor-big", 1, mb_per_s=990),
+            row("ftpd-reactor", "stor-big", 1, mb_per_s=900),
+            row("vsftpd", "stor-big", 1, mb_per_s=1000),
+            row("vsftpd", "retr-big", 1, mb_per_s=5000),
+            # 1000 sessions held, NOOP p99 3 ms, 100 logins in 5 s (20/s).
+            row("ftpd-reactor", "idle", 1000, sessions_held=1000, duration_s=5, noop_p50_ms=0.2,
+                noop_p99_ms=3.0, bg_logins=100, bg_login_p99_ms=40.5, user="anonymous"),
+            # p99 fine, but the logins ran at 10/s only: the target is missed.
+            row("ftpd-hybrid", "idle", 1000, sessions_held=1000, duration_s=5, noop_p99_ms=2.0,
+                bg_logins=50, bg_login_p99_ms=30, user="anonymous"),
+            row("ftpd-hybrid", "idle", 1000, sessions_held=1000, bytes_per_session=700,
+                noop_p99_ms=0.4),
+        ]
+        return table.Results(rows)
+
+    def test_run_names(self):
+        self.assertEqual(table.run_name(row("x", "login", 16, user="bench")), "login-account")
+        for user in ("anonymous", "ftp", ""):
+            self.assertEqual(table.run_name(row("x", "login", 16, user=user)), "login")
+        self.assertEqual(table.run_name(row("x", "idle", 1000, bg_logins=0)), "idle-logins")
+        self.assertEqual(table.run_name(row("x", "idle", 1000)), "idle")
+        self.assertEqual(table.run_name(row("x", "stor-big", 1, user="bench")), "stor-big")
+
+    def test_account_login_apart_from_anonymous(self):
+        res = self.results()
+        self.assertEqual(res.rate("ftpd-reactor", "login", 16), 9000)
+        self.assertEqual(res.rate("ftpd-reactor", "login-account", 16), 180)
+        # idle and idle-logins are separate runs of the same back-end.
+        self.assertEqual(res.value("ftpd-hybrid", "idle", 1000, "noop_p99_ms"), 0.4)
+        self.assertEqual(res.value("ftpd-hybrid", "idle-logins", 1000, "noop_p99_ms"), 2.0)
+        self.assertEqual(res.rate("vsftpd", "stor-big", 1), 1000)  # MB/s
+
+    def test_tables(self):
+        md = table.rate_tables(self.results())
+        self.assertIn("| server | login@16 | login-account@16 | stor-small@16 |", md)
+        self.assertIn("| ftpd-reactor | 9,000 | 180 | — |", md)
+        self.assertIn("| server | retr-big@1 | stor-big@1 |", md)
+        self.assertIn("| vsftpd | 5,000.0 | 1,000.0 |", md)
+        self.assertIn("| ftpd-reactor | 1,000 | 20.0 | 40.50 | 0.20 | 3.00 |", md)
+        self.assertIn("### Idle sessions while logins run", md)
+
+    def test_targets(self):
+        md = table.ratio_section(self.results())
+        rows = {}
+        for line in md.splitlines():
+            if line.startswith("| ") and not line.startswith("| ratio "):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                rows[(cells[0], cells[1])] = cells[2:]
+        self.assertEqual(rows[("ftpd-hybrid / vsftpd", "stor-small@16")], ["6.00×", "≥ 5×", "✓"])
+        self.assertEqual(rows[("ftpd-hybrid / vsftpd", "stor-big@1")], ["0.99×", "≥ 0.95×", "✓"])
+        self.assertEqual(rows[("ftpd-reactor / vsftpd", "stor-big@1")], ["0.90×", "≥ 0.95×", "✗"])
+        key = "idle@1000 NOOP p99 while 20 logins/s (yescrypt)"
+        self.assertEqual(rows[("ftpd-reactor", key)], ["3.00 ms at 20.0 logins/s", "< 5 ms", "✓"])
+        self.assertEqual(rows[("ftpd-hybrid", key)], ["2.00 ms at 10.0 logins/s", "< 5 ms", "✗"])
+
+    def test_targets_not_measured(self):
+        md = table.ratio_section(table.Results([row("vsftpd", "stor-small", 16, ops_per_s=5)]))
+        self.assertIn("| ftpd-hybrid / vsftpd | stor-small@16 | — | ≥ 5× | — |", md)
+        self.assertIn("| ftpd-reactor | idle@1000 NOOP p99 while 20 logins/s (yescrypt) | — | "
+                      "< 5 ms | — |", md)
+
+    def test_background_login_errors_count_as_attempts(self):
+        r = row("ftpd-reactor", "idle", 1000, sessions_held=1000, ops=5000, bg_logins=100,
+                errors=61)
+        self.assertFalse(table.Results([r]).failed("ftpd-reactor", "idle-logins", 1000))
+        r["errors"] = "62"
+        self.assertTrue(table.Results([r]).failed("ftpd-reactor", "idle-logins", 1000))
+
+    def test_old_csv_still_reads(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "old.csv")
+            with open(path, "w") as f:
+                f.write(",".join(table.OLD_COLUMNS) + "\n")
+                f.write("vsftpd,login,16,1,100,0,100.0,,1,2,3,,,,,,,,\n")
+            rows = table.read_rows(path)
+            self.assertEqual(rows[0]["user"], "")
+            self.assertEqual(table.Results(rows).rate("vsftpd", "login", 16), 100.0)
+
+    def test_summaries(self):
+        self.assertEqual(run.summary("stor-big", row("x", "stor-big", 1, mb_per_s="950.5")),
+                         "950.5 MB/s")
+        r = row("x", "idle", 1000, sessions_held=1000, noop_p99_ms="3.1", bg_logins=100,
+                bg_login_p99_ms="40.2")
+        self.assertEqual(run.summary("idle", r),
+                         "1000 held, NOOP p99 3.1 ms while 100 logins (p99 40.2 ms)")
 
 
 if __name__ == "__main__":

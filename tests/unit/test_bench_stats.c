@@ -104,6 +104,34 @@ START_TEST(hist_p99_sees_the_tail)
 }
 END_TEST
 
+/* ---- pacing -------------------------------------------------------------- */
+
+START_TEST(pace_keeps_the_rate)
+{
+    struct pace p;
+    pace_init(&p, 20); /* one start every 50 ms */
+    ck_assert(pace_take(&p, 100.0) == 0);
+    /* Too early: the wait until the next start, nothing taken. */
+    double w = pace_take(&p, 100.01);
+    ck_assert(w > 0.0399 && w < 0.0401);
+    ck_assert(pace_take(&p, 100.02) > 0);
+    ck_assert(pace_take(&p, 100.05) == 0);
+    /* 20 ms late: the schedule holds (the next is due at 100.15). */
+    ck_assert(pace_take(&p, 100.12) == 0);
+    w = pace_take(&p, 100.12);
+    ck_assert(w > 0.0299 && w < 0.0301);
+    /* A long pause: no burst to catch up; the schedule starts again. */
+    ck_assert(pace_take(&p, 200.0) == 0);
+    ck_assert(pace_take(&p, 200.0) > 0.0499);
+    /* Starts at the times given: exactly 20 in a second. */
+    pace_init(&p, 20);
+    int n = 0;
+    for (double t = 0; t < 1.0; t += 0.001)
+        n += pace_take(&p, 300.0 + t) == 0;
+    ck_assert_int_eq(n, 20);
+}
+END_TEST
+
 /* ---- number parsing ------------------------------------------------------ */
 
 START_TEST(parse_numbers)
@@ -220,6 +248,71 @@ START_TEST(opts_defaults_and_values)
 }
 END_TEST
 
+START_TEST(opts_stor_accounts_and_rates)
+{
+    struct bench_opts o;
+    char err[256];
+    /* stor-*: --size defaults by scenario, uploads go to --dir. */
+    const char *a[] = {"--scenario", "stor-small", "--dir", "/upload", NULL};
+    ck_assert_int_eq(parse(&o, err, a), OPTS_RUN);
+    ck_assert_int_eq(o.scenario, SC_STOR_SMALL);
+    ck_assert_int_eq(o.size, 4096);
+    ck_assert_str_eq(o.dir, "/upload");
+    ck_assert(o.rate == 0 && o.bg_rate == 0);
+    ck_assert(scenario_stor(SC_STOR_SMALL) && scenario_session_op(SC_STOR_SMALL));
+    ck_assert(!scenario_retr(SC_STOR_SMALL));
+    const char *b[] = {"--scenario", "stor-big", "--count", "3", NULL};
+    ck_assert_int_eq(parse(&o, err, b), OPTS_RUN);
+    ck_assert_int_eq(o.size, 268435456);
+    ck_assert(scenario_stor(SC_STOR_BIG) && !scenario_session_op(SC_STOR_BIG));
+    const char *c[] = {"--scenario", "stor-big", "--size", "1000", NULL};
+    ck_assert_int_eq(parse(&o, err, c), OPTS_RUN);
+    ck_assert_int_eq(o.size, 1000);
+
+    /* An account for every session; --pass and --password are one option. */
+    const char *d[] = {"--scenario", "login",  "--user", "bench", "--password",
+                       "s3cret",     "--rate", "20.5",   NULL};
+    ck_assert_int_eq(parse(&o, err, d), OPTS_RUN);
+    ck_assert_str_eq(o.user, "bench");
+    ck_assert_str_eq(o.pass, "s3cret");
+    ck_assert(o.rate == 20.5);
+    ck_assert_str_eq(o.bg_user, "bench"); /* background logins default to it */
+    const char *e[] = {"--scenario", "login", "--pass", "x", NULL};
+    ck_assert_int_eq(parse(&o, err, e), OPTS_RUN);
+    ck_assert_str_eq(o.pass, "x");
+
+    /* idle with background logins, their own account. */
+    const char *f[] = {"--scenario",
+                       "idle",
+                       "--sessions",
+                       "1000",
+                       "--background-logins",
+                       "20",
+                       "--background-user",
+                       "bench",
+                       "--background-password",
+                       "pw",
+                       "--concurrency",
+                       "4",
+                       NULL};
+    ck_assert_int_eq(parse(&o, err, f), OPTS_RUN);
+    ck_assert(o.bg_rate == 20.0);
+    ck_assert_str_eq(o.bg_user, "bench");
+    ck_assert_str_eq(o.bg_pass, "pw");
+    ck_assert_str_eq(o.user, "anonymous"); /* the held sessions */
+    ck_assert_uint_eq(o.concurrency, 4);
+
+    /* --count and --duration together: both bound the run. */
+    const char *g[] = {"--scenario", "stor-big", "--count", "5", "--duration", "30", NULL};
+    ck_assert_int_eq(parse(&o, err, g), OPTS_RUN);
+    ck_assert_uint_eq(o.count, 5);
+    ck_assert(o.duration == 30.0);
+    const char *h[] = {"--scenario", "stor-big", "--count", "5", NULL};
+    ck_assert_int_eq(parse(&o, err, h), OPTS_RUN);
+    ck_assert(o.duration == 0);
+}
+END_TEST
+
 START_TEST(opts_usage_errors)
 {
     /* Each line: arguments that must be refused. */
@@ -229,7 +322,13 @@ START_TEST(opts_usage_errors)
         {"--scenario", "login", "--port", "0", NULL},
         {"--scenario", "login", "--port", "70000", NULL},
         {"--scenario", "login", "--concurrency", "0", NULL},
-        {"--scenario", "login", "--duration", "1", "--count", "5", NULL},
+        {"--scenario", "login", "--rate", "0", NULL},
+        {"--scenario", "login", "--rate", "-5", NULL},
+        {"--scenario", "idle", "--rate", "20", NULL},               /* no measured clients */
+        {"--scenario", "login", "--background-logins", "20", NULL}, /* idle only */
+        {"--scenario", "idle", "--background-user", "u", NULL},     /* needs the rate */
+        {"--scenario", "stor-small", "--file", "/x", NULL},         /* uploads go to --dir */
+        {"--scenario", "login", "--password", "a\nQUIT", NULL},
         {"--scenario", "login", "--count", "0", NULL},
         {"--scenario", "retr-small", NULL}, /* needs --file */
         {"--scenario", "login", "--bogus", NULL},
@@ -398,15 +497,17 @@ START_TEST(report_csv_and_json)
     char *h = render(header, &r);
     ck_assert_str_eq(h, "label,scenario,concurrency,duration_s,ops,errors,ops_per_s,mb_per_s,"
                         "p50_ms,p99_ms,max_ms,sessions_held,noop_p50_ms,noop_p99_ms,"
-                        "mem_before_kib,mem_held_kib,bytes_per_session,slow_clients,slow_ops\n");
+                        "mem_before_kib,mem_held_kib,bytes_per_session,slow_clients,slow_ops,"
+                        "user,bg_logins,bg_login_p99_ms\n");
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv, "\"ftpd,\"\"reactor\"\"\",retr-big,4,2.000,10,1,5.0,25.00,1.500,2.250,"
-                          "3.000,,,,,,,,\n");
+                          "3.000,,,,,,,,,,,\n");
     char *json = render(report_json, &r);
     ck_assert_ptr_nonnull(strstr(json, "{\"label\": \"ftpd,\\\"reactor\\\"\", "));
     ck_assert_ptr_nonnull(strstr(json, "\"mb_per_s\": 25.00, "));
     ck_assert_ptr_nonnull(strstr(json, "\"sessions_held\": null, "));
-    ck_assert_ptr_nonnull(strstr(json, "\"slow_ops\": null}\n"));
+    ck_assert_ptr_nonnull(strstr(json, "\"slow_ops\": null, \"user\": \"\", "));
+    ck_assert_ptr_nonnull(strstr(json, "\"bg_login_p99_ms\": null}\n"));
     /* 1 error in 10 operations is over 1 %. */
     ck_assert_int_eq(result_exit_status(&r), 1);
     r.ops = 100;
@@ -441,13 +542,75 @@ START_TEST(report_idle_memory)
     char *csv = render(report_csv, &r);
     /* (3000 - 1000) KiB over 1000 sessions = 2048 bytes each. */
     ck_assert_str_eq(csv, ",idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,0.200,"
-                          "1000,3000,2048,,\n");
+                          "1000,3000,2048,,,,,\n");
     ck_assert_int_eq(result_exit_status(&r), 0);
     r.errors[ERR_CONNECT] = 60; /* 60 of 6000 attempts (sessions + NOOPs) */
     ck_assert_int_eq(result_exit_status(&r), 0);
     r.errors[ERR_CONNECT] = 61;
     ck_assert_int_eq(result_exit_status(&r), 1);
     free(csv);
+}
+END_TEST
+
+START_TEST(report_stor_user_and_background)
+{
+    /* A STOR run: MB/s of what was sent; the account as text. */
+    struct result r = {
+        .label = "vsftpd",
+        .scenario = "stor-small",
+        .concurrency = 16,
+        .duration_s = 2.0,
+        .ops = 2000,
+        .has_bytes = true,
+        .upload = true,
+        .bytes = 2000 * 4096,
+        .p50_ms = 1,
+        .p99_ms = 2,
+        .max_ms = 3,
+        .mem_before_kib = -1,
+        .mem_held_kib = -1,
+        .file_size = 4096,
+        .user = "a,b",
+    };
+    char *csv = render(report_csv, &r);
+    ck_assert_str_eq(csv, "vsftpd,stor-small,16,2.000,2000,0,1000.0,4.10,1.000,2.000,3.000,"
+                          ",,,,,,,,\"a,b\",,\n");
+    free(csv);
+
+    /* idle with background logins: their count and p99; each is an attempt. */
+    struct result i = {
+        .label = "ftpd-hybrid",
+        .scenario = "idle",
+        .concurrency = 1000,
+        .duration_s = 5.0,
+        .ops = 5000,
+        .p50_ms = 0.1,
+        .p99_ms = 0.2,
+        .max_ms = 0.5,
+        .idle = true,
+        .sessions_held = 1000,
+        .noop_p50_ms = 0.1,
+        .noop_p99_ms = 0.2,
+        .mem_before_kib = -1,
+        .mem_held_kib = -1,
+        .user = "anonymous",
+        .bg = true,
+        .bg_ops = 100,
+        .bg_p99_ms = 25.5,
+    };
+    csv = render(report_csv, &i);
+    ck_assert_str_eq(csv, "ftpd-hybrid,idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,"
+                          "0.200,,,,,,anonymous,100,25.500\n");
+    char *json = render(report_json, &i);
+    ck_assert_ptr_nonnull(strstr(json, "\"user\": \"anonymous\", \"bg_logins\": 100, "
+                                       "\"bg_login_p99_ms\": 25.500}\n"));
+    /* 61 errors of 6100 attempts (1000 logins, 5000 NOOPs, 100 background). */
+    i.errors[ERR_BAD_REPLY] = 61;
+    ck_assert_int_eq(result_exit_status(&i), 0);
+    i.errors[ERR_BAD_REPLY] = 62;
+    ck_assert_int_eq(result_exit_status(&i), 1);
+    free(csv);
+    free(json);
 }
 END_TEST
 
@@ -459,11 +622,13 @@ Suite *unit_suite(void)
     tcase_add_test(t, hist_percentiles_of_uniform_values);
     tcase_add_test(t, hist_small_counts_and_edges);
     tcase_add_test(t, hist_p99_sees_the_tail);
+    tcase_add_test(t, pace_keeps_the_rate);
     suite_add_tcase(s, t);
     t = tcase_create("opts");
     tcase_add_test(t, parse_numbers);
     tcase_add_test(t, opts_defaults_and_values);
     tcase_add_test(t, opts_usage_errors);
+    tcase_add_test(t, opts_stor_accounts_and_rates);
     tcase_add_test(t, scenario_names_round_trip);
     suite_add_tcase(s, t);
     t = tcase_create("reply");
@@ -473,6 +638,7 @@ Suite *unit_suite(void)
     t = tcase_create("report");
     tcase_add_test(t, report_csv_and_json);
     tcase_add_test(t, report_idle_memory);
+    tcase_add_test(t, report_stor_user_and_background);
     suite_add_tcase(s, t);
     return s;
 }
