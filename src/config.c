@@ -350,8 +350,6 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "key 'write_enable': writing is not supported yet; use 'no'");
     if (cfg->anonymous_write)
         return fail(err, errlen, "key 'anonymous_write': writing is not supported yet; use 'no'");
-    if (cfg->users_file[0] != '\0')
-        return fail(err, errlen, "key 'users_file': accounts are not supported yet");
     return 0;
 }
 
