@@ -343,8 +343,6 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
     if (cfg->pasv_min_port > cfg->pasv_max_port)
         return fail(err, errlen, "pasv_min_port (%d) is greater than pasv_max_port (%d)",
                     cfg->pasv_min_port, cfg->pasv_max_port);
-    if (cfg->users_file[0] != '\0')
-        return fail(err, errlen, "key 'users_file': accounts are not supported yet");
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "ftpd/arch.h"
@@ -25,10 +26,11 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
 
-enum { OPT_CHECK_CONFIG = 256, OPT_LIST_ARCHS, OPT_LOG_LEVEL };
+enum { OPT_CHECK_CONFIG = 256, OPT_LIST_ARCHS, OPT_LOG_LEVEL, OPT_HASH_PASSWORD };
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -39,6 +41,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"list-archs", no_argument, NULL, OPT_LIST_ARCHS},
+    {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -60,7 +63,7 @@ static const struct flag_key {
 struct cli {
     const char *config_path;        /* NULL: defaults and flags only */
     const char *values[NFLAG_KEYS]; /* by flag_keys index; NULL = not given */
-    bool check_config, list_archs, version, help;
+    bool check_config, list_archs, hash_password, version, help;
 };
 
 static void usage(FILE *out)
@@ -74,8 +77,12 @@ static void usage(FILE *out)
           "  -p, --port N               TCP port (0: any free port)\n"
           "  -r, --root DIR             directory to serve\n"
           "      --log-level LEVEL      error, warn, info or debug\n"
-          "      --check-config         check the configuration and the root, then exit\n"
+          "      --check-config         check the configuration, the root and the users\n"
+          "                             file, then exit\n"
           "      --list-archs           list the back-ends and exit\n"
+          "      --hash-password        read a password (no echo on a terminal, else one\n"
+          "                             line of stdin), print its yescrypt hash for the\n"
+          "                             users file (name:hash:home:permissions), exit\n"
           "  -V, --version              print the version and exit\n"
           "  -h, --help                 print this help and exit\n"
           "\n"
@@ -130,6 +137,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             break;
         case OPT_LIST_ARCHS:
             cli->list_archs = true;
+            break;
+        case OPT_HASH_PASSWORD:
+            cli->hash_password = true;
             break;
         case 'V':
             cli->version = true;
@@ -255,6 +265,22 @@ static int open_root(const char *root)
     return fd;
 }
 
+/* The users file, when the config names one. 0 with *out set (NULL: no
+ * file), or -1 after printing the error ("FILE:LINE: field 'F': ..."). */
+static int load_users(const struct ftpd_config *cfg, struct users **out)
+{
+    *out = NULL;
+    if (cfg->users_file[0] == '\0')
+        return 0;
+    char err[1024];
+    *out = users_load(cfg->users_file, err, sizeof err);
+    if (*out == NULL) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* --check-config: everything a start would check short of binding. */
 static int check_config(const struct ftpd_config *cfg)
 {
@@ -264,8 +290,74 @@ static int check_config(const struct ftpd_config *cfg)
     if (fd < 0)
         return EXIT_FAILURE;
     close(fd);
+    struct users *users;
+    if (load_users(cfg, &users) != 0)
+        return EXIT_FAILURE;
+    users_free(users);
     printf("ftpd: configuration OK\n");
     return EXIT_SUCCESS;
+}
+
+/* One line of stdin into buf, its newline stripped. On a terminal, with
+ * the echo off (restored before returning). 0, or -1 (EOF or error). */
+static int read_password(const char *prompt, char *buf, size_t size)
+{
+    struct termios old, quiet;
+    bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+    if (tty) {
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        quiet.c_lflag |= ECHONL;
+        fputs(prompt, stderr);
+        fflush(stderr);
+        if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0) {
+            fprintf(stderr, "ftpd: cannot turn the echo off: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    char *got = fgets(buf, (int)size, stdin);
+    if (tty)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    if (got == NULL)
+        return -1;
+    size_t len = strcspn(buf, "\r\n");
+    if (buf[len] == '\0' && len == size - 1) {
+        fprintf(stderr, "ftpd: password too long (at most %zu bytes)\n", size - 2);
+        return -1;
+    }
+    buf[len] = '\0';
+    return 0;
+}
+
+/* --hash-password: a yescrypt hash of a password, for the users file. */
+static int hash_password(void)
+{
+    char pw[FTPD_LINE_MAX + 2], again[FTPD_LINE_MAX + 2], hash[USERS_HASH_MAX];
+    int status = EXIT_FAILURE;
+    if (read_password("Password: ", pw, sizeof pw) != 0)
+        goto out;
+    if (isatty(STDIN_FILENO)) {
+        if (read_password("Again: ", again, sizeof again) != 0)
+            goto out;
+        if (strcmp(pw, again) != 0) {
+            fprintf(stderr, "ftpd: the passwords differ\n");
+            goto out;
+        }
+    }
+    if (pw[0] == '\0') {
+        fprintf(stderr, "ftpd: empty password refused\n");
+        goto out;
+    }
+    if (users_hash_password(pw, hash, sizeof hash) != 0) {
+        fprintf(stderr, "ftpd: cannot hash the password: %s\n", strerror(errno));
+        goto out;
+    }
+    printf("%s\n", hash);
+    status = EXIT_SUCCESS;
+out:
+    explicit_bzero(pw, sizeof pw);
+    explicit_bzero(again, sizeof again);
+    return status;
 }
 
 /* SIGPIPE: a peer that goes away shows up as EPIPE, never kills us. The
@@ -321,7 +413,17 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
+    /* Loaded once, read-only from here on, shared by every thread and
+     * inherited by every process. Issue 12 (SIGHUP) plugs in here: load a
+     * new table and hand it to the sessions that start afterwards. */
+    struct users *users;
+    if (load_users(cfg, &users) != 0) {
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+    srv.users = users;
     if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+        users_free(users);
         close(srv.root_fd);
         return EXIT_FAILURE;
     }
@@ -329,10 +431,14 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     const char *shown = realpath(cfg->root, abs_root) != NULL ? abs_root : cfg->root;
     log_info("ftpd %s serving %s %s, arch %s", FTPD_VERSION, shown,
              cfg->write_enable ? "read-write" : "read-only", arch->name);
+    if (users != NULL)
+        log_info("%zu accounts from %s%s", users_count(users), cfg->users_file,
+                 cfg->anonymous ? ", and anonymous" : "");
 
     int status = arch->run(&srv);
 
     net_close_all(srv.listeners, srv.nlisteners);
+    users_free(users);
     close(srv.root_fd);
     return status;
 }
@@ -354,6 +460,8 @@ int main(int argc, char **argv)
         list_archs();
         return EXIT_SUCCESS;
     }
+    if (cli.hash_password)
+        return hash_password();
 
     struct ftpd_config cfg;
     int status = build_config(&cli, &cfg);

@@ -225,7 +225,7 @@ def ftpd_capabilities(ftpd, fix, confdir):
         return caps
     users = os.path.join(confdir, "ftpd-users")
     with open(users, "w") as f:
-        f.write(servers.ftpd_users_line(servers.ACCOUNT_USER, digest))
+        f.write(servers.ftpd_users_line(servers.ACCOUNT_USER, digest, os.path.abspath(fix)))
     os.chmod(users, 0o600)
     why = check("ftpd-probe-users.conf", f"users_file = {users}\n")
     if why:

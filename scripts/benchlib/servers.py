@@ -29,14 +29,13 @@ FTPD_WRITE_KEYS = {"write_enable": "yes", "anonymous_write": "yes"}
 
 # The account of the login-account and idle-logins runs.
 ACCOUNT_USER = "bench"
-# Its home in the users file, and its permission letters (the runs only
-# log in).
-ACCOUNT_HOME = "/"
+# Its permission letters (the runs only log in); its home is the fixture.
 ACCOUNT_PERMS = "rwmdfc"
 
 
-def ftpd_users_line(user, crypt_hash, home=ACCOUNT_HOME, perms=ACCOUNT_PERMS):
-    """A line of ftpd's users_file: name:crypt-hash:home:permissions."""
+def ftpd_users_line(user, crypt_hash, home, perms=ACCOUNT_PERMS):
+    """A line of ftpd's users_file: name:crypt-hash:home:permissions, home
+    an absolute directory served to the user as "/"."""
     for part in (user, crypt_hash, home, perms):
         if ":" in part or "\n" in part:
             raise ValueError(f"a users_file field cannot hold ':' or a newline: {part!r}")

@@ -18,6 +18,8 @@
 #include "arch/backends.h"
 #include "arch/common/events.h"
 #include "arch/evented/evconn.h"
+#include "arch/evented/workpool.h"
+#include "ftpd/limits.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
 
@@ -151,6 +153,13 @@ static int reactor_init(struct reactor *r, const struct ftpd_server *srv,
     r->es.listing_cache = listing_cache_new(cfg->listing_cache_ttl);
     if (r->es.listing_cache == NULL && cfg->listing_cache_ttl > 0)
         log_warn("listing cache off: %s", strerror(errno));
+    /* Password checks off the loop (special problem "password hashing in
+     * the reactor"); its threads start at the first check, in this
+     * process: a hybrid worker makes its own after the fork. Without it
+     * the checks would run on the loop. */
+    r->es.pool = workpool_new(r->es.loop, FTPD_WORK_THREADS, FTPD_WORK_QUEUE_MAX);
+    if (r->es.pool == NULL)
+        log_warn("work pool off, password checks run on the loop: %s", strerror(errno));
     return 0;
 }
 
@@ -161,6 +170,9 @@ static void reactor_fini(struct reactor *r)
     ev_timer_stop(r->es.loop, &r->accept_pause);
     ev_timer_stop(r->es.loop, &r->grace);
     ev_io_stop(r->es.loop, &r->events_w);
+    /* After close_all, which cancelled every check still running: this
+     * waits for the running ones and joins the threads. */
+    workpool_free(r->es.pool);
     ev_loop_destroy(r->es.loop);
     listing_cache_free(r->es.listing_cache); /* after close_all: no listing uses it */
     acceptor_close(&r->acc);

@@ -1,10 +1,28 @@
-/* USER, PASS, QUIT. Only the anonymous account exists for now: USER
- * anonymous|ftp with any password, when the config allows it. Other names
- * get the same 331 and then 530, so probing reveals nothing. */
+/* USER, PASS, QUIT, and the password check handed out as deferred work.
+ *
+ * USER anonymous|ftp logs in with any password when the config allows
+ * anonymous. Every other name gets the same 331; its PASS becomes a job
+ * (STEP_WORK) that checks the password against the account's hash, or
+ * against users_dummy_hash when there is no such account, so an unknown
+ * user costs the same time and gets the same 530 as a wrong password.
+ * A failed login's 530 comes after login_fail_delay (STEP_DELAY), and
+ * max_login_fails of them close the connection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "session_impl.h"
 #include "ftpd/limits.h"
+
+struct work {
+    bool match;                       /* the result, written by work_run */
+    char hash[USERS_HASH_MAX];        /* copies: the job reads nothing else */
+    char password[FTPD_LINE_MAX + 1]; /* wiped when the job is freed */
+};
 
 static bool is_anonymous_name(const char *name)
 {
@@ -18,9 +36,22 @@ enum step cmd_user(struct session *s, const char *arg, struct buf *out)
         return STEP_CONTINUE;
     }
     s->user_given = true;
-    s->user_anon = is_anonymous_name(arg);
+    s->user_anon = is_anonymous_name(arg) && s->cfg->anonymous;
+    size_t len = strlen(arg);
+    /* A longer name matches no account; it still gets its check. */
+    if (len > FTPD_USER_NAME_MAX)
+        len = 0;
+    memcpy(s->user_name, arg, len);
+    s->user_name[len] = '\0';
     reply(out, 331, "Please specify the password.");
     return STEP_CONTINUE;
+}
+
+static void logged_in_as(struct session *s, const char *name, unsigned perms)
+{
+    s->logged_in = true;
+    s->perms = session_login_perms(s->cfg, perms);
+    snprintf(s->log_name, sizeof s->log_name, "%s %s", s->peer_name, name);
 }
 
 enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
@@ -34,19 +65,126 @@ enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
         return STEP_CONTINUE;
     }
     s->user_given = false;
-    if (s->user_anon && s->cfg->anonymous) {
-        s->logged_in = true;
+    if (s->user_anon) {
         /* Anonymous uploads, when allowed, are upload-only: new files and
          * directories, never a delete, a rename or an overwrite. */
-        s->perms = session_login_perms(
-            s->cfg, PERM_READ | (s->cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0));
+        logged_in_as(s, "anonymous",
+                     PERM_READ | (s->cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0));
         session_log(s, LOG_LVL_INFO, "login anonymous");
         reply(out, 230, "Login successful.");
         return STEP_CONTINUE;
     }
-    session_log(s, LOG_LVL_WARN, "login failed");
+    struct work *w = malloc(sizeof *w);
+    if (w == NULL) {
+        session_log(s, LOG_LVL_ERROR, "out of memory");
+        reply(out, 421, "Service not available, out of memory.");
+        return STEP_CLOSE;
+    }
+    s->work_user = s->user_name[0] != '\0' ? users_find(s->users, s->user_name) : NULL;
+    const char *hash = s->work_user != NULL ? s->work_user->hash : users_dummy_hash;
+    size_t hlen = strlen(hash), plen = strlen(arg);
+    if (hlen >= sizeof w->hash || plen >= sizeof w->password) { /* bounded by the parser */
+        hash = users_dummy_hash;
+        hlen = strlen(hash);
+        plen = 0;
+        s->work_user = NULL;
+    }
+    w->match = false;
+    memcpy(w->hash, hash, hlen + 1);
+    memcpy(w->password, arg, plen);
+    w->password[plen] = '\0';
+    s->work = w;
+    return STEP_WORK;
+}
+
+struct work *session_work_take(struct session *s)
+{
+    struct work *w = s->work;
+    s->work = NULL;
+    return w;
+}
+
+void work_run(struct work *w)
+{
+    w->match = users_check_password(w->hash, w->password);
+}
+
+void work_free(struct work *w)
+{
+    if (w == NULL)
+        return;
+    explicit_bzero(w->password, sizeof w->password);
+    free(w);
+}
+
+/* A printable copy of the name the client gave, for the log. */
+static void printable_name(const struct session *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (const char *p = s->user_name; *p != '\0' && n + 1 < outlen; p++)
+        out[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
+    out[n] = '\0';
+}
+
+static enum step login_failed(struct session *s, struct buf *out)
+{
+    char name[FTPD_USER_NAME_MAX + 1];
+    printable_name(s, name, sizeof name);
+    session_log(s, LOG_LVL_WARN, "login failed for '%s'", name);
+    s->login_failures++;
+    if (s->cfg->login_fail_delay > 0) {
+        s->delaying = true;
+        return STEP_DELAY;
+    }
+    return session_delay_done(s, out);
+}
+
+enum step session_work_done(struct session *s, struct work *w, struct buf *out)
+{
+    bool match = w->match;
+    work_free(w);
+    const struct user *u = s->work_user;
+    s->work_user = NULL;
+    if (!match || u == NULL)
+        return login_failed(s, out);
+    /* The home is opened per login, O_PATH like the anonymous root, and
+     * confined the same way (openat2 RESOLVE_IN_ROOT, path.c). */
+    int fd = open(u->home, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        session_log(s, LOG_LVL_ERROR, "login %s: cannot open home '%s': %s", u->name, u->home,
+                    strerror(errno));
+        reply(out, 421, "Home directory not available.");
+        return STEP_CLOSE;
+    }
+    s->own_root_fd = s->root_fd = fd;
+    s->account = u;
+    logged_in_as(s, u->name, u->perms);
+    char letters[PERM_LETTERS_MAX];
+    perm_format(s->perms, letters);
+    session_log(s, LOG_LVL_INFO, "login (permissions '%s')", letters);
+    reply(out, 230, "Login successful.");
+    return STEP_CONTINUE;
+}
+
+enum step session_work_refused(struct session *s, struct work *w, struct buf *out)
+{
+    work_free(w);
+    s->work_user = NULL;
+    session_log(s, LOG_LVL_WARN, "login refused: too many password checks waiting");
+    reply(out, 421, "Too many logins in progress, please try again later.");
+    return STEP_CLOSE;
+}
+
+int session_delay_ms(const struct session *s)
+{
+    return s->cfg->login_fail_delay * 1000;
+}
+
+enum step session_delay_done(struct session *s, struct buf *out)
+{
+    s->delaying = false;
     reply(out, 530, "Login incorrect.");
-    if (++s->login_failures >= (unsigned)s->cfg->max_login_fails)
+    if (s->login_failures >= (unsigned)s->cfg->max_login_fails)
         return STEP_CLOSE;
     return STEP_CONTINUE;
 }

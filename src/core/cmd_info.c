@@ -73,7 +73,11 @@ static enum step stat_server(struct session *s, struct buf *out)
     sockaddr_str(&s->local, local, sizeof local);
     buf_printf(out, "211-FTP server status:\r\n");
     buf_printf(out, " Connected to %s from %s\r\n", local, s->peer_name);
-    buf_printf(out, " %s\r\n", s->logged_in ? "Logged in as anonymous" : "Not logged in");
+    if (s->logged_in)
+        buf_printf(out, " Logged in as %s\r\n",
+                   s->account != NULL ? s->account->name : "anonymous");
+    else
+        buf_printf(out, " Not logged in\r\n");
     buf_printf(out, " TYPE: %s, MODE: Stream, STRU: File\r\n", s->type_ascii ? "ASCII" : "BINARY");
     buf_printf(out, " Data channel: %s\r\n",
                s->pasv_fd >= 0 ? "passive"

@@ -106,7 +106,7 @@ void session_log(const struct session *s, enum log_level level, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_msg(level, "%s %s", s->peer_name, msg);
+    log_msg(level, "%s %s", s->log_name, msg);
 }
 
 struct session *session_new(const struct ftpd_config *cfg, int root_fd,
@@ -127,11 +127,18 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
     sockaddr_unmap(&s->local);
     sockaddr_unmap(&s->peer);
     sockaddr_str(&s->peer, s->peer_name, sizeof s->peer_name);
+    memcpy(s->log_name, s->peer_name, sizeof s->peer_name);
+    s->own_root_fd = -1;
     s->pasv_fd = -1;
     s->xfer.pasv_fd = -1;
     s->xfer.file_fd = -1;
     upload_init(&s->up);
     return s;
+}
+
+void session_set_users(struct session *s, const struct users *users)
+{
+    s->users = users;
 }
 
 void session_set_listing_cache(struct session *s, struct listing_cache *cache)
@@ -171,13 +178,16 @@ void session_free(struct session *s)
     release_job(s);
     session_close_data(s);
     session_drop_rnfr(s);
+    work_free(s->work);
+    if (s->own_root_fd >= 0)
+        close(s->own_root_fd);
     free(s->cwd);
     free(s);
 }
 
 const char *session_peer_name(const struct session *s)
 {
-    return s->peer_name;
+    return s->log_name;
 }
 
 void session_greet(struct session *s, struct buf *out)

@@ -8,11 +8,13 @@
 
 #include "ftpd/buf.h"
 #include "ftpd/config.h"
+#include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/perm.h"
 #include "ftpd/session.h"
 #include "ftpd/sockaddr.h"
 #include "ftpd/transfer.h"
+#include "ftpd/users.h"
 
 /* An upload in progress: the file the engine writes (xfer.file_fd) and what
  * session_transfer_done does with it (upload_end in cmd_write.c). */
@@ -26,16 +28,25 @@ struct upload {
 
 struct session {
     const struct ftpd_config *cfg;
-    int root_fd;
+    int root_fd;              /* the served root: shared, or own_root_fd */
+    int own_root_fd;          /* a user's home, opened at login; -1: none */
     union sockaddr_any local; /* control connection, our side */
     union sockaddr_any peer;  /* control connection, the client */
     char peer_name[SOCKADDR_STR_MAX];
+    /* peer_name, then " user" once logged in: every log line's prefix */
+    char log_name[SOCKADDR_STR_MAX + 1 + FTPD_USER_NAME_MAX + 1];
     char *cwd; /* virtual absolute path, normalised ("/", "/a/b") */
 
     bool user_given; /* USER accepted, PASS expected */
     bool user_anon;  /* that USER names the anonymous account */
     bool logged_in;
-    unsigned perms; /* enum perm letters, set at login */
+    char user_name[FTPD_USER_NAME_MAX + 1]; /* USER's argument; "" if too long */
+    const struct users *users;              /* not owned; NULL: anonymous only */
+    const struct user *account;             /* the logged-in account; NULL: anonymous */
+    struct work *work;                      /* the PASS check, until taken */
+    const struct user *work_user;           /* whom it checks; NULL: nobody (dummy) */
+    bool delaying;                          /* a failed login waits for its 530 */
+    unsigned perms;                         /* enum perm letters, set at login */
     unsigned prelogin_commands;
     unsigned login_failures;
 

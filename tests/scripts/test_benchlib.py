@@ -325,10 +325,10 @@ class ServersTest(unittest.TestCase):
             self.assertIn(key, known)
 
     def test_ftpd_users_line(self):
-        self.assertEqual(servers.ftpd_users_line("bench", "$y$j9T$abc$def"),
-                         "bench:$y$j9T$abc$def:/:rwmdfc\n")
+        self.assertEqual(servers.ftpd_users_line("bench", "$y$j9T$abc$def", "/dev/shm/fix"),
+                         "bench:$y$j9T$abc$def:/dev/shm/fix:rwmdfc\n")
         with self.assertRaises(ValueError):
-            servers.ftpd_users_line("a:b", "$y$x")
+            servers.ftpd_users_line("a:b", "$y$x", "/x")
 
     def test_check_uploads(self):
         d = os.path.join(self.tmp, "up")

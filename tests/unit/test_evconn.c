@@ -18,6 +18,7 @@
 
 #include "arch/common/admission.h"
 #include "arch/evented/evconn.h"
+#include "arch/evented/workpool.h"
 #include "ftpd/clock.h"
 #include "ftpd/config.h"
 #include "ftpd/log.h"
@@ -118,6 +119,8 @@ static void setup(void)
     ck_assert_ptr_nonnull(F.es->loop);
     F.es->pid = getpid();
     F.es->listing_cache = NULL;
+    F.es->pool = workpool_new(F.es->loop, 2, 8);
+    ck_assert_ptr_nonnull(F.es->pool);
 
     ev_timer_init(&F.tick, on_tick, 0.01, 0.01);
     ev_timer_start(F.es->loop, &F.tick);
@@ -136,6 +139,7 @@ static void teardown(void)
 {
     if (F.es != NULL) {
         evconn_close_all(F.es);
+        workpool_free(F.es->pool);
         ev_timer_stop(F.es->loop, &F.tick);
         ev_timer_stop(F.es->loop, &F.guard);
         ev_timer_stop(F.es->loop, &F.later);
@@ -687,6 +691,115 @@ START_TEST(idle_timeout_restarts_on_activity)
 }
 END_TEST
 
+/* ---- password checks (deferred work) and the failed login's delay ---- */
+
+/* USER bob has no account: its PASS is checked against the dummy yescrypt
+ * hash on the pool, then waits login_fail_delay for its 530. The loop
+ * serves another session meanwhile, and the command pipelined behind the
+ * PASS waits for the 530. */
+START_TEST(failed_login_off_loop)
+{
+    F.cfg.login_fail_delay = 1;
+    struct client *a = open_client(0);
+    struct client *b = open_client(1);
+    expect(a, 220);
+    login(b);
+    int64_t t0 = clock_ms();
+    send_str(a, "USER bob\r\nPASS nope\r\nNOOP\r\n");
+    expect(a, 331);
+    for (int i = 0; i < 5; i++) {
+        int64_t t = clock_ms();
+        send_str(b, "NOOP\r\n");
+        expect(b, 200);
+        ck_assert_int_lt(clock_ms() - t, 200);
+    }
+    char line[1024];
+    expect_into(a, 530, line, sizeof line);
+    ck_assert_str_eq(line, "530 Login incorrect.");
+    ck_assert_int_ge(clock_ms() - t0, 950);
+    expect(a, 200); /* the pipelined NOOP, after the 530 */
+}
+END_TEST
+
+/* max_login_fails (3) failures close the connection after the third 530. */
+START_TEST(failed_logins_close_evented)
+{
+    F.cfg.login_fail_delay = 0;
+    struct client *a = open_client(0);
+    expect(a, 220);
+    for (int i = 0; i < 3; i++) {
+        send_str(a, "USER bob\r\nPASS nope\r\n");
+        expect(a, 331);
+        expect(a, 530);
+    }
+    expect_eof(a);
+}
+END_TEST
+
+/* A graceful stop cuts a failed login's delay short: 530, then 421. */
+START_TEST(graceful_stop_during_delay)
+{
+    F.cfg.login_fail_delay = 30;
+    struct client *a = open_client(0);
+    expect(a, 220);
+    send_str(a, "USER bob\r\nPASS nope\r\n");
+    expect(a, 331);
+    int64_t end = clock_ms() + STEP_MS;
+    while (workpool_pending(F.es->pool) > 0 || F.es->conns == NULL) {
+        ck_assert(clock_ms() < end);
+        step();
+    }
+    expect_silence(a, 100); /* in its delay */
+    run_full_with(stop_gracefully);
+    ck_assert_int_eq(F.es->nconns, 0);
+    expect(a, 530);
+    expect(a, 421);
+    expect_eof(a);
+}
+END_TEST
+
+/* Closing everything while checks run: their results are dropped. */
+static void close_all_now(void)
+{
+    evconn_close_all(F.es);
+    ev_break(F.es->loop, EVBREAK_ALL);
+}
+
+START_TEST(close_all_during_check)
+{
+    struct client *c[NCLIENTS];
+    for (int i = 0; i < NCLIENTS; i++) {
+        c[i] = open_client(i);
+        expect(c[i], 220);
+        send_str(c[i], "USER bob\r\nPASS nope\r\n");
+        expect(c[i], 331);
+    }
+    run_full_with(close_all_now);
+    ck_assert_int_eq(F.es->nconns, 0);
+    for (int i = 0; i < NCLIENTS; i++) {
+        expect(c[i], 421);
+        expect_eof(c[i]);
+    }
+}
+END_TEST
+
+/* A full queue: the login gets the core's 421 and the connection closes. */
+START_TEST(full_queue_refuses)
+{
+    workpool_free(F.es->pool);
+    F.es->pool = workpool_new(F.es->loop, 1, 0); /* no job may wait */
+    ck_assert_ptr_nonnull(F.es->pool);
+    struct client *a = open_client(0);
+    expect(a, 220);
+    send_str(a, "USER bob\r\nPASS nope\r\n");
+    expect(a, 331);
+    char line[1024];
+    expect_into(a, 421, line, sizeof line);
+    ck_assert_str_eq(line, "421 Too many logins in progress, please try again later.");
+    expect_eof(a);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("evconn");
@@ -706,6 +819,11 @@ Suite *unit_suite(void)
     tcase_add_test(tc, close_all_idle);
     tcase_add_test(tc, idle_timeout);
     tcase_add_test(tc, idle_timeout_restarts_on_activity);
+    tcase_add_test(tc, failed_login_off_loop);
+    tcase_add_test(tc, failed_logins_close_evented);
+    tcase_add_test(tc, graceful_stop_during_delay);
+    tcase_add_test(tc, close_all_during_check);
+    tcase_add_test(tc, full_queue_refuses);
     suite_add_tcase(s, tc);
     return s;
 }

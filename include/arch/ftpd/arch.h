@@ -9,9 +9,15 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct users;
+
 struct ftpd_server {
     const struct ftpd_config *cfg;
     int root_fd; /* the served root, O_PATH|O_DIRECTORY */
+    /* The accounts (ftpd/users.h), read-only; NULL: anonymous only. Loaded
+     * by main() before the back-end starts; a reload (SIGHUP, issue 12)
+     * will hand sessions started after it a new table. */
+    const struct users *users;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 };

@@ -21,6 +21,12 @@ enum step {
     STEP_DEFER,    /* mid-transfer command that must wait: keep the line and
                       feed it again after session_transfer_done() */
     STEP_CLOSE,    /* write out, then close the control connection */
+    STEP_WORK,     /* write out, take session_work_take() and run it with
+                      work_run() (off the event loop, or in place), then
+                      session_work_done(); read no command meanwhile */
+    STEP_DELAY,    /* write out, wait session_delay_ms() (a stop cuts it
+                      short), then session_delay_done(); read no command
+                      meanwhile */
 };
 
 /* Why a connection is turned away before it gets a session. */
@@ -44,7 +50,13 @@ struct listing_cache;
  * thread would multiply its memory by the thread count. */
 void session_set_listing_cache(struct session *s, struct listing_cache *cache);
 
-/* "ip:port" of the client, for log lines. */
+struct users;
+/* The accounts this session may log in to (ftpd/users.h), which must
+ * outlive the session; NULL (the default): anonymous only. */
+void session_set_users(struct session *s, const struct users *users);
+
+/* "ip:port" of the client, then " name" once logged in: the prefix of
+ * every log line about the session. */
 const char *session_peer_name(const struct session *s);
 
 void session_greet(struct session *s, struct buf *out);
@@ -61,6 +73,27 @@ struct transfer *session_transfer(struct session *s);
  * file, listing and passive listener. */
 void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
                            struct buf *out);
+
+/* Deferred work (DESIGN.md): a password check, pure CPU, that must not run
+ * on an event loop. After STEP_WORK the job is the caller's: run it on any
+ * thread with work_run() (which touches nothing but the job), then give it
+ * back on the session's own thread with session_work_done(), or, if the
+ * session went away meanwhile, free it with work_free(). */
+struct work;
+struct work *session_work_take(struct session *s);
+void work_run(struct work *w);
+void work_free(struct work *w);
+/* Takes w. Writes 230 (STEP_CONTINUE), or asks for the failed login's
+ * delay (STEP_DELAY; with login_fail_delay = 0 it writes the 530 at once:
+ * STEP_CONTINUE, or STEP_CLOSE after max_login_fails). */
+enum step session_work_done(struct session *s, struct work *w, struct buf *out);
+/* The back-end cannot take the job now (its queue is full): takes w,
+ * writes 421. Returns STEP_CLOSE. */
+enum step session_work_refused(struct session *s, struct work *w, struct buf *out);
+/* After STEP_DELAY: how long, then the 530 (STEP_CONTINUE, or STEP_CLOSE
+ * after max_login_fails). */
+int session_delay_ms(const struct session *s);
+enum step session_delay_done(struct session *s, struct buf *out);
 
 /* Replies for events the back-end detects. */
 void session_line_too_long(struct session *s, struct buf *out);                        /* 500 */

@@ -48,6 +48,19 @@
  * max_login_fails). */
 #define FTPD_LOGIN_FAILS_MAX 3
 
+/* The users file (ftpd/users.h): longest line, newline excluded, accounts,
+ * and the longest user name (USER arguments longer than this match no
+ * account). */
+#define FTPD_USERS_LINE_MAX 1024
+#define FTPD_USERS_MAX      100000
+#define FTPD_USER_NAME_MAX  64
+
+/* Password checks (deferred work) of one event loop: the hashing threads,
+ * started at the first check, and the jobs that may wait for one; a login
+ * beyond that gets 421. A yescrypt check costs ~15-25 ms of CPU. */
+#define FTPD_WORK_THREADS   2
+#define FTPD_WORK_QUEUE_MAX 256
+
 /* Random ports tried in pasv_min_port..pasv_max_port before giving up. */
 #define FTPD_PASV_TRIES 64
 

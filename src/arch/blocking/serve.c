@@ -74,7 +74,29 @@ static int read_control(struct conn *c)
 
 static enum step run_transfer(struct conn *c);
 
-/* Run one command line through the core, and its transfer if it asks for one. */
+/* A failed login's delay, waited in place: only a stop cuts it short (the
+ * 530 is written either way, then the loop says 421 if stopping). */
+static void wait_delay(struct conn *c, int ms)
+{
+    int64_t deadline = clock_ms() + ms;
+    while (!c->stop->stopping) {
+        int64_t left = deadline - clock_ms();
+        if (left <= 0)
+            return;
+        struct pollfd pfd = {.fd = c->stop->fd, .events = POLLIN};
+        int n = poll(&pfd, c->stop->fd >= 0 ? 1 : 0, (int)left);
+        if (n < 0 && errno != EINTR) {
+            log_error("%s poll: %s", session_peer_name(c->session), strerror(errno));
+            return;
+        }
+        if (n > 0)
+            stop_notice(c->stop);
+    }
+}
+
+/* Run one command line through the core, and what it asks for: a
+ * transfer, a password check (run here: this thread or process serves
+ * nobody else), a failed login's delay. */
 static void run_line(struct conn *c, const char *line, size_t len)
 {
     enum step step = session_command(c->session, line, len, &c->out);
@@ -82,6 +104,19 @@ static void run_line(struct conn *c, const char *line, size_t len)
         return;
     if (step == STEP_TRANSFER)
         step = run_transfer(c);
+    if (step == STEP_WORK) {
+        struct work *w = session_work_take(c->session);
+        work_run(w);
+        step = session_work_done(c->session, w, &c->out);
+        if (flush(c) < 0)
+            return;
+    }
+    if (step == STEP_DELAY) {
+        wait_delay(c, session_delay_ms(c->session));
+        step = session_delay_done(c->session, &c->out);
+        if (flush(c) < 0)
+            return;
+    }
     if (step == STEP_CLOSE)
         c->closing = true;
 }

@@ -63,6 +63,8 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     struct session *s = NULL;
     if (getsockname(a->ctrl.fd, &local.sa, &len) == 0 && net_set_nonblock(a->ctrl.fd, true) == 0)
         s = session_new(srv->cfg, srv->root_fd, &local, &a->peer);
+    if (s != NULL)
+        session_set_users(s, srv->users);
     if (s == NULL) {
         char name[SOCKADDR_STR_MAX];
         sockaddr_str(&a->peer, name, sizeof name);

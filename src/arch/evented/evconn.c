@@ -7,7 +7,13 @@
  *         EV_WRITE while replies are pending, else EV_READ unless the
  *         connection is closing or holds a deferred command;
  *   idle  the idle timeout, restarted with ev_timer_again on activity and
- *         stopped while a transfer runs (the data timeout applies then).
+ *         stopped while a transfer runs (the data timeout applies then);
+ *         a failed login's delay borrows it (one timer fewer per
+ *         connection): its repeat becomes the delay until it fires.
+ * A password check (STEP_WORK) runs on the loop's work pool (workpool.h),
+ * never on the loop: ~20 ms of yescrypt would stall every session. While
+ * it runs, and while a failed login waits out its delay, the connection
+ * reads no command, as with a command deferred during a transfer.
  * An idle connection holds only this struct and its session: the line
  * buffer and the reply buffer give their memory back when empty, lines are
  * taken into one per-loop scratch buffer, and a transfer engine exists only
@@ -32,6 +38,7 @@
 #include <unistd.h>
 
 #include "arch/common/prologue.h"
+#include "arch/evented/workpool.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
@@ -48,6 +55,8 @@ struct evconn {
     int events;              /* what io watches now (0: stopped) */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
+    struct wp_item *job;     /* the password check on the pool, or NULL */
+    bool delaying;           /* a failed login's delay runs on idle */
     struct linebuf in;
     struct buf out;
     char *deferred; /* a command that arrived mid-transfer, run after it */
@@ -85,6 +94,9 @@ static void conn_close(struct evconn *c)
     /* The control connection is gone mid-transfer (EOF, error, timeout):
      * the blocking loop reports that as an abort too. */
     conn_end_transfer(c, XFER_ABORTED);
+    if (c->job != NULL)
+        workpool_cancel(es->pool, c->job); /* the pool frees the job */
+    c->job = NULL;
     ev_io_stop(es->loop, &c->io);
     ev_timer_stop(es->loop, &c->idle);
     if (c->session != NULL)
@@ -131,7 +143,7 @@ static void conn_watch(struct evconn *c, int events)
 
 static void conn_touch(struct evconn *c)
 {
-    if (c->xfer == NULL)
+    if (c->xfer == NULL && !c->delaying)
         ev_timer_again(c->es->loop, &c->idle);
 }
 
@@ -202,10 +214,68 @@ static void conn_start_transfer(struct evconn *c)
     }
 }
 
+/* What a step asks of the connection; line and len: the command that
+ * returned it (STEP_DEFER keeps it), or NULL and 0. */
+static void conn_step(struct evconn *c, enum step step, const char *line, size_t len);
+
+/* The failed login's delay is over (or cut short by a stop): the 530. */
+static void conn_end_delay(struct evconn *c)
+{
+    c->delaying = false;
+    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    ev_timer_again(c->es->loop, &c->idle);
+    conn_step(c, session_delay_done(c->session, &c->out), NULL, 0);
+}
+
+static void conn_start_delay(struct evconn *c)
+{
+    c->delaying = true;
+    c->idle.repeat = session_delay_ms(c->session) / 1000.;
+    ev_timer_again(c->es->loop, &c->idle);
+}
+
+static void job_run(void *job)
+{
+    work_run(job);
+}
+
+/* On the loop's thread: the check is done; arg NULL: the connection is gone. */
+static void on_work_done(void *arg, void *job)
+{
+    struct evconn *c = arg;
+    if (c == NULL) {
+        work_free(job);
+        return;
+    }
+    c->job = NULL;
+    conn_step(c, session_work_done(c->session, job, &c->out), NULL, 0);
+    conn_run(c);
+}
+
+static void conn_start_work(struct evconn *c)
+{
+    struct work *w = session_work_take(c->session);
+    if (w == NULL)
+        return;
+    if (c->es->pool == NULL) { /* no pool (it could not be made): in place */
+        work_run(w);
+        conn_step(c, session_work_done(c->session, w, &c->out), NULL, 0);
+        return;
+    }
+    if (workpool_submit(c->es->pool, job_run, w, on_work_done, c, &c->job) != 0) {
+        c->job = NULL;
+        conn_step(c, session_work_refused(c->session, w, &c->out), NULL, 0);
+    }
+}
+
 /* Run one command line through the core. */
 static void conn_line(struct evconn *c, const char *line, size_t len)
 {
-    enum step step = session_command(c->session, line, len, &c->out);
+    conn_step(c, session_command(c->session, line, len, &c->out), line, len);
+}
+
+static void conn_step(struct evconn *c, enum step step, const char *line, size_t len)
+{
     switch (step) {
     case STEP_CONTINUE:
         break;
@@ -214,6 +284,12 @@ static void conn_line(struct evconn *c, const char *line, size_t len)
         break;
     case STEP_ABORT:
         conn_end_transfer(c, XFER_ABORTED); /* the core writes 426, 226 */
+        break;
+    case STEP_WORK:
+        conn_start_work(c);
+        break;
+    case STEP_DELAY:
+        conn_start_delay(c);
         break;
     case STEP_DEFER:
         /* Mid-transfer command that must wait: keep it, and stop reading
@@ -255,6 +331,14 @@ static void conn_run(struct evconn *c)
             conn_close(c);
             return;
         }
+        if (c->job != NULL)
+            break; /* a password check runs: no command meanwhile */
+        if (c->delaying) {
+            if (!es->stopping)
+                break;         /* a failed login's 530 waits out its delay */
+            conn_end_delay(c); /* a stop cuts it short */
+            continue;
+        }
         if (es->stopping && c->xfer == NULL) {
             /* Graceful stop: idle now, or its transfer just ended. The
              * commands it sent meanwhile are not run. */
@@ -291,7 +375,7 @@ static void conn_run(struct evconn *c)
     int events = 0;
     if (c->out.len > 0)
         events = c->write_ev;
-    else if (!c->closing && c->deferred == NULL)
+    else if (!c->closing && c->deferred == NULL && c->job == NULL && !c->delaying)
         events = c->read_ev;
     conn_watch(c, events);
 }
@@ -336,7 +420,8 @@ static void on_control(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     c->hold_reply = false; /* its loop round has come */
-    bool reading = c->out.len == 0 && !c->closing && c->deferred == NULL;
+    bool reading =
+        c->out.len == 0 && !c->closing && c->deferred == NULL && c->job == NULL && !c->delaying;
     if (reading && (revents & c->read_ev) && conn_read(c) < 0) {
         conn_close(c);
         return;
@@ -349,6 +434,13 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     struct evconn *c = w->data;
     if (c->xfer != NULL)
         return; /* not armed during a transfer; be safe */
+    if (c->delaying) {
+        conn_end_delay(c);
+        conn_run(c);
+        return;
+    }
+    if (c->job != NULL)
+        return; /* the check ends soon, and restarts the idle time */
     if (c->session == NULL || c->closing || c->out.len > 0) {
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */

@@ -20,6 +20,8 @@
 struct ev_loop;
 struct evconn;
 struct listing_cache;
+struct users;
+struct workpool;
 
 /* The connections of one loop. */
 struct evserver {
@@ -32,6 +34,7 @@ struct evserver {
     struct evconn *conns;
     int nconns;
     struct listing_cache *listing_cache; /* shared by the loop's sessions; NULL: off */
+    struct workpool *pool;               /* password checks off the loop; NULL: run them in place */
     char line[FTPD_LINE_MAX + 1];        /* linebuf_take's output, one per loop */
 };
 
@@ -45,7 +48,8 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer);
 void evconn_stop_idle(struct evserver *es);
 
 /* Close every connection now: transfers are cancelled (426), everyone gets
- * the 421, written if the socket takes it. */
+ * the 421, written if the socket takes it. A password check still running
+ * is left to the pool (workpool_free drops its result). */
 void evconn_close_all(struct evserver *es);
 
 #endif
