@@ -366,7 +366,7 @@ class ServersTest(unittest.TestCase):
         self.assertEqual(user, "bench")
         self.assertGreaterEqual(len(password), 16)
         with open(caps["users_file"]) as f:
-            self.assertEqual(f.read(), "bench:$y$j9T$salt$hash:/:rwmdfc\n")
+            self.assertEqual(f.read(), "bench:$y$j9T$salt$hash:%s:rwmdfc\n" % self.tmp)
 
     def test_ns_passwd(self):
         text = servers.ns_passwd("root:x:0:0::/root:/bin/sh\nftp:x:1:1::/srv:/bin/false", self.root)
