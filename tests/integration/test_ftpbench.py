@@ -324,8 +324,10 @@ class FtpbenchUploadTest(FtpbenchHelpers, FtpdTestCase):
                 cls.why_no_account = 'needs accounts: ftpd --hash-password is not available'
             else:
                 cls.users = os.path.join(probe_root, 'users')
+                home = os.path.join(probe_root, 'home')  # served to the account as /
+                os.mkdir(home)
                 with open(cls.users, 'w') as f:
-                    f.write('%s:%s:/:rwmdfc\n' % (ACCOUNT, digest))
+                    f.write('%s:%s:%s:rwmdfc\n' % (ACCOUNT, digest, home))
                 if ftpd_accepts(dict(cls.config, users_file=cls.users), probe_root):
                     cls.config['users_file'] = cls.users
                 else:
@@ -352,6 +354,8 @@ class FtpbenchUploadTest(FtpbenchHelpers, FtpdTestCase):
             if str(e).startswith('550'):
                 self.skipTest('ftpd answers 550 to STOR (uploads are not in yet): %s' % e)
             raise
+        finally:
+            f.close()  # serial serves one session at a time: free it for ftpbench
         os.remove(os.path.join(self.root, UPLOAD_DIR, 'probe.bin'))
 
     def uploads(self):
