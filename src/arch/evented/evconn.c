@@ -51,20 +51,21 @@ struct evconn {
     struct evconn *prev, *next;
     ev_io io;
     ev_timer idle;
-    struct arrival arrival;  /* the control stream, the peer, the slot */
-    int events;              /* what io watches now (0: stopped) */
+    struct arrival arrival; /* the control stream, the peer, the slot */
+    /* Small fields together: an idle connection is all this struct. */
+    unsigned char events;    /* what io watches now (0: stopped) */
+    unsigned char write_ev;  /* what a pending reply waits for: EV_WRITE (TLS: maybe EV_READ) */
+    unsigned char read_ev;   /* what the next read waits for: EV_READ (TLS: maybe EV_WRITE) */
+    bool delaying;           /* a failed login's delay runs on idle */
+    bool closing;            /* close once the replies are written */
+    bool hold_reply;         /* a transfer just started: see conn_start_transfer */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
-    bool delaying;           /* a failed login's delay runs on idle */
     struct linebuf in;
     struct buf out;
     char *deferred; /* a command that arrived mid-transfer, run after it */
     size_t deferred_len;
-    int write_ev;    /* what a pending reply waits for: EV_WRITE (TLS: maybe EV_READ) */
-    int read_ev;     /* what the next read waits for: EV_READ (TLS: maybe EV_WRITE) */
-    bool closing;    /* close once the replies are written */
-    bool hold_reply; /* a transfer just started: see conn_start_transfer */
 };
 
 /* ---- connection lifetime ---------------------------------------------- */
