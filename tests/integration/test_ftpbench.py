@@ -310,7 +310,7 @@ class FtpbenchUploadTest(FtpbenchHelpers, FtpdTestCase):
 
     @classmethod
     def setUpClass(cls):
-        base = {'workers': WORKERS, 'threads': THREADS, 'max_per_ip': 0}
+        base = {'workers': WORKERS, 'threads': THREADS, 'max_per_ip': 0, 'login_fail_delay': 0}
         cls.config = dict(base)
         cls.why_no_uploads = cls.why_no_account = ''
         probe_root = tempfile.mkdtemp(prefix='ftpbench-it-root-')

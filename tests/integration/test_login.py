@@ -8,6 +8,8 @@ from ftpd_harness import FtpdTestCase
 
 
 class LoginTest(FtpdTestCase):
+    # The failed login's delay has tests of its own (test_accounts.py).
+    config = {'login_fail_delay': '0'}
 
     def test_greeting_is_220(self):
         c = self.raw()
