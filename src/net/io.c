@@ -7,12 +7,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ftpd/clock.h"
 #include "ftpd/log.h"
 
 int net_set_nonblock(int fd, bool on)
