@@ -388,38 +388,35 @@ static int parent_of(struct session *s, const char *arg, char *vpath, const char
     return dir;
 }
 
-enum step cmd_dele(struct session *s, const char *arg, struct buf *out)
+/* DELE and RMD: unlinkat the final name (flags 0 or AT_REMOVEDIR) in its
+ * parent; what names the operation in the replies. */
+static enum step remove_name(struct session *s, const char *arg, int flags, const char *verb,
+                             const char *what, struct buf *out)
 {
-    char vpath[FTPD_PATH_MAX];
+    char vpath[FTPD_PATH_MAX], failed[64];
     const char *name;
-    int dir = parent_of(s, arg, vpath, &name, "Delete operation failed.", out);
+    snprintf(failed, sizeof failed, "%s operation failed.", what);
+    int dir = parent_of(s, arg, vpath, &name, failed, out);
     if (dir < 0)
         return STEP_CONTINUE;
-    if (unlinkat(dir, name, 0) < 0) {
-        reply(out, 550, "Delete operation failed.");
+    if (unlinkat(dir, name, flags) < 0) {
+        reply(out, 550, "%s", failed);
     } else {
-        session_log(s, LOG_LVL_INFO, "DELE %s", vpath);
-        reply(out, 250, "Delete operation successful.");
+        session_log(s, LOG_LVL_INFO, "%s %s", verb, vpath);
+        reply(out, 250, "%s operation successful.", what);
     }
     close(dir);
     return STEP_CONTINUE;
 }
 
+enum step cmd_dele(struct session *s, const char *arg, struct buf *out)
+{
+    return remove_name(s, arg, 0, "DELE", "Delete", out);
+}
+
 enum step cmd_rmd(struct session *s, const char *arg, struct buf *out)
 {
-    char vpath[FTPD_PATH_MAX];
-    const char *name;
-    int dir = parent_of(s, arg, vpath, &name, "Remove directory operation failed.", out);
-    if (dir < 0)
-        return STEP_CONTINUE;
-    if (unlinkat(dir, name, AT_REMOVEDIR) < 0) {
-        reply(out, 550, "Remove directory operation failed.");
-    } else {
-        session_log(s, LOG_LVL_INFO, "RMD %s", vpath);
-        reply(out, 250, "Remove directory operation successful.");
-    }
-    close(dir);
-    return STEP_CONTINUE;
+    return remove_name(s, arg, AT_REMOVEDIR, "RMD", "Remove directory", out);
 }
 
 enum step cmd_mkd(struct session *s, const char *arg, struct buf *out)
