@@ -19,6 +19,8 @@
 
 #include <ini.h>
 
+#include "ftpd/rate.h"
+
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
                                                       ...)
 {
@@ -288,6 +290,21 @@ static int set_log_level(struct ftpd_config *cfg, const struct key *k, const cha
     return 0;
 }
 
+/* Bandwidth caps: bytes per second, with K/M/G (powers of 1000) or
+ * Ki/Mi/Gi (powers of 1024) after the number (rate_parse). */
+static int set_rate(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    uint64_t v;
+    if (rate_parse(value, &v) != 0)
+        return fail(err, errlen,
+                    "key '%s': '%s' is not a rate (bytes/s, e.g. 500000, 512K, 1M, 2Mi; 0 = "
+                    "unlimited; at most 1000G)",
+                    k->name, value);
+    *(uint64_t *)(void *)((char *)cfg + k->offset) = v;
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -319,6 +336,10 @@ static const struct key keys[] = {
     {"pasv_address", set_pasv_address, FIELD(pasv_address), 0, 0, NULL},
     {"banner", set_banner, FIELD(banner), 0, 0, NULL},
     {"log_level", set_log_level, FIELD(log_level), 0, 0, NULL},
+    /* Bandwidth caps */
+    {"max_rate_download", set_rate, FIELD(max_rate_download), 0, 0, NULL},
+    {"max_rate_upload", set_rate, FIELD(max_rate_upload), 0, 0, NULL},
+    {"max_rate_total", set_rate, FIELD(max_rate_total), 0, 0, NULL},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,

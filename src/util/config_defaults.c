@@ -34,4 +34,8 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->pasv_address[0] = '\0';
     snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
     cfg->log_level = LOG_LVL_INFO;
+    /* Bandwidth caps: none. */
+    cfg->max_rate_download = 0;
+    cfg->max_rate_upload = 0;
+    cfg->max_rate_total = 0;
 }

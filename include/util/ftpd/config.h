@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
@@ -45,6 +46,11 @@ struct ftpd_config {
     char banner[FTPD_BANNER_MAX];
     enum log_level log_level;
     int listing_cache_ttl; /* seconds a cached listing may be served; 0 = no cache */
+
+    /* Bandwidth caps (ftpd/rate.h), bytes per second, 0 = unlimited. */
+    uint64_t max_rate_download; /* per session, server to client (RETR, listings) */
+    uint64_t max_rate_upload;   /* per session, client to server (STOR, APPE, STOU) */
+    uint64_t max_rate_total;    /* the whole server, shared by running transfers */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */
