@@ -26,6 +26,7 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/rate.h"
 #include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
@@ -422,7 +423,19 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
         return EXIT_FAILURE;
     }
     srv.users = users;
+    /* max_rate_total: one figure for the whole server, in memory every
+     * process forked later shares (ftpd/rate.h). */
+    if (cfg->max_rate_total > 0) {
+        srv.rate_total = rate_share_new(cfg->max_rate_total);
+        if (srv.rate_total == NULL) {
+            log_error("max_rate_total: cannot map shared memory: %s", strerror(errno));
+            users_free(users);
+            close(srv.root_fd);
+            return EXIT_FAILURE;
+        }
+    }
     if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+        rate_share_free(srv.rate_total);
         users_free(users);
         close(srv.root_fd);
         return EXIT_FAILURE;
@@ -438,6 +451,7 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     int status = arch->run(&srv);
 
     net_close_all(srv.listeners, srv.nlisteners);
+    rate_share_free(srv.rate_total);
     users_free(users);
     close(srv.root_fd);
     return status;

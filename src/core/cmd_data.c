@@ -157,6 +157,19 @@ bool session_have_data_channel(struct session *s, struct buf *out)
     return true;
 }
 
+/* The session's bandwidth cap for a job of this kind: the account's own
+ * (users file options) where it has one, else the server's. */
+static uint64_t job_max_rate(const struct session *s, enum xfer_kind kind)
+{
+    bool upload = kind == XFER_RECV_FILE;
+    int64_t own = -1;
+    if (s->account != NULL)
+        own = upload ? s->account->max_rate_upload : s->account->max_rate_download;
+    if (own >= 0)
+        return (uint64_t)own;
+    return upload ? s->cfg->max_rate_upload : s->cfg->max_rate_download;
+}
+
 enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath)
 {
     struct transfer *t = &s->xfer;
@@ -168,6 +181,8 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->peer_addr = s->peer;
     t->data_timeout = s->cfg->data_timeout;
     t->ascii = s->type_ascii;
+    t->max_rate = job_max_rate(s, kind);
+    t->rate_total = s->rate_total;
     s->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
     s->in_transfer = true;
     return STEP_TRANSFER;

@@ -141,6 +141,11 @@ void session_set_users(struct session *s, const struct users *users)
     s->users = users;
 }
 
+void session_set_rate_share(struct session *s, struct rate_share *total)
+{
+    s->rate_total = total;
+}
+
 void session_set_listing_cache(struct session *s, struct listing_cache *cache)
 {
     s->listing_cache = cache;

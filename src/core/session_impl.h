@@ -74,6 +74,7 @@ struct session {
     uint64_t bytes_received;
 
     struct listing_cache *listing_cache; /* not owned; NULL: none */
+    struct rate_share *rate_total;       /* not owned; NULL: no total cap */
 };
 
 /* Command rules, checked in one place (session_command) for every command,

@@ -18,6 +18,10 @@ struct ftpd_server {
      * by main() before the back-end starts; a reload (SIGHUP, issue 12)
      * will hand sessions started after it a new table. */
     const struct users *users;
+    /* max_rate_total (ftpd/rate.h), in memory shared across fork(), made
+     * by main() before the back-end starts so that every thread and
+     * process of it shares the one figure; NULL: no total cap. */
+    struct rate_share *rate_total;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 };

@@ -55,6 +55,12 @@ struct users;
  * outlive the session; NULL (the default): anonymous only. */
 void session_set_users(struct session *s, const struct users *users);
 
+struct rate_share;
+/* The server's bandwidth total (ftpd/rate.h: max_rate_total), made by the
+ * back-end and shared by all its sessions, which must outlive this one;
+ * NULL (the default): none. Each transfer job carries it to the engine. */
+void session_set_rate_share(struct session *s, struct rate_share *total);
+
 /* "ip:port" of the client, then " name" once logged in: the prefix of
  * every log line about the session. */
 const char *session_peer_name(const struct session *s);

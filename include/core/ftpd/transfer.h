@@ -13,6 +13,7 @@
 #include "ftpd/sockaddr.h"
 
 struct listing;
+struct rate_share;
 
 enum xfer_kind {
     XFER_SEND_FILE,    /* RETR: file_fd from offset, size bytes */
@@ -41,6 +42,12 @@ struct transfer {
     bool ascii;      /* TYPE A: LF becomes CRLF on the wire (RETR), CRLF
                         becomes LF on the disk (STOR) */
     struct listing *listing;
+
+    /* Bandwidth (ftpd/rate.h): this session's cap for the direction, bytes
+     * per second (0 = none), and the server's total (NULL = none), which
+     * the back-end made and the session was given. */
+    uint64_t max_rate;
+    struct rate_share *rate_total;
 };
 
 enum xfer_result {

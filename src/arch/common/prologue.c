@@ -63,8 +63,10 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     struct session *s = NULL;
     if (getsockname(a->ctrl.fd, &local.sa, &len) == 0 && net_set_nonblock(a->ctrl.fd, true) == 0)
         s = session_new(srv->cfg, srv->root_fd, &local, &a->peer);
-    if (s != NULL)
+    if (s != NULL) {
         session_set_users(s, srv->users);
+        session_set_rate_share(s, srv->rate_total);
+    }
     if (s == NULL) {
         char name[SOCKADDR_STR_MAX];
         sockaddr_str(&a->peer, name, sizeof name);
