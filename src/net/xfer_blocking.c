@@ -44,6 +44,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
+#include "ftpd/rate.h"
 
 /* Largest sendfile() per round. A non-blocking socket takes only what fits
  * in its buffer anyway; the cap bounds how long ctrl and stop go unpolled
@@ -64,6 +65,10 @@ struct engine {
     int64_t timeout_ms;    /* data timeout; 0 = none */
     int64_t last_progress; /* clock_ms() of the last byte moved */
     uint64_t *bytes;
+    /* Bandwidth caps (throttle below); limited false: none, no cost. */
+    struct rate_limit rate;
+    bool limited;
+    int64_t sleep_until; /* clock_ms() a throttled engine_wait ends; 0: not asleep */
 };
 
 enum wait_status {
@@ -96,7 +101,15 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, bool
             }
             wait_ms = clamp_ms(w->deadline - now);
         }
-        if (e->timeout_ms > 0) {
+        if (e->sleep_until > 0) {
+            /* Throttled (fd is -1): the wait is the rest of the sleep, and
+             * no data timeout runs, as no progress is expected. */
+            if (now >= e->sleep_until)
+                return WAIT_READY;
+            int64_t left = e->sleep_until - now;
+            if (wait_ms < 0 || left < wait_ms)
+                wait_ms = clamp_ms(left);
+        } else if (e->timeout_ms > 0) {
             int64_t left = e->last_progress + e->timeout_ms - now;
             if (left <= 0)
                 return WAIT_TIMEOUT;
@@ -172,6 +185,40 @@ static void progress(struct engine *e, size_t n)
 {
     *e->bytes += n;
     e->last_progress = clock_ms();
+    if (e->limited)
+        rate_limit_charge(&e->rate, n);
+}
+
+/* ---- bandwidth (max_rate_download, max_rate_upload, max_rate_total) ----- */
+
+/* How many of want bytes may move now under the transfer's caps, in
+ * *allowed. When none may yet, sleep until enough have accrued for a slice
+ * (ftpd/rate.h: half a burst, about 50 ms of the rate): the sleep is
+ * engine_wait's poll with no data fd in it, so ABOR, STAT and a stop are
+ * still answered at once, and an upload's socket is simply not read (TCP
+ * flow control slows the sender). Every byte that moves is charged in
+ * progress(). */
+static enum wait_status throttle(struct engine *e, size_t want, size_t *allowed,
+                                 enum xfer_result *res)
+{
+    *allowed = want;
+    if (!e->limited)
+        return WAIT_READY;
+    for (;;) {
+        int64_t now = clock_ms(), wait_ms;
+        uint64_t n = rate_limit_grant(&e->rate, now, want, &wait_ms);
+        if (n > 0) {
+            *allowed = n < want ? (size_t)n : want;
+            return WAIT_READY;
+        }
+        e->sleep_until = now + wait_ms;
+        enum wait_status st = engine_wait(e, -1, 0, false, res);
+        e->sleep_until = 0;
+        if (st != WAIT_READY)
+            return st;
+        /* Time spent asleep is no stall of the client's. */
+        e->last_progress = clock_ms();
+    }
 }
 
 /* Passive: the client connects to the port we announced. */
@@ -241,9 +288,12 @@ static enum xfer_result send_all(struct engine *e, struct stream *ds, const char
 {
     short ev = POLLOUT;
     while (len > 0) {
+        enum xfer_result res;
+        size_t allowed;
+        if (throttle(e, len, &allowed, &res) != WAIT_READY)
+            return res;
         /* Poll before every write, not only after EAGAIN: a fast client
          * keeps the socket writable, and ABOR must still be heard. */
-        enum xfer_result res;
         switch (engine_wait(e, ds->fd, ev, false, &res)) {
         case WAIT_READY:
             break;
@@ -253,7 +303,7 @@ static enum xfer_result send_all(struct engine *e, struct stream *ds, const char
             return res;
         }
         size_t n;
-        enum stream_status st = stream_write(ds, p, len, &n);
+        enum stream_status st = stream_write(ds, p, allowed, &n);
         switch (st) {
         case STREAM_OK:
             /* Special problem: short writes; the rest goes next round. */
@@ -286,6 +336,9 @@ static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result 
     uint64_t off = t->offset, left = t->size;
     short ev = POLLOUT;
     while (left > 0) {
+        size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
+        if (throttle(e, want, &want, res) != WAIT_READY)
+            return true;
         switch (engine_wait(e, ds->fd, ev, false, res)) {
         case WAIT_READY:
             break;
@@ -295,7 +348,6 @@ static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result 
         case WAIT_END:
             return true;
         }
-        size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
         /* Short counts are normal (the socket buffer filled); the offset
          * moves with them. */
         size_t n;
@@ -437,6 +489,9 @@ static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *r
     loff_t off = (loff_t)t->offset;
     bool first = true;
     for (;;) {
+        size_t want;
+        if (throttle(e, FTPD_XFER_CHUNK, &want, res) != WAIT_READY)
+            goto out;
         switch (engine_wait(e, ds->fd, POLLIN, false, res)) {
         case WAIT_READY:
             break;
@@ -446,8 +501,7 @@ static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *r
         case WAIT_END:
             goto out;
         }
-        ssize_t n =
-            splice(ds->fd, NULL, p[1], NULL, FTPD_XFER_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n = splice(ds->fd, NULL, p[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -502,6 +556,9 @@ static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
     enum xfer_result res = XFER_OK;
     short ev = POLLIN;
     for (;;) {
+        size_t want;
+        if (throttle(e, FTPD_XFER_CHUNK, &want, &res) != WAIT_READY)
+            goto out;
         bool held = ev == POLLIN && stream_pending(ds) > 0;
         switch (engine_wait(e, ds->fd, ev, held, &res)) {
         case WAIT_READY:
@@ -513,7 +570,7 @@ static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
             goto out;
         }
         size_t n;
-        enum stream_status st = stream_read(ds, mem + 1, FTPD_XFER_CHUNK, &n);
+        enum stream_status st = stream_read(ds, mem + 1, want, &n);
         ev = stream_poll_events(st, POLLIN);
         switch (st) {
         case STREAM_OK:
@@ -559,6 +616,8 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
         .bytes = bytes,
     };
     *bytes = 0;
+    rate_limit_init(&e.rate, t->max_rate, t->rate_total, clock_ms());
+    e.limited = rate_limit_on(&e.rate);
 
     enum xfer_result res;
     int dfd = t->pasv_fd >= 0 ? data_accept(&e, &res) : data_connect(&e, &res);
