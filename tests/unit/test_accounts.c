@@ -118,6 +118,25 @@ START_TEST(good_file)
     ck_assert_ptr_null(users_find(u, "Alice"));
     ck_assert_ptr_null(users_find(u, "dave"));
     ck_assert_ptr_null(users_find(NULL, "alice"));
+    /* No options: the server's caps (-1). */
+    ck_assert_int_eq(a->max_rate_download, -1);
+    ck_assert_int_eq(a->max_rate_upload, -1);
+    users_free(u);
+
+    /* The optional fifth field: per-user caps; 0 is "unlimited". */
+    snprintf(text, sizeof text,
+             "fast:%s:%s:r:max_rate_download=4M,max_rate_upload=0\n"
+             "slow:%s:%s:rw:max_rate_upload=64Ki\n"
+             "plain:%s:%s:r:\n",
+             hash_y, home, hash_y, home, hash_y, home);
+    u = load(text, err, sizeof err);
+    ck_assert_msg(u != NULL, "%s", err);
+    ck_assert_int_eq(users_find(u, "fast")->max_rate_download, 4000000);
+    ck_assert_int_eq(users_find(u, "fast")->max_rate_upload, 0);
+    ck_assert_int_eq(users_find(u, "slow")->max_rate_download, -1);
+    ck_assert_int_eq(users_find(u, "slow")->max_rate_upload, 64 * 1024);
+    ck_assert_uint_eq(users_find(u, "slow")->perms, PERM_READ | PERM_UPLOAD);
+    ck_assert_int_eq(users_find(u, "plain")->max_rate_download, -1);
     users_free(u);
 
     u = load("# nobody\n\n", err, sizeof err);
@@ -143,8 +162,11 @@ static const struct {
     {"x:{H}:/etc/passwd:r", "field 'home': '/etc/passwd': Not a directory"},
     {":{H}:{D}:r", "field 'name': empty"},
     {"a b:{H}:{D}:r", "field 'name': byte 0x20 not allowed"},
-    {"x:{H}:{D}", "expected name:password-hash:home:permissions, got 3 fields"},
-    {"x:{H}:{D}:r:extra", "expected name:password-hash:home:permissions, got 5 fields"},
+    {"x:{H}:{D}", "expected name:password-hash:home:permissions[:options], got 3 fields"},
+    {"x:{H}:{D}:r:o:p", "expected name:password-hash:home:permissions[:options], got 6 fields"},
+    {"x:{H}:{D}:r:extra", "field 'options': unknown option 'extra' (max_rate_download"},
+    {"x:{H}:{D}:r:max_rate_upload", "field 'options': max_rate_upload: '' is not a rate"},
+    {"x:{H}:{D}:r:max_rate_download=fast", "field 'options': max_rate_download: 'fast' is not"},
     {"alice:{H}:{D}:r", "field 'name': 'alice' already defined on line 1"},
 };
 

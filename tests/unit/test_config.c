@@ -43,6 +43,9 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_str_eq(a->banner, b->banner);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_int_eq(a->listing_cache_ttl, b->listing_cache_ttl);
+    ck_assert_uint_eq(a->max_rate_download, b->max_rate_download);
+    ck_assert_uint_eq(a->max_rate_upload, b->max_rate_upload);
+    ck_assert_uint_eq(a->max_rate_total, b->max_rate_total);
 }
 
 /* Writes content to a fresh file under /tmp; the caller unlinks path. */
@@ -504,6 +507,31 @@ START_TEST(test_arch)
 }
 END_TEST
 
+/* The bandwidth caps: rates with their suffixes (the parser's own cases
+ * are in test_rate.c), and the message for a bad one. */
+START_TEST(test_rate_keys)
+{
+    static const char *const keys[] = {"max_rate_download", "max_rate_upload", "max_rate_total"};
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        struct ftpd_config cfg;
+        char err[256] = "";
+        config_defaults(&cfg);
+        ck_assert_msg(config_set(&cfg, keys[i], "2M", err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(config_set(&cfg, keys[i], "1.5M", err, sizeof err), -1);
+        char want[128];
+        snprintf(want, sizeof want, "key '%s': '1.5M' is not a rate (bytes/s", keys[i]);
+        ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got \"%s\"", err);
+        ck_assert_int_eq(config_set(&cfg, keys[i], "-5", err, sizeof err), -1);
+        uint64_t *field = i == 0   ? &cfg.max_rate_download
+                          : i == 1 ? &cfg.max_rate_upload
+                                   : &cfg.max_rate_total;
+        ck_assert_uint_eq(*field, 2000000); /* a failed set changes nothing */
+        ck_assert_int_eq(config_set(&cfg, keys[i], "0", err, sizeof err), 0);
+        ck_assert_uint_eq(*field, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_unknown_key)
 {
     struct ftpd_config cfg, before;
@@ -594,6 +622,9 @@ START_TEST(test_file_every_key)
                        "pasv_max_port = 50010\n"
                        "pasv_address = 203.0.113.7\n"
                        "banner =   Hello there.  \n"
+                       "max_rate_download = 1M\n"
+                       "max_rate_upload = 512Ki\n"
+                       "max_rate_total = 250000\n"
                        "log_level: debug\r\n";
     ck_assert_msg(load_text(&cfg, text, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(cfg.nlisten, 2);
@@ -616,6 +647,9 @@ START_TEST(test_file_every_key)
     ck_assert_str_eq(cfg.pasv_address, "203.0.113.7");
     ck_assert_str_eq(cfg.banner, "Hello there.");
     ck_assert_int_eq(cfg.log_level, LOG_LVL_DEBUG);
+    ck_assert_uint_eq(cfg.max_rate_download, 1000000);
+    ck_assert_uint_eq(cfg.max_rate_upload, 512 * 1024);
+    ck_assert_uint_eq(cfg.max_rate_total, 250000);
     /* the write commands exist: write_enable and anonymous_write are valid */
     ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
     cfg.anonymous_write = true;
@@ -806,6 +840,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_log_level_values);
     tcase_add_test(tc, test_length_limits);
     tcase_add_test(tc, test_arch);
+    tcase_add_test(tc, test_rate_keys);
     tcase_add_test(tc, test_unknown_key);
     tcase_add_test(tc, test_small_error_buffer);
     tcase_add_loop_test(tc, test_validate, 0, ARRAY_LEN(validate_cases));
