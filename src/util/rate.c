@@ -131,7 +131,17 @@ void rate_limit_init(struct rate_limit *l, uint64_t own, struct rate_share *shar
     l->own = own;
     l->share = share;
     l->window = -1;
-    rate_bucket_init(&l->bucket, own, now_ms);
+    if (share == NULL) {
+        rate_bucket_init(&l->bucket, own, now_ms);
+        return;
+    }
+    /* Under the total, start empty: a transfer that starts a moment before
+     * the others would otherwise take a burst of the whole total before
+     * they count in. The first slice waits for no more than it needs
+     * (rate_bucket_grant), so a small file is not held up. */
+    uint64_t total = rate_share_total(share);
+    rate_bucket_init(&l->bucket, own > 0 && own < total ? own : total, now_ms);
+    l->bucket.milli = 0;
 }
 
 bool rate_limit_on(const struct rate_limit *l)

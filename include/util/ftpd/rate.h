@@ -88,7 +88,8 @@ struct rate_limit {
     int64_t window;           /* for rate_share_count_in */
 };
 
-/* own: bytes/s, 0 = no cap of its own; share: NULL = no total. */
+/* own: bytes/s, 0 = no cap of its own; share: NULL = no total. The bucket
+ * starts full, or empty under a total (see rate.c). */
 void rate_limit_init(struct rate_limit *l, uint64_t own, struct rate_share *share, int64_t now_ms);
 /* Is there any cap at all? When not, the engines skip the limit. */
 bool rate_limit_on(const struct rate_limit *l);
