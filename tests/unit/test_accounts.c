@@ -14,6 +14,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/perm.h"
+#include "ftpd/rate.h"
 #include "ftpd/session.h"
 #include "ftpd/users.h"
 #include "unit.h"
@@ -369,6 +370,68 @@ START_TEST(user_logs_in_each_scheme)
 }
 END_TEST
 
+/* The bandwidth caps a transfer job carries: the account's own (users
+ * file options) where it has them, else the server's, per direction, and
+ * the server's shared total as the back-end handed it to the session. */
+static uint64_t job_rate(struct session *s, const char *command, struct rate_share **total)
+{
+    enum step st;
+    ck_assert_int_eq(strncmp(cmd(s, "PASV", &st), "227 ", 4), 0);
+    const char *r = cmd(s, command, &st);
+    ck_assert_msg(st == STEP_TRANSFER, "%s: %s", command, r);
+    struct transfer *t = session_transfer(s);
+    ck_assert_ptr_nonnull(t);
+    uint64_t rate = t->max_rate;
+    *total = t->rate_total;
+    struct buf out;
+    buf_init(&out, 0);
+    session_transfer_done(s, XFER_OK, 0, &out);
+    buf_free(&out);
+    return rate;
+}
+
+START_TEST(transfer_carries_the_caps)
+{
+    char text[2048], err[512] = "";
+    snprintf(text, sizeof text,
+             "alice:%s:%s:rw:max_rate_download=4M,max_rate_upload=0\nbob:%s:%s:rw\n", hash_y, home,
+             hash_6, home);
+    struct users *u = load(text, err, sizeof err);
+    ck_assert_msg(u != NULL, "%s", err);
+    cfg.write_enable = true;
+    cfg.max_rate_download = 1000000;
+    cfg.max_rate_upload = 2000000;
+    struct rate_share *shared = rate_share_new(8000000), *total;
+    ck_assert_ptr_nonnull(shared);
+    enum step st;
+
+    struct session *s = new_session(u);
+    session_set_rate_share(s, shared);
+    ck_assert_str_eq(login(s, "alice", "secret", &st), "230 Login successful.\r\n");
+    ck_assert_uint_eq(job_rate(s, "RETR mine.txt", &total), 4000000);
+    ck_assert_ptr_eq(total, shared);
+    ck_assert_uint_eq(job_rate(s, "LIST", &total), 4000000);  /* a listing is a download */
+    ck_assert_uint_eq(job_rate(s, "STOR up.txt", &total), 0); /* her own: unlimited */
+    session_free(s);
+
+    s = new_session(u); /* no total given: none */
+    ck_assert_str_eq(login(s, "bob", "secret", &st), "230 Login successful.\r\n");
+    ck_assert_uint_eq(job_rate(s, "RETR mine.txt", &total), 1000000);
+    ck_assert_ptr_null(total);
+    ck_assert_uint_eq(job_rate(s, "STOR up2.txt", &total), 2000000);
+    session_free(s);
+
+    s = new_session(u); /* anonymous: the server's */
+    ck_assert_str_eq(cmd(s, "USER anonymous", &st), "331 Please specify the password.\r\n");
+    ck_assert_int_eq(strncmp(cmd(s, "PASS x@", &st), "230 ", 4), 0);
+    ck_assert_uint_eq(job_rate(s, "RETR public.txt", &total), 1000000);
+    session_free(s);
+
+    rate_share_free(shared);
+    users_free(u);
+}
+END_TEST
+
 /* An unknown user and a wrong password: the same steps, the same reply. */
 START_TEST(unknown_user_like_wrong_password)
 {
@@ -507,6 +570,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, delay_and_max_fails);
     tcase_add_test(tc, permission_letters);
     tcase_add_test(tc, anonymous_still_works);
+    tcase_add_test(tc, transfer_carries_the_caps);
     suite_add_tcase(s, tc);
     return s;
 }
