@@ -447,6 +447,11 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     if (users != NULL)
         log_info("%zu accounts from %s%s", users_count(users), cfg->users_file,
                  cfg->anonymous ? ", and anonymous" : "");
+    if (cfg->max_rate_download > 0 || cfg->max_rate_upload > 0 || cfg->max_rate_total > 0)
+        log_info("bandwidth caps in bytes/s (0 = none): %llu down and %llu up per session, "
+                 "%llu in all",
+                 (unsigned long long)cfg->max_rate_download,
+                 (unsigned long long)cfg->max_rate_upload, (unsigned long long)cfg->max_rate_total);
 
     int status = arch->run(&srv);
 

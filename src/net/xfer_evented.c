@@ -397,11 +397,13 @@ static bool throttle_grant(struct xfer_ev *x)
 {
     x->slice = SIZE_MAX;
     /* What is left to send, so the last slice waits for no more than
-     * that; unknown for listings and uploads. Nothing left: the move only
-     * finishes the job. */
+     * that; unknown for uploads and a listing still being made. Nothing
+     * left: the move only finishes the job. */
     uint64_t want = UINT32_MAX;
     if (x->mode == MODE_SENDFILE || x->mode == MODE_COPY)
         want = x->left + x->pend_len;
+    else if (x->mode == MODE_LISTING && !x->listing_more)
+        want = x->list.len;
     if (!x->limited || want == 0)
         return true;
     int64_t wait_ms;
