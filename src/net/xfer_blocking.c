@@ -192,12 +192,11 @@ static void progress(struct engine *e, size_t n)
 /* ---- bandwidth (max_rate_download, max_rate_upload, max_rate_total) ----- */
 
 /* How many of want bytes may move now under the transfer's caps, in
- * *allowed. When none may yet, sleep until enough have accrued for a slice
- * (ftpd/rate.h: half a burst, about 50 ms of the rate): the sleep is
- * engine_wait's poll with no data fd in it, so ABOR, STAT and a stop are
- * still answered at once, and an upload's socket is simply not read (TCP
- * flow control slows the sender). Every byte that moves is charged in
- * progress(). */
+ * *allowed (WAIT_READY; else *res says why the transfer ends). When none may yet, sleep until
+ * enough have accrued for a slice (ftpd/rate.h: half a burst, about 50 ms of the rate): the sleep
+ * is engine_wait's poll with no data fd in it, so ABOR, STAT and a stop are still answered at once,
+ * and an upload's socket is simply not read (TCP flow control slows the sender). Every byte that
+ * moves is charged in progress(). */
 static enum wait_status throttle(struct engine *e, size_t want, size_t *allowed,
                                  enum xfer_result *res)
 {
@@ -214,6 +213,8 @@ static enum wait_status throttle(struct engine *e, size_t want, size_t *allowed,
         e->sleep_until = now + wait_ms;
         enum wait_status st = engine_wait(e, -1, 0, false, res);
         e->sleep_until = 0;
+        if (st == WAIT_TIMEOUT) /* not while asleep; kept for the contract */
+            *res = XFER_CONN_LOST;
         if (st != WAIT_READY)
             return st;
         /* Time spent asleep is no stall of the client's. */
