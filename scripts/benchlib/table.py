@@ -31,10 +31,14 @@ COLUMNS = [
     "mb_per_s", "p50_ms", "p99_ms", "max_ms", "sessions_held", "noop_p50_ms",
     "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
     "slow_clients", "slow_ops", "user", "bg_logins", "bg_login_p99_ms",
+    "procs", "slab_delta_kib", "sunreclaim_delta_kib", "tcp_mem_delta_kib",
+    "kernel_bytes_per_session",
 ]
-# The columns before user/bg_logins/bg_login_p99_ms were added: a results.csv
-# of that time (docs/bench-results.csv) still reads, the new fields empty.
+# The columns of older results.csv files, which still read with the new
+# fields empty: before user/bg_logins/bg_login_p99_ms (docs/bench-results.csv)
+# and before procs and the kernel's memory.
 OLD_COLUMNS = COLUMNS[:19]
+OLDER_SCHEMAS = (COLUMNS[:19], COLUMNS[:22])
 
 
 class SchemaError(ValueError):
@@ -42,7 +46,7 @@ class SchemaError(ValueError):
 
 
 def check_header(header, old_ok=False):
-    if list(header) == COLUMNS or (old_ok and list(header) == OLD_COLUMNS):
+    if list(header) == COLUMNS or (old_ok and list(header) in [list(c) for c in OLDER_SCHEMAS]):
         return
     raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
 
