@@ -393,7 +393,7 @@ START_TEST(stou_names)
 {
     struct session *s = login(ANON_W);
     start(s, "STOU", NULL);
-    struct upload *up = &s->up;
+    struct upload *up = &s->job->up;
     ck_assert_int_eq(strncmp(up->name, "ftpd.", 5), 0);
     char want[64], rel[64];
     snprintf(rel, sizeof rel, "root/%s", up->name);
