@@ -119,6 +119,8 @@ IDLE_TARGETS = [
     ("ftpd-reactor", 10000, 1024, 1.0),
     ("ftpd-hybrid", 10000, 1024, 1.0),
     ("ftpd-thread", 5000, 16 * 1024, 1.0),
+    # The scale run (matrix.SCALE_SESSIONS): hybrid with a worker per 15,000.
+    ("ftpd-hybrid", 100000, 1024, 2.0),
 ]
 # Slow clients: fast clients' rate with the trickling ones / retr-small@16.
 SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
@@ -308,6 +310,22 @@ def rate_tables(res):
                 ]
             rows.append(r)
         out.append(table(header, rows))
+        kernel = [(lab, n, res.get(lab, "idle", n)) for lab in res.labels for n in idle
+                  if n >= 10000 and res.get(lab, "idle", n) is not None
+                  and num(res.get(lab, "idle", n).get("kernel_bytes_per_session")) is not None]
+        if kernel:
+            out.append("")
+            out.append("Kernel memory of the same runs (machine-wide /proc/meminfo Slab and "
+                       "/proc/net/sockstat TCP buffers, before the first connection and while "
+                       "held; both ends of each loopback connection):\n")
+            out.append(table(
+                ["server", "run", "client processes", "Slab Δ MiB", "SUnreclaim Δ MiB",
+                 "kernel bytes/session"],
+                [[lab, f"idle@{n}", fmt(num(row.get("procs"))),
+                  fmt(_kib_to_mib(num(row.get("slab_delta_kib"))), 1),
+                  fmt(_kib_to_mib(num(row.get("sunreclaim_delta_kib"))), 1),
+                  fmt_bytes(num(row.get("kernel_bytes_per_session")))]
+                 for lab, n, row in kernel]))
         out.append("")
     il = res.ns("idle-logins")
     if il:
@@ -349,6 +367,10 @@ def rate_tables(res):
                           f"retr-small@{slow[0]} ops/s", "ratio"], rows))
         out.append("")
     return "\n".join(out)
+
+
+def _kib_to_mib(v):
+    return None if v is None else v / 1024
 
 
 def bg_login_rate(row):
