@@ -588,7 +588,10 @@ class Bench:
 
     def scale(self, arch):
         """The scale run (matrix.scale_plan) on a server of its own: a
-        worker per SCALE_PER_PROCESS sessions, max_clients above them."""
+        worker per SCALE_PER_PROCESS sessions, max_clients above them.
+        Once per back-end: its variants (hybrid+reuseport) would repeat it."""
+        if "+" in arch:
+            return
         label = f"ftpd-{arch}"
         ports = read_ints("/proc/sys/net/ipv4/ip_local_port_range")
         file_max = read_ints("/proc/sys/fs/file-max")
@@ -660,8 +663,10 @@ class Bench:
         # minutes: runs made server after server compared different minutes
         # more than different servers. Here each round runs every server once,
         # in turn, and results.md keeps the median of the rounds.
-        print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
-        for rep in range(1, self.m.reps + 1):
+        any_big = any(matrix.selected(r.tag, self.only) for r in matrix.big_plan(self.m))
+        if any_big:
+            print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
+        for rep in range(1, self.m.reps + 1 if any_big else 1):
             for label, start in ([(f"ftpd-{a}", lambda a=a: self.start_ftpd(a)) for a in archs]
                                  + [(s, lambda s=s: self.find(s) and self.start_other(s, free_port()))
                                     for s in other_servers]):

@@ -50,7 +50,15 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
     variant_keys: the extra keys of a variant (matrix.variant_keys);
     writable: anonymous uploads (FTPD_WRITE_KEYS); users_file: the accounts;
     scale_sessions: the scale run's sessions (matrix.scale_plan): max_clients
-    above them and a hybrid worker per matrix.SCALE_PER_PROCESS."""
+    above them, a hybrid worker per matrix.SCALE_PER_PROCESS, and
+    hybrid_balance = reuseport: with shared listeners whichever worker wakes
+    first accepts, and an idle ramp spread 100,000 sessions so unevenly
+    (13,107 against 1,009 in one sample) that a worker met its descriptor
+    limit and dropped connections; the kernel's reuseport hash gave each of
+    7 workers 14,114-14,425."""
+    variant_keys = dict(variant_keys)
+    if scale_sessions:
+        variant_keys.setdefault("hybrid_balance", "reuseport")
     base = arch.split("+")[0]
     workers = prefork_workers if base == "prefork" else 0
     max_clients = MAX_CLIENTS

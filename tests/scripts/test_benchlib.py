@@ -291,7 +291,8 @@ class ServersTest(unittest.TestCase):
         self.assertEqual((k["workers"], k["threadpool_dispatch"]), ("0", "accept"))
         # The scale run: a worker per 15,000 sessions, max_clients above them.
         k = self.keys(servers.ftpd_conf("hybrid", {}, 12, 7, scale_sessions=100000), "=")
-        self.assertEqual((k["workers"], k["max_clients"], k["max_per_ip"]), ("7", "101000", "0"))
+        self.assertEqual((k["workers"], k["max_clients"], k["max_per_ip"], k["hybrid_balance"]),
+                         ("7", "101000", "0", "reuseport"))
         cmd = servers.ftpd_cmd("/b/ftpd", "/c.conf", "hybrid+reuseport", 2121, self.root)
         self.assertEqual(cmd, ["/b/ftpd", "--config", "/c.conf", "--arch", "hybrid", "--listen",
                                "127.0.0.1", "--port", "2121", "--root", self.root,
