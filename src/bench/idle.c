@@ -1,9 +1,9 @@
 /* The idle scenario: open --sessions logged-in sessions, at most
- * RAMP_INFLIGHT logging in at once; then hold them for --hold seconds while
- * NOOPs go round them at one per session per second at most, and at most
- * NOOP_RATE_MAX per second in all (so the load stays "idle"); record the
- * NOOP round trips. With --server-pid, the server's memory is measured
- * before the first connection and at the end of the hold with every
+ * RAMP_INFLIGHT logging in at once (and with --rate at most that many
+ * starting per second: the ramp is bounded in count and in time); then hold them for --hold seconds
+ * while NOOPs go round them at one per session per second at most, and at most NOOP_RATE_MAX per
+ * second in all (so the load stays "idle"); record the NOOP round trips. With --server-pid, the
+ * server's memory is measured before the first connection and at the end of the hold with every
  * session still open.
  *
  * A session that fails (refused, 421, timeout) is counted and not retried:

@@ -128,7 +128,8 @@ void opts_usage(FILE *f)
           "                                      268435456) under a new name in --dir each\n"
           "                                      time; every 226 is checked\n"
           "         [--rate N]                   start at most N sessions (logins) per second\n"
-          "                                      over all measured clients (default: no cap)\n"
+          "                                      over all measured clients (default: no cap);\n"
+          "                                      idle: the logins of the ramp\n"
           "         [--epsv]                     EPSV instead of PASV\n"
           "         [--timeout SEC]              seconds without progress before an operation\n"
           "                                      fails (default 10)\n"
@@ -377,12 +378,6 @@ static int check_options(struct bench_opts *o, bool have_duration, char *err, si
         snprintf(err, errlen,
                  "--background-user and --background-password need "
                  "--background-logins");
-        return -1;
-    }
-    if (o->rate > 0 && o->scenario == SC_IDLE) {
-        snprintf(err, errlen,
-                 "--rate paces measured clients, which idle has none of "
-                 "(see --background-logins)");
         return -1;
     }
     if (o->bg_user == NULL)

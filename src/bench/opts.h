@@ -58,7 +58,8 @@ struct bench_opts {
     unsigned slow;     /* slow: trickling clients */
     pid_t server_pid;  /* idle: 0 = no memory figures */
     unsigned procs;    /* idle: client processes; 0: one per IDLE_SESSIONS_PER_PROC */
-    double rate;       /* sessions started per second over the measured clients; 0: no cap */
+    double rate;       /* sessions started per second over the measured clients (idle: the
+                          ramp's logins); 0: no cap */
     double bg_rate;    /* idle: background logins per second; 0: none */
     const char *bg_user, *bg_pass; /* their account (default: --user, --password) */
     const char *label;

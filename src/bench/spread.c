@@ -12,11 +12,11 @@
  *   close the pipes ----------------------> EOF: close its sessions, exit
  *   reap every child
  *
- * Each child gets 1/P of the sessions, of the logins in flight and of the
- * NOOP rate, so the load on the server is that of one process holding
- * them all; background logins run in child 0 only. A child that dies has
- * its share counted as local errors. The children die with the parent
- * (PR_SET_PDEATHSIG), and see EOF on their pipe when it is gone. */
+ * Each child gets 1/P of the sessions, of the logins in flight, of the
+ * login rate (--rate) and of the NOOP rate, so the load on the server is that of one process
+ * holding them all; background logins run in child 0 only. A child that dies has its share counted
+ * as local errors. The children die with the parent (PR_SET_PDEATHSIG), and see EOF on their pipe
+ * when it is gone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -134,6 +134,7 @@ static void child_run(const struct bench_opts *po, unsigned index, unsigned proc
     o.procs = 1;
     o.quiet = true; /* no progress line: the parent speaks */
     o.csv = o.csv_header = o.json = false;
+    o.rate = po->rate / procs; /* --rate is over all the processes */
     if (index > 0) {
         o.bg_rate = 0;
         o.concurrency = 0;

@@ -215,6 +215,17 @@ class FtpbenchTest(FtpbenchHelpers, FtpdTestCase):
                 pass
         self.assertEqual(left, [], self.msg)
 
+    @unittest.skipIf(CAPACITY < 4, 'a paced ramp needs a few sessions at once on ' + FTPD_ARCH)
+    def test_idle_ramp_paced(self):
+        """--rate paces the idle ramp's logins, over every client process."""
+        n, rate = CAPACITY, 20
+        r = self.bench('--scenario', 'idle', '--sessions', n, '--hold', 0.5, '--rate', rate,
+                       '--procs', 2)
+        self.assertEqual(r['sessions_held'], n, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        # n logins at 20/s take (n - 1) / 20 s at least (10/s per process).
+        self.assertGreaterEqual(self.elapsed, 0.5 + (n - 2) / rate, self.msg)
+
     @unittest.skipIf(CAPACITY < 4, 'slow clients would take every session of ' + FTPD_ARCH)
     def test_slow_clients(self):
         k = CAPACITY // 2

@@ -333,6 +333,10 @@ START_TEST(opts_stor_accounts_and_rates)
     const char *h[] = {"--scenario", "stor-big", "--count", "5", NULL};
     ck_assert_int_eq(parse(&o, err, h), OPTS_RUN);
     ck_assert(o.duration == 0);
+    /* idle: --rate paces the ramp's logins. */
+    ck_assert_int_eq(parse(&o, err, (const char *[]){"--scenario", "idle", "--rate", "50", NULL}),
+                     OPTS_RUN);
+    ck_assert(o.rate == 50.0);
 }
 END_TEST
 
@@ -347,7 +351,6 @@ START_TEST(opts_usage_errors)
         {"--scenario", "login", "--concurrency", "0", NULL},
         {"--scenario", "login", "--rate", "0", NULL},
         {"--scenario", "login", "--rate", "-5", NULL},
-        {"--scenario", "idle", "--rate", "20", NULL},               /* no measured clients */
         {"--scenario", "login", "--background-logins", "20", NULL}, /* idle only */
         {"--scenario", "idle", "--background-user", "u", NULL},     /* needs the rate */
         {"--scenario", "stor-small", "--file", "/x", NULL},         /* uploads go to --dir */
