@@ -123,11 +123,14 @@ static void child_run(const struct bench_opts *po, unsigned index, unsigned proc
                       unsigned sessions, int up, int down)
 {
     pid_t parent = getppid();
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Without it a killed parent still ends us: EOF on the pipes. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        perror("ftpbench: prctl(PR_SET_PDEATHSIG)");
     if (getppid() != parent)
         _exit(1);
     struct sigaction dfl = {.sa_handler = SIG_DFL}; /* the parent ignores it */
-    sigaction(SIGINT, &dfl, NULL);
+    if (sigaction(SIGINT, &dfl, NULL) != 0)
+        perror("ftpbench: sigaction(SIGINT)");
     struct bench_opts o = *po;
     o.sessions = sessions;
     o.server_pid = 0;
@@ -275,7 +278,10 @@ void spread_run(struct bench *b)
     /* Ctrl-C reaches the children too (one process group): they end their
      * run and report, and the parent adds up what they held. */
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    sigaction(SIGINT, &ign, &old);
+    if (sigaction(SIGINT, &ign, &old) != 0) {
+        perror("ftpbench: sigaction(SIGINT)");
+        old = (struct sigaction){.sa_handler = SIG_DFL};
+    }
 
     kmem_read(&b->kmem_before);
     if (b->o.server_pid > 0)
@@ -342,7 +348,7 @@ void spread_run(struct bench *b)
         while (ch[i].pid > 0 && waitpid(ch[i].pid, &status, 0) < 0 && errno == EINTR)
             ;
     }
-    sigaction(SIGINT, &old, NULL);
+    (void)sigaction(SIGINT, &old, NULL); /* as it was: nothing to do if not */
     free(p);
     free(ch);
 }
