@@ -172,7 +172,8 @@ static uint64_t job_max_rate(const struct session *s, enum xfer_kind kind)
 
 enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath)
 {
-    struct transfer *t = &s->xfer;
+    struct session_job *j = s->job; /* the command got it (session_job) */
+    struct transfer *t = &j->xfer;
     t->kind = kind;
     t->pasv_fd = s->pasv_fd;
     t->port_addr = s->port_addr;
@@ -183,7 +184,7 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->ascii = s->type_ascii;
     t->max_rate = job_max_rate(s, kind);
     t->rate_total = s->rate_total;
-    s->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
+    j->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
     s->in_transfer = true;
     return STEP_TRANSFER;
 }
@@ -212,10 +213,15 @@ enum step cmd_retr(struct session *s, const char *arg, struct buf *out)
               (unsigned long long)rest);
         return STEP_CONTINUE;
     }
-    s->xfer.file_fd = fd;
-    s->xfer.offset = rest;
-    s->xfer.size = (uint64_t)st.st_size - rest;
-    s->xfer.listing = NULL;
+    struct session_job *j = session_job(s, out);
+    if (j == NULL) {
+        close(fd);
+        return STEP_CONTINUE;
+    }
+    j->xfer.file_fd = fd;
+    j->xfer.offset = rest;
+    j->xfer.size = (uint64_t)st.st_size - rest;
+    j->xfer.listing = NULL;
     reply(out, 150, "Opening %s mode data connection for %s (%llu bytes).",
           s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)st.st_size);
     return session_start_job(s, XFER_SEND_FILE, vpath);
@@ -264,9 +270,14 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
         reply(out, 550, "No such file or directory.");
         return STEP_CONTINUE;
     }
-    s->xfer.listing = l;
-    s->xfer.file_fd = -1;
-    s->xfer.offset = s->xfer.size = 0;
+    struct session_job *j = session_job(s, out);
+    if (j == NULL) {
+        listing_close(l);
+        return STEP_CONTINUE;
+    }
+    j->xfer.listing = l;
+    j->xfer.file_fd = -1;
+    j->xfer.offset = j->xfer.size = 0;
     reply(out, 150, "Here comes the directory listing.");
     return session_start_job(s, XFER_SEND_LISTING, vpath);
 }

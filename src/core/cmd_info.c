@@ -72,7 +72,7 @@ static enum step stat_server(struct session *s, struct buf *out)
     char local[SOCKADDR_STR_MAX];
     sockaddr_str(&s->local, local, sizeof local);
     buf_printf(out, "211-FTP server status:\r\n");
-    buf_printf(out, " Connected to %s from %s\r\n", local, s->peer_name);
+    buf_printf(out, " Connected to %s from %.*s\r\n", local, (int)s->peer_len, s->log_name);
     if (s->logged_in)
         buf_printf(out, " Logged in as %s\r\n",
                    s->account != NULL ? s->account->name : "anonymous");
@@ -88,7 +88,8 @@ static enum step stat_server(struct session *s, struct buf *out)
     buf_printf(out, " Files received: %llu, bytes received: %llu\r\n",
                (unsigned long long)s->files_received, (unsigned long long)s->bytes_received);
     if (s->in_transfer)
-        buf_printf(out, " Transfer in progress: %s\r\n", s->xfer_path ? s->xfer_path : "?");
+        buf_printf(out, " Transfer in progress: %s\r\n",
+                   s->job->xfer_path ? s->job->xfer_path : "?");
     reply(out, 211, "End of status.");
     return STEP_CONTINUE;
 }

@@ -206,6 +206,36 @@ class MatrixTest(unittest.TestCase):
         self.assertTrue(got["stor-small@16"].why.startswith("skipped: needs uploads (ftpd"))
         self.assertIsInstance(got["login@16"], matrix.Run)
 
+    def test_scale_run(self):
+        """idle@100000 for hybrid in the full matrix only, with the checks
+        that skip it on a machine that cannot hold it, each saying why."""
+        big = dict(nofile=20000, mem_available_kib=23 * 1024 * 1024, port_range=(32768, 60999),
+                   file_max=2466097)
+        got = matrix.scale_plan("hybrid", matrix.FULL, **big)
+        self.assertEqual([(i.tag, type(i)) for i in got], [("idle@100000", matrix.Run)])
+        self.assertEqual(got[0].scenario, "idle")
+        self.assertEqual(got[0].args, ("--sessions", "100000", "--hold", "5"))
+        self.assertEqual(matrix.scale_plan("hybrid", matrix.QUICK, **big), [])
+        self.assertEqual(matrix.scale_plan("reactor", matrix.FULL, **big), [])
+        self.assertEqual(matrix.scale_workers(), 7)
+        self.assertEqual(matrix.scale_workers(15000), 1)
+        for change, why in ((dict(nofile=4096), "ulimit -n is 4096"),
+                            (dict(mem_available_kib=1024 * 1024), "MemAvailable is 1,024 MiB"),
+                            (dict(port_range=(60000, 60999)), "ephemeral ports"),
+                            (dict(file_max=100000), "fs.file-max is 100,000")):
+            with self.subTest(change=change):
+                got = matrix.scale_plan("hybrid", matrix.FULL, **dict(big, **change))
+                self.assertEqual(len(got), 1)
+                self.assertIsInstance(got[0], matrix.Skip)
+                self.assertEqual(got[0].tag, "idle@100000")
+                self.assertIn(why, got[0].why)
+        # Unknown figures (no /proc) do not skip it.
+        got = matrix.scale_plan("hybrid", matrix.FULL, 65536, None, None, None)
+        self.assertIsInstance(got[0], matrix.Run)
+        self.assertTrue(matrix.selected("idle@100000", None))
+        self.assertTrue(matrix.selected("idle@100000", ["idle@100000"]))
+        self.assertFalse(matrix.selected("idle@10000", ["idle@100000"]))
+
     def test_limit(self):
         self.assertEqual(matrix.QUICK.limit(), 1 + 1 + 3 + 16 + 60)
         self.assertEqual(matrix.FULL.limit(), 5 + 1 + 10 + 40 + 60)
@@ -224,8 +254,14 @@ class ArgsTest(unittest.TestCase):
         self.assertEqual((o["quick"], o["fetch"], o["archs"], o["servers"], o["out"]),
                          (True, False, ["reactor", "hybrid+reuseport"], [], "/tmp/x"))
 
+    def test_only(self):
+        self.assertIsNone(run.parse_args([])["only"])
+        o = run.parse_args(["--only", "idle@100000,login@16"])
+        self.assertEqual(o["only"], ["idle@100000", "login@16"])
+
     def test_errors(self):
-        for argv in (["--archs"], ["--bogus"], ["--servers", "ftpd"]):
+        for argv in (["--archs"], ["--bogus"], ["--servers", "ftpd"], ["--only", "idle"],
+                     ["--only"]):
             with self.subTest(argv=argv), self.assertRaises(run.UsageError):
                 run.parse_args(argv)
 
@@ -253,6 +289,10 @@ class ServersTest(unittest.TestCase):
         k = self.keys(servers.ftpd_conf("threadpool+accept",
                                         matrix.variant_keys("threadpool+accept", VARIANTS), 12, 7), "=")
         self.assertEqual((k["workers"], k["threadpool_dispatch"]), ("0", "accept"))
+        # The scale run: a worker per 15,000 sessions, max_clients above them.
+        k = self.keys(servers.ftpd_conf("hybrid", {}, 12, 7, scale_sessions=100000), "=")
+        self.assertEqual((k["workers"], k["max_clients"], k["max_per_ip"], k["hybrid_balance"]),
+                         ("7", "101000", "0", "reuseport"))
         cmd = servers.ftpd_cmd("/b/ftpd", "/c.conf", "hybrid+reuseport", 2121, self.root)
         self.assertEqual(cmd, ["/b/ftpd", "--config", "/c.conf", "--arch", "hybrid", "--listen",
                                "127.0.0.1", "--port", "2121", "--root", self.root,

@@ -39,6 +39,7 @@
 
 #include "arch/common/prologue.h"
 #include "arch/evented/workpool.h"
+#include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
@@ -52,7 +53,8 @@ struct evconn {
     ev_io io;
     ev_timer idle;
     struct arrival arrival; /* the control stream, the peer, the slot */
-    /* Small fields together: an idle connection is all this struct. */
+    /* Small fields together: an idle connection is mostly this struct. */
+    uint16_t deferred_len;   /* of deferred (a line: at most FTPD_LINE_MAX) */
     unsigned char events;    /* what io watches now (0: stopped) */
     unsigned char write_ev;  /* what a pending reply waits for: EV_WRITE (TLS: maybe EV_READ) */
     unsigned char read_ev;   /* what the next read waits for: EV_READ (TLS: maybe EV_WRITE) */
@@ -65,8 +67,8 @@ struct evconn {
     struct linebuf in;
     struct buf out;
     char *deferred; /* a command that arrived mid-transfer, run after it */
-    size_t deferred_len;
 };
+_Static_assert(FTPD_LINE_MAX <= UINT16_MAX, "deferred_len holds a line's length");
 
 /* ---- connection lifetime ---------------------------------------------- */
 
@@ -304,7 +306,7 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
         }
         memcpy(c->deferred, line, len);
         c->deferred[len] = '\0';
-        c->deferred_len = len;
+        c->deferred_len = (uint16_t)len;
         break;
     case STEP_CLOSE:
         c->closing = true;
