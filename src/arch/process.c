@@ -58,7 +58,7 @@ static void start_child(struct process_state *ps, int fd, const union sockaddr_a
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         admission_release(ps->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
+        admission_refuse(ps->adm, cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
         return;
     }
     /* The slot is the child's now: freed when it is reaped, even if it

@@ -57,7 +57,7 @@ static void start_thread(const struct session_thread *proto, const pthread_attr_
     if (rc != 0) {
         log_error("cannot start a session thread: %s", strerror(rc));
         admission_release(t->adm, t->arrival.slot);
-        admission_refuse(cfg, &t->arrival.ctrl, REFUSE_NO_MEMORY, peer);
+        admission_refuse(t->adm, cfg, &t->arrival.ctrl, REFUSE_NO_MEMORY, peer);
         free(t);
     }
 }

@@ -50,7 +50,7 @@ static void *accept_thread_main(void *arg)
     struct pool *p = arg;
     struct stop_state stop;
     stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
-    serial_loop(p->srv, p->adm, &p->acc, &stop);
+    serial_loop(p->srv, p->adm, &p->acc, &stop, NULL);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
@@ -105,7 +105,7 @@ static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
         return;
     if (!queue_push(p, &a)) {
         admission_release(p->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
+        admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
     }
 }
 
@@ -118,7 +118,7 @@ static void queue_close(struct pool *p)
     while (p->len > 0) {
         struct arrival *a = &p->ring[p->head];
         admission_release(p->adm, a->slot);
-        admission_refuse(p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
+        admission_refuse(p->adm, p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
         p->head = (p->head + 1) % p->cap;
         p->len--;
     }

@@ -34,4 +34,8 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->pasv_address[0] = '\0';
     snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
     cfg->log_level = LOG_LVL_INFO;
+    /* The adaptive prefork pool: see README "prefork". */
+    cfg->min_spare_workers = FTPD_DEFAULT_MIN_SPARE_WORKERS;
+    cfg->max_spare_workers = FTPD_DEFAULT_MAX_SPARE_WORKERS;
+    cfg->max_workers = FTPD_DEFAULT_MAX_WORKERS;
 }

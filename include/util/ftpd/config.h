@@ -45,6 +45,12 @@ struct ftpd_config {
     char banner[FTPD_BANNER_MAX];
     enum log_level log_level;
     int listing_cache_ttl; /* seconds a cached listing may be served; 0 = no cache */
+
+    /* The adaptive prefork pool (issue 10): `workers` are started, then the
+     * master keeps min_spare..max_spare idle workers, max_workers in all. */
+    int min_spare_workers;
+    int max_spare_workers;
+    int max_workers;
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */
