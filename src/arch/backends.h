@@ -26,6 +26,7 @@ struct serial_opts {
      * between sessions once the master sets the slot's retire flag. */
     struct scoreboard *sb;
     int index;
+    bool retirable; /* check the retire flag (a prefork worker) */
     /* The serial back-end: while a session runs, accept newcomers and
      * refuse them with 421 (REFUSE_ONE_AT_A_TIME) instead of leaving them
      * in the backlog. */

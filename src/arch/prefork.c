@@ -56,7 +56,7 @@ static int prefork_worker(const struct ftpd_server *srv, int index, void *arg)
     acc.taken = &pf->sb->taken;
     struct stop_state stop;
     stop_init_events(&stop, &events, srv->cfg->shutdown_grace);
-    const struct serial_opts opts = {.sb = pf->sb, .index = index};
+    const struct serial_opts opts = {.sb = pf->sb, .index = index, .retirable = true};
 
     serial_loop(srv, pf->adm, &acc, &stop, &opts);
 

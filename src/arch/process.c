@@ -137,6 +137,7 @@ int arch_process_run(const struct ftpd_server *srv)
     /* Graceful stop: no more accepts; children finish within the grace
      * (each enforces it) and are reaped as they go. */
     log_info("stopping: waiting for %d sessions", admission_active(ps.adm));
+    admission_log_refusals(ps.adm);
     net_stop_listening(srv->listeners, srv->nlisteners);
     while (admission_active(ps.adm) > 0) {
         struct pollfd pfd = {.fd = ps.events.fd, .events = POLLIN};

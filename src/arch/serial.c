@@ -85,8 +85,7 @@ fail:
 
 static bool told_to_retire(const struct serial_opts *opts)
 {
-    return opts != NULL && opts->sb != NULL &&
-           atomic_load(&opts->sb->slot[opts->index].retire) != 0;
+    return opts != NULL && opts->retirable && atomic_load(&opts->sb->slot[opts->index].retire) != 0;
 }
 
 static void set_busy(const struct serial_opts *opts, int busy)
@@ -102,7 +101,7 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
     pid_t self = getpid();
     struct accept_poll ap;
     accept_poll_init(&ap, acc, srv->listeners, srv->nlisteners, stop->fd);
-    if (opts != NULL && opts->sb != NULL)
+    if (opts != NULL && opts->retirable)
         ap.tick_ms = RETIRE_CHECK_MS;
     struct one_at_a_time refuser = {.srv = srv, .adm = adm, .acc = acc, .epfd = -1};
     int idle_fd = stop->fd;

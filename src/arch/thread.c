@@ -95,6 +95,7 @@ int arch_thread_run(const struct ftpd_server *srv)
 
     net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
+    admission_log_refusals(adm);
     stop_broadcast_fire(&stop);
     bool drained = wait_for_drain(&events, no_sessions, adm);
     pthread_attr_destroy(&attr);
