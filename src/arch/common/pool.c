@@ -54,7 +54,14 @@ uint64_t backlog_overdue(struct backlog_watch *w, int64_t now, uint64_t queued, 
         if (w->s[k].queued > gone)
             overdue = w->s[k].queued - gone;
     }
-    if (w->len == BACKLOG_SAMPLES) { /* sampled faster than wait_ms needs: thin out */
+    /* Keep samples at least wait_ms / (BACKLOG_SAMPLES / 2) apart, so the
+     * ring always reaches wait_ms back however often this is called. */
+    if (w->len > 0) {
+        int newest = (w->head + w->len - 1) % BACKLOG_SAMPLES;
+        if (now - w->s[newest].ms < wait_ms / (BACKLOG_SAMPLES / 2))
+            return overdue;
+    }
+    if (w->len == BACKLOG_SAMPLES) {
         w->head = (w->head + 1) % BACKLOG_SAMPLES;
         w->len--;
     }
