@@ -55,14 +55,32 @@ END_TEST
 START_TEST(retires_idle_above_max_spare)
 {
     struct pool_ramp ramp = {0};
+    /* Too many idle: the first second waits (a pause between bursts), the
+     * second retires the whole excess. */
     struct pool_decision d = pool_decide(&lim, &ramp, 70, 64, 0);
     ck_assert_int_eq(d.spawn, 0);
-    ck_assert_int_eq(d.retire, 54);
-    d = pool_decide(&lim, &ramp, 16, 10, 1000); /* at max_spare: keep */
     ck_assert_int_eq(d.retire, 0);
-    d = pool_decide(&lim, &ramp, 16, 5, 2000); /* at min_spare: nothing */
+    d = pool_decide(&lim, &ramp, 70, 64, 1000);
+    ck_assert_int_eq(d.spawn, 0);
+    ck_assert_int_eq(d.retire, 54);
+    d = pool_decide(&lim, &ramp, 16, 10, 2000); /* at max_spare: keep */
+    ck_assert_int_eq(d.retire, 0);
+    d = pool_decide(&lim, &ramp, 16, 5, 3000); /* at min_spare: nothing */
     ck_assert_int_eq(d.spawn, 0);
     ck_assert_int_eq(d.retire, 0);
+}
+END_TEST
+
+START_TEST(a_short_pause_keeps_the_pool)
+{
+    struct pool_ramp ramp = {0};
+    /* Idle for one decision between two bursts: nothing retired. */
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 64, 64, 0).retire, 0);
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 64, 3, 1000).spawn, 1);
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 65, 64, 2000).retire, 0);
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 65, 8, 3000).retire, 0);
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 65, 64, 4000).retire, 0);
+    ck_assert_int_eq(pool_decide(&lim, &ramp, 65, 64, 5000).retire, 54);
 }
 END_TEST
 
@@ -135,6 +153,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, ramp_resets_when_the_shortage_ends);
     tcase_add_test(tc, never_past_max_workers);
     tcase_add_test(tc, retires_idle_above_max_spare);
+    tcase_add_test(tc, a_short_pause_keeps_the_pool);
     tcase_add_test(tc, no_min_spare_means_a_fixed_pool);
     tcase_add_test(tc, backlog_stuck_queue_is_overdue_after_the_wait);
     tcase_add_test(tc, backlog_moving_queue_is_not_overdue);

@@ -21,11 +21,16 @@ struct pool_decision pool_decide(const struct pool_limits *lim, struct pool_ramp
         if (d.spawn > lim->max - total)
             d.spawn = lim->max - total;
         ramp->rate = ramp->rate * 2 > POOL_SPAWN_RATE_MAX ? POOL_SPAWN_RATE_MAX : ramp->rate * 2;
+        ramp->surplus = 0;
         return d;
     }
     ramp->rate = 1;
-    if (idle > lim->max_spare)
+    if (idle <= lim->max_spare) {
+        ramp->surplus = 0;
+    } else if (++ramp->surplus >= POOL_RETIRE_AFTER) {
         d.retire = idle - lim->max_spare;
+        ramp->surplus = 0;
+    }
     return d;
 }
 

@@ -5,8 +5,10 @@
  * a second, with fewer than min_spare idle workers, spawn `rate` workers
  * (1, then 2, 4, ... POOL_SPAWN_RATE_MAX per second while the shortage
  * lasts; back to 1 when it ends), never past max_workers; with more than
- * max_spare idle workers, retire the excess (gracefully: the caller picks
- * idle workers, who leave between sessions).
+ * max_spare idle workers at POOL_RETIRE_AFTER decisions in a row, retire the
+ * excess (gracefully: the caller picks idle workers, who leave between
+ * sessions). The wait keeps a pause of under a second between two bursts
+ * (a benchmark's runs, a client's reconnects) from costing the pool.
  *
  * backlog_overdue() tells how many connections have waited longer than a
  * bound for a worker: the connections waiting then, minus those taken off
@@ -20,6 +22,7 @@
 
 #define POOL_SPAWN_RATE_MAX 32
 #define POOL_PERIOD_MS      1000 /* one decision a second */
+#define POOL_RETIRE_AFTER   2    /* decisions with too many idle before retiring */
 
 struct pool_limits {
     int min_spare; /* idle workers wanted at least */
@@ -30,6 +33,7 @@ struct pool_limits {
 struct pool_ramp {
     int rate;        /* workers the next shortage spawns; 0 = not started */
     int64_t last_ms; /* time of the last decision */
+    int surplus;     /* decisions in a row with more than max_spare idle */
     bool started;
 };
 
