@@ -225,6 +225,35 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
     return out
 
 
+# Adaptive pools (issue 10): a pool back-end's defaults against the same
+# back-end hand-sized (one worker per client), each on a server of its own
+# started for the run, so the defaults are measured as shipped: cold, the
+# pool growing during the run. results.md compares them (table.RATE_TARGETS).
+POOL_KINDS = ("prefork",)
+POOL_RUNS = (("login", 1024), ("retr-small", 128))
+POOLS = ("sized", "defaults")
+
+
+def pool_label(arch, pool):
+    """"ftpd-prefork+defaults", "ftpd-prefork+sized": the rows of results.md."""
+    return f"ftpd-{arch}+{pool}"
+
+
+def pool_plan(kind, m):
+    """The pool phase of one back-end: [(pool, Run)], pool in POOLS, the
+    hand-sized run first; [] for a back-end without an adaptive pool."""
+    if kind not in POOL_KINDS:
+        return []
+    out = []
+    for scen, c in POOL_RUNS:
+        args = ("--concurrency", str(c), "--duration", m.duration)
+        if scen == "retr-small":
+            args += ("--file", "/small.bin", "--size", str(m.small_size))
+        for pool in POOLS:
+            out.append((pool, Run(scen, c, args)))
+    return out
+
+
 def big_plan(m, no_uploads=""):
     """The large-file runs of one server in one round (made in m.reps
     rounds, each running every server in turn): Run items, and a Skip for

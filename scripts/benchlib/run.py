@@ -376,14 +376,17 @@ class Bench:
             pass
         p.wait()
 
-    def start_ftpd(self, arch):
-        label = f"ftpd-{arch}"
+    def start_ftpd(self, arch, pool=None):
+        """pool: ("defaults" | "sized", clients) for the pool phase."""
+        label = f"ftpd-{arch}" if pool is None else matrix.pool_label(arch, pool[0])
+        if pool is not None:
+            label += f"@{pool[1]}"  # the conf and log names only
         conf = self.path("conf", f"{label}.conf")
         with open(conf, "w") as f:
             f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
                                       self.prefork_workers, self.pool_threads,
                                       writable=not self.caps["uploads"],
-                                      users_file=self.caps["users_file"]))
+                                      users_file=self.caps["users_file"], pool=pool))
         port = free_port()
         return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
@@ -576,6 +579,15 @@ class Bench:
             if self.start_ftpd(arch):
                 self.matrix(f"ftpd-{arch}")
                 self.stop_server()
+
+        # Adaptive pools: defaults against hand-sized, a fresh server per run.
+        for arch in archs:
+            for pool, run in matrix.pool_plan(matrix.kind_of(f"ftpd-{arch}"), self.m):
+                label = matrix.pool_label(arch, pool)
+                print(f"{label} ({run.tag})", flush=True)
+                if self.start_ftpd(arch, (pool, run.n)):
+                    self.bench(label, run)
+                    self.stop_server()
 
         missing = [s for s in other_servers if not self.find(s)]
         if missing and self.fetch:

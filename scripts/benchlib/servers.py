@@ -42,11 +42,26 @@ def ftpd_users_line(user, crypt_hash, home, perms=ACCOUNT_PERMS):
     return f"{user}:{crypt_hash}:{home}:{perms}\n"
 
 
+def pool_keys(arch, pool):
+    """The pool's keys of the pool phase (matrix.pool_plan): pool is
+    ("defaults", n): none (as shipped), or ("sized", n): n workers or
+    threads, fixed (prefork neither grows nor shrinks)."""
+    kind, n = pool
+    if kind == "defaults":
+        return []
+    if arch.split("+")[0] == "prefork":
+        return [f"workers = {n}", f"max_workers = {n}", "min_spare_workers = 0",
+                f"max_spare_workers = {n}"]
+    return [f"threads = {n}"]
+
+
 def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
-              users_file=None):
+              users_file=None, pool=None):
     """ftpd's configuration file for one back-end: the keys without flags.
     variant_keys: the extra keys of a variant (matrix.variant_keys);
-    writable: anonymous uploads (FTPD_WRITE_KEYS); users_file: the accounts."""
+    writable: anonymous uploads (FTPD_WRITE_KEYS); users_file: the accounts;
+    pool: the pool phase's ("defaults" | "sized", clients), in place of
+    prefork_workers and pool_threads."""
     base = arch.split("+")[0]
     workers = prefork_workers if base == "prefork" else 0
     lines = [
@@ -56,9 +71,11 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
         "idle_timeout = 600",
         "data_timeout = 60",
         "shutdown_grace = 2",
-        f"workers = {workers}",
-        f"threads = {pool_threads}",
     ]
+    if pool is None:
+        lines += [f"workers = {workers}", f"threads = {pool_threads}"]
+    else:
+        lines += pool_keys(arch, pool)
     if writable:
         lines += [f"{k} = {v}" for k, v in FTPD_WRITE_KEYS.items()]
     if users_file:

@@ -96,6 +96,10 @@ RATE_TARGETS = [
     ("ftpd-hybrid", "pure-ftpd", "retr-persistent", 16, 1.3),
     ("ftpd-hybrid", "pure-ftpd", "list", 16, 2.0),
     ("ftpd-hybrid", "vsftpd", "stor-small", 16, 5.0),
+    # Adaptive pools (matrix.pool_plan): the defaults keep up with a pool
+    # sized by hand to the load.
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "login", 1024, 0.8),
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "retr-small", 128, 0.8),
 ]
 # Every back-end against vsftpd (which uses sendfile) on a large file, sent
 # (retr-big) and received (stor-big).
