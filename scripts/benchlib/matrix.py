@@ -186,11 +186,11 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
         if kind == "serial":
             why = "serial serves one session at a time"
         elif kind == "prefork":
-            why = (f"each session holds one of the {prefork_workers} workers; "
-                   "the rest wait unserved in the backlog")
+            why = ("each session holds a worker, at most max_workers (256); "
+                   "the rest are refused with 421")
         elif kind == "threadpool":
             why = (f"each session holds one of the {pool_threads} threads; "
-                   "the rest wait unserved in the backlog")
+                   "the rest are refused with 421")
         elif kind in ("process", "vsftpd", "pure-ftpd", "proftpd"):
             if n > 1000:
                 why = "a process per session: held at 1,000 only"

@@ -120,6 +120,8 @@ IDLE_TARGETS = [
     ("ftpd-hybrid", 10000, 1024, 1.0),
     ("ftpd-thread", 5000, 16 * 1024, 1.0),
 ]
+# The rows of the pool phase (matrix.pool_plan) run only its two scenarios.
+POOL_SUFFIXES = ("+defaults", "+sized")
 # Slow clients: fast clients' rate with the trickling ones / retr-small@16.
 SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
 
@@ -374,7 +376,7 @@ def ratio_section(res):
         for n in res.ns(scen):
             den = res.rate("vsftpd", scen, n)
             for lab in res.labels:
-                if not lab.startswith("ftpd-"):
+                if not lab.startswith("ftpd-") or lab.endswith(POOL_SUFFIXES):
                     continue
                 a = res.rate(lab, scen, n)
                 r = a / den if a is not None and den else None
