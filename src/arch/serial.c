@@ -10,78 +10,24 @@
  *
  * Saying no: a second client cannot be served until the first quits, so
  * rather than leave it waiting unanswered in the listen backlog, the loop
- * watches the listeners while it serves (one epoll set of the listeners
- * and the signal fd stands in for the stop fd the blocking loop and the
- * transfer engine already poll) and refuses each newcomer at once with
- * "421 Serial server: one session at a time".
+ * watches the listeners while it serves (blocking/one_at_a_time.c): a
+ * newcomer is served next if the session ends within half a second, and
+ * told "421 Serial server: one session at a time" otherwise.
  *
  * The loop is lent to prefork (each worker runs it on the shared listener,
  * reporting busy/idle on the pool's scoreboard) and to threadpool (each
  * thread runs it); they leave newcomers to an idle worker. */
-#include <errno.h>
 #include <stdatomic.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
+#include "arch/blocking/one_at_a_time.h"
 #include "arch/common/scoreboard.h"
 #include "ftpd/log.h"
 
 /* A prefork worker checks its retire flag at least this often when idle. */
 #define RETIRE_CHECK_MS 250
-
-/* The serial back-end's refuser: listeners + signal fd in one epoll set. */
-struct one_at_a_time {
-    const struct ftpd_server *srv;
-    struct admission *adm;
-    struct acceptor *acc;
-    int epfd;
-};
-
-static void refuse_newcomers(void *arg)
-{
-    struct one_at_a_time *o = arg;
-    for (int i = 0; i < o->srv->nlisteners; i++) {
-        int lfd = o->srv->listeners[i].fd, fd;
-        union sockaddr_any peer;
-        for (;;) {
-            enum accept_result r = acceptor_take(o->acc, lfd, &fd, &peer);
-            if (r == ACCEPT_OK) {
-                admission_refuse_fd(o->adm, o->srv->cfg, fd, REFUSE_ONE_AT_A_TIME, &peer);
-                continue;
-            }
-            if (r == ACCEPT_CLOSED) /* stopping: the listener is shut down */
-                epoll_ctl(o->epfd, EPOLL_CTL_DEL, lfd, NULL);
-            if (r != ACCEPT_DROPPED)
-                break;
-        }
-    }
-}
-
-static int one_at_a_time_open(struct one_at_a_time *o, int events_fd)
-{
-    o->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (o->epfd < 0) {
-        log_error("epoll_create1: %s", strerror(errno));
-        return -1;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = events_fd};
-    if (epoll_ctl(o->epfd, EPOLL_CTL_ADD, events_fd, &ev) < 0)
-        goto fail;
-    for (int i = 0; i < o->srv->nlisteners; i++) {
-        ev.data.fd = o->srv->listeners[i].fd;
-        if (epoll_ctl(o->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0)
-            goto fail;
-    }
-    return 0;
-fail:
-    log_error("epoll_ctl: %s", strerror(errno));
-    close(o->epfd);
-    o->epfd = -1;
-    return -1;
-}
 
 static bool told_to_retire(const struct serial_opts *opts)
 {
@@ -103,14 +49,18 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
     accept_poll_init(&ap, acc, srv->listeners, srv->nlisteners, stop->fd);
     if (opts != NULL && opts->retirable)
         ap.tick_ms = RETIRE_CHECK_MS;
-    struct one_at_a_time refuser = {.srv = srv, .adm = adm, .acc = acc, .epfd = -1};
+    struct one_at_a_time refuser = {.epfd = -1, .timerfd = -1};
     int idle_fd = stop->fd;
-    if (opts != NULL && opts->one_at_a_time && one_at_a_time_open(&refuser, stop->fd) < 0)
+    if (opts != NULL && opts->one_at_a_time &&
+        one_at_a_time_open(&refuser, srv, adm, acc, stop->fd) < 0)
         log_warn("newcomers wait in the backlog while a session runs");
     while (!stop->stopping && !told_to_retire(opts)) {
         int fd;
         union sockaddr_any peer;
-        switch (acceptor_next(&ap, &fd, &peer)) {
+        /* A newcomer held while the last session ran goes first. */
+        enum accept_next next =
+            one_at_a_time_next(&refuser, &fd, &peer) ? NEXT_CONN : acceptor_next(&ap, &fd, &peer);
+        switch (next) {
         case NEXT_EVENT:
             stop_notice(stop);
             continue;
@@ -126,7 +76,7 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
         arrival_init(&a, fd, &peer);
         if (refuser.epfd >= 0) { /* the session's stop fd also wakes for newcomers */
             stop->fd = refuser.epfd;
-            stop->on_notice = refuse_newcomers;
+            stop->on_notice = one_at_a_time_notice;
             stop->notice_arg = &refuser;
         }
         if (prologue_pregreet_blocking(&a, cfg) && prologue_admit(&a, cfg, adm, self, false))
@@ -136,8 +86,7 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
         set_busy(opts, 0);
     }
 out:
-    if (refuser.epfd >= 0)
-        close(refuser.epfd);
+    one_at_a_time_close(&refuser, REFUSE_SHUTTING_DOWN);
 }
 
 int arch_serial_run(const struct ftpd_server *srv)

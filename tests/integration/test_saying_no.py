@@ -4,8 +4,9 @@ silent wait in the listen backlog; each refusal is logged with the peer's
 address and the counts by reason are logged when the server stops.
 
   - max_clients + 1 -> 421 at once (every arch but serial, which cannot
-    hold two sessions: there a second client gets "421 Serial server: one
-    session at a time" at once, also while the first one is downloading);
+    hold two sessions: there a second client is served if the session ends
+    within half a second, and gets "421 Serial server: one session at a
+    time" otherwise, also while the first one is downloading);
   - a full pool -> 421 within 1 s: prefork at max_workers, threadpool with
     every thread busy (queue and accept dispatch);
   - prefork with its default pool: it grows under 64 concurrent sessions,
@@ -106,7 +107,16 @@ class MaxClientsRefusalTest(RefusalCase):
 
 @unittest.skipUnless(FTPD_ARCH == 'serial', 'serial only')
 class SerialRefusalTest(RefusalCase):
-    def test_second_client_gets_421_at_once(self):
+    def test_newcomer_served_if_the_session_ends_within_half_a_second(self):
+        a = self.raw_login()
+        b = socket.create_connection(('127.0.0.1', self.port), timeout=TIMEOUT)
+        self.addCleanup(b.close)
+        time.sleep(0.1)
+        self.assertCode(a.cmd('QUIT'), 221)
+        a.close()
+        self.assertTrue(b.recv(4096).startswith(b'220 '))
+
+    def test_second_client_gets_421_within_1s(self):
         a = self.raw_login()
         line, port = expect_refusal(self, self.port)
         self.assertIn('one session at a time', line)
