@@ -68,18 +68,19 @@
 #define FTPD_BANNER_MAX 256
 
 /* Defaults for the config keys (conf/ftpd.conf documents each). */
-#define FTPD_DEFAULT_PORT           2121
-#define FTPD_DEFAULT_MAX_CLIENTS    2000
-#define FTPD_DEFAULT_MAX_PER_IP     50
-#define FTPD_DEFAULT_IDLE_TIMEOUT   300
-#define FTPD_DEFAULT_DATA_TIMEOUT   60
-#define FTPD_DEFAULT_SHUTDOWN_GRACE 10
-#define FTPD_DEFAULT_THREADS        32
+#define FTPD_DEFAULT_PORT             2121
+#define FTPD_DEFAULT_MAX_CLIENTS      2000
+#define FTPD_DEFAULT_MAX_PER_IP       50
+#define FTPD_DEFAULT_IDLE_TIMEOUT     300
+#define FTPD_DEFAULT_DATA_TIMEOUT     60
+#define FTPD_DEFAULT_SHUTDOWN_GRACE   10
+#define FTPD_DEFAULT_THREADS          32
+#define FTPD_DEFAULT_LOGIN_FAIL_DELAY 1 /* seconds */
+
 /* The adaptive prefork pool: 50 sessions at once fit long before the
  * maximum (Apache prefork's 5 / 10 / 256). */
 #define FTPD_DEFAULT_MIN_SPARE_WORKERS 5
 #define FTPD_DEFAULT_MAX_SPARE_WORKERS 10
 #define FTPD_DEFAULT_MAX_WORKERS       256
-#define FTPD_DEFAULT_LOGIN_FAIL_DELAY  1 /* seconds */
 
 #endif
