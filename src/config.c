@@ -340,6 +340,10 @@ static const struct key keys[] = {
     {"max_rate_download", set_rate, FIELD(max_rate_download), 0, 0, NULL},
     {"max_rate_upload", set_rate, FIELD(max_rate_upload), 0, 0, NULL},
     {"max_rate_total", set_rate, FIELD(max_rate_total), 0, 0, NULL},
+    /* The adaptive prefork pool. */
+    {"min_spare_workers", set_int, FIELD(min_spare_workers), 0, 4096, NULL},
+    {"max_spare_workers", set_int, FIELD(max_spare_workers), 1, 4096, NULL},
+    {"max_workers", set_int, FIELD(max_workers), 1, 4096, NULL},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
@@ -364,6 +368,9 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
     if (cfg->pasv_min_port > cfg->pasv_max_port)
         return fail(err, errlen, "pasv_min_port (%d) is greater than pasv_max_port (%d)",
                     cfg->pasv_min_port, cfg->pasv_max_port);
+    if (cfg->min_spare_workers > cfg->max_spare_workers)
+        return fail(err, errlen, "min_spare_workers (%d) is greater than max_spare_workers (%d)",
+                    cfg->min_spare_workers, cfg->max_spare_workers);
     return 0;
 }
 

@@ -186,11 +186,11 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
         if kind == "serial":
             why = "serial serves one session at a time"
         elif kind == "prefork":
-            why = (f"each session holds one of the {prefork_workers} workers; "
-                   "the rest wait unserved in the backlog")
+            why = ("each session holds a worker, at most max_workers (256); "
+                   "the rest are refused with 421")
         elif kind == "threadpool":
             why = (f"each session holds one of the {pool_threads} threads; "
-                   "the rest wait unserved in the backlog")
+                   "the rest are refused with 421")
         elif kind in ("process", "vsftpd", "pure-ftpd", "proftpd"):
             if n > 1000:
                 why = "a process per session: held at 1,000 only"
@@ -222,6 +222,35 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
     else:
         out.append(Run("slow", 16, ("--slow", str(m.slow_clients), "--concurrency", "16") + dur
                        + small, m.reps))
+    return out
+
+
+# Adaptive pools (issue 10): a pool back-end's defaults against the same
+# back-end hand-sized (one worker per client), each on a server of its own
+# started for the run, so the defaults are measured as shipped: cold, the
+# pool growing during the run. results.md compares them (table.RATE_TARGETS).
+POOL_KINDS = ("prefork",)
+POOL_RUNS = (("login", 1024), ("retr-small", 128))
+POOLS = ("sized", "defaults")
+
+
+def pool_label(arch, pool):
+    """"ftpd-prefork+defaults", "ftpd-prefork+sized": the rows of results.md."""
+    return f"ftpd-{arch}+{pool}"
+
+
+def pool_plan(kind, m):
+    """The pool phase of one back-end: [(pool, Run)], pool in POOLS, the
+    hand-sized run first; [] for a back-end without an adaptive pool."""
+    if kind not in POOL_KINDS:
+        return []
+    out = []
+    for scen, c in POOL_RUNS:
+        args = ("--concurrency", str(c), "--duration", m.duration)
+        if scen == "retr-small":
+            args += ("--file", "/small.bin", "--size", str(m.small_size))
+        for pool in POOLS:
+            out.append((pool, Run(scen, c, args)))
     return out
 
 

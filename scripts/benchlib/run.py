@@ -401,15 +401,18 @@ class Bench:
             pass
         p.wait()
 
-    def start_ftpd(self, arch, scale_sessions=0):
-        label = f"ftpd-{arch}"
+    def start_ftpd(self, arch, scale_sessions=0, pool=None):
+        """pool: ("defaults" | "sized", clients) for the pool phase."""
+        label = f"ftpd-{arch}" if pool is None else matrix.pool_label(arch, pool[0])
+        if pool is not None:
+            label += f"@{pool[1]}"  # the conf and log names only
         conf = self.path("conf", f"{label}{'.scale' if scale_sessions else ''}.conf")
         with open(conf, "w") as f:
             f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
                                       self.prefork_workers, self.pool_threads,
                                       writable=not self.caps["uploads"],
                                       users_file=self.caps["users_file"],
-                                      scale_sessions=scale_sessions))
+                                      scale_sessions=scale_sessions, pool=pool))
         port = free_port()
         return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
@@ -638,6 +641,15 @@ class Bench:
                 self.matrix(f"ftpd-{arch}")
                 self.stop_server()
             self.scale(arch)
+
+        # Adaptive pools: defaults against hand-sized, a fresh server per run.
+        for arch in archs:
+            for pool, run in matrix.pool_plan(matrix.kind_of(f"ftpd-{arch}"), self.m):
+                label = matrix.pool_label(arch, pool)
+                print(f"{label} ({run.tag})", flush=True)
+                if self.start_ftpd(arch, pool=(pool, run.n)):
+                    self.bench(label, run)
+                    self.stop_server()
 
         missing = [s for s in other_servers if not self.find(s)]
         if missing and self.fetch:

@@ -44,8 +44,21 @@ def ftpd_users_line(user, crypt_hash, home, perms=ACCOUNT_PERMS):
     return f"{user}:{crypt_hash}:{home}:{perms}\n"
 
 
+def pool_keys(arch, pool):
+    """The pool's keys of the pool phase (matrix.pool_plan): pool is
+    ("defaults", n): none (as shipped), or ("sized", n): n workers or
+    threads, fixed (prefork neither grows nor shrinks)."""
+    kind, n = pool
+    if kind == "defaults":
+        return []
+    if arch.split("+")[0] == "prefork":
+        return [f"workers = {n}", f"max_workers = {n}", "min_spare_workers = 0",
+                f"max_spare_workers = {n}"]
+    return [f"threads = {n}"]
+
+
 def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
-              users_file=None, scale_sessions=0):
+              users_file=None, scale_sessions=0, pool=None):
     """ftpd's configuration file for one back-end: the keys without flags.
     variant_keys: the extra keys of a variant (matrix.variant_keys);
     writable: anonymous uploads (FTPD_WRITE_KEYS); users_file: the accounts;
@@ -55,7 +68,8 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
     first accepts, and an idle ramp spread 100,000 sessions so unevenly
     (13,107 against 1,009 in one sample) that a worker met its descriptor
     limit and dropped connections; the kernel's reuseport hash gave each of
-    7 workers 14,114-14,425."""
+    7 workers 14,114-14,425. pool: the pool phase's ("defaults" | "sized",
+    clients), in place of prefork_workers and pool_threads."""
     variant_keys = dict(variant_keys)
     if scale_sessions:
         variant_keys.setdefault("hybrid_balance", "reuseport")
@@ -73,9 +87,11 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
         "idle_timeout = 600",
         "data_timeout = 60",
         "shutdown_grace = 2",
-        f"workers = {workers}",
-        f"threads = {pool_threads}",
     ]
+    if pool is None:
+        lines += [f"workers = {workers}", f"threads = {pool_threads}"]
+    else:
+        lines += pool_keys(arch, pool)
     if writable:
         lines += [f"{k} = {v}" for k, v in FTPD_WRITE_KEYS.items()]
     if users_file:

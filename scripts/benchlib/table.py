@@ -100,6 +100,10 @@ RATE_TARGETS = [
     ("ftpd-hybrid", "pure-ftpd", "retr-persistent", 16, 1.3),
     ("ftpd-hybrid", "pure-ftpd", "list", 16, 2.0),
     ("ftpd-hybrid", "vsftpd", "stor-small", 16, 5.0),
+    # Adaptive pools (matrix.pool_plan): the defaults keep up with a pool
+    # sized by hand to the load.
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "login", 1024, 0.8),
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "retr-small", 128, 0.8),
 ]
 # Every back-end against vsftpd (which uses sendfile) on a large file, sent
 # (retr-big) and received (stor-big).
@@ -122,6 +126,8 @@ IDLE_TARGETS = [
     # The scale run (matrix.SCALE_SESSIONS): hybrid with a worker per 15,000.
     ("ftpd-hybrid", 100000, 1024, 2.0),
 ]
+# The rows of the pool phase (matrix.pool_plan) run only its two scenarios.
+POOL_SUFFIXES = ("+defaults", "+sized")
 # Slow clients: fast clients' rate with the trickling ones / retr-small@16.
 SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
 
@@ -396,7 +402,7 @@ def ratio_section(res):
         for n in res.ns(scen):
             den = res.rate("vsftpd", scen, n)
             for lab in res.labels:
-                if not lab.startswith("ftpd-"):
+                if not lab.startswith("ftpd-") or lab.endswith(POOL_SUFFIXES):
                     continue
                 a = res.rate(lab, scen, n)
                 r = a / den if a is not None and den else None

@@ -10,6 +10,13 @@
  *    herd, and max_clients is answered with 421 at once even while every
  *    thread is busy; costs a lock and a wake-up per connection.
  *
+ * Saying no when every thread is busy: in queue mode a connection that
+ * waited BACKLOG_WAIT_MS in the queue gets 421 from the main thread; in
+ * accept mode the threads report busy/idle on a scoreboard, and while all
+ * are busy the main thread refuses the connections that waited that long
+ * in the listen queue (common/backlog.c). Either way a client that cannot
+ * be served hears so within a second.
+ *
  * The README gives the measured difference.
  *
  *     start `threads` threads, each:
@@ -18,6 +25,7 @@
  *     main, queue mode: for (;;) { fd = accept(listener); push(queue, fd); }
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +34,9 @@
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/threads.h"
+#include "arch/common/backlog.h"
+#include "arch/common/scoreboard.h"
+#include "ftpd/clock.h"
 #include "ftpd/log.h"
 
 #define QUEUE_MAX 65536
@@ -36,11 +47,14 @@ struct pool {
     int stop_fd;         /* the stop broadcast */
     struct acceptor acc; /* one spare fd for the whole pool */
     atomic_int running;
+    struct scoreboard *sb; /* accept mode: which threads are busy */
+    atomic_int next_index; /* accept mode: each thread's scoreboard slot */
 
     /* queue mode: a ring of admitted connections waiting for a thread */
     pthread_mutex_t lock;
     pthread_cond_t nonempty;
     struct arrival *ring;
+    int64_t *since; /* clock_ms() each queued connection arrived */
     int cap, head, len;
     bool closing;
 };
@@ -50,7 +64,8 @@ static void *accept_thread_main(void *arg)
     struct pool *p = arg;
     struct stop_state stop;
     stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
-    serial_loop(p->srv, p->adm, &p->acc, &stop);
+    const struct serial_opts opts = {.sb = p->sb, .index = atomic_fetch_add(&p->next_index, 1)};
+    serial_loop(p->srv, p->adm, &p->acc, &stop, &opts);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
@@ -76,6 +91,7 @@ static bool queue_push(struct pool *p, const struct arrival *a)
     bool room = p->len < p->cap;
     if (room) {
         p->ring[(p->head + p->len) % p->cap] = *a;
+        p->since[(p->head + p->len) % p->cap] = clock_ms();
         p->len++;
         pthread_cond_signal(&p->nonempty);
     }
@@ -105,8 +121,26 @@ static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
         return;
     if (!queue_push(p, &a)) {
         admission_release(p->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
+        admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
     }
+}
+
+/* Queue mode, main thread: every thread is busy and these connections have
+ * waited too long for one: refuse them (the queue is FIFO: the oldest
+ * first). Returns whether any is still queued. */
+static bool queue_expire(struct pool *p, int64_t now)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->len > 0 && now - p->since[p->head] >= BACKLOG_WAIT_MS) {
+        struct arrival *a = &p->ring[p->head];
+        admission_release(p->adm, a->slot);
+        admission_refuse(p->adm, p->srv->cfg, &a->ctrl, REFUSE_BUSY, &a->peer);
+        p->head = (p->head + 1) % p->cap;
+        p->len--;
+    }
+    bool left = p->len > 0;
+    pthread_mutex_unlock(&p->lock);
+    return left;
 }
 
 /* Stopping: wake the queue threads; connections still queued were never
@@ -118,7 +152,7 @@ static void queue_close(struct pool *p)
     while (p->len > 0) {
         struct arrival *a = &p->ring[p->head];
         admission_release(p->adm, a->slot);
-        admission_refuse(p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
+        admission_refuse(p->adm, p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
         p->head = (p->head + 1) % p->cap;
         p->len--;
     }
@@ -145,11 +179,16 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct admission *ad
      * max_clients does not reserve memory for nothing. */
     p->cap = srv->cfg->max_clients < QUEUE_MAX ? srv->cfg->max_clients : QUEUE_MAX;
     p->ring = calloc((size_t)p->cap, sizeof *p->ring);
-    if (p->ring == NULL || acceptor_init(&p->acc) < 0) {
+    p->since = calloc((size_t)p->cap, sizeof *p->since);
+    p->sb = scoreboard_new(srv->cfg->threads);
+    if (p->ring == NULL || p->since == NULL || p->sb == NULL || acceptor_init(&p->acc) < 0) {
+        scoreboard_free(p->sb);
+        free(p->since);
         free(p->ring);
         free(p);
         return NULL;
     }
+    p->acc.taken = &p->sb->taken;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->nonempty, NULL);
     return p;
@@ -160,6 +199,8 @@ static void pool_free(struct pool *p)
     acceptor_close(&p->acc);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->nonempty);
+    scoreboard_free(p->sb);
+    free(p->since);
     free(p->ring);
     free(p);
 }
@@ -190,14 +231,47 @@ static void accept_into_queue(struct pool *p, struct ctl_events *events)
 {
     struct accept_poll ap;
     accept_poll_init(&ap, &p->acc, p->srv->listeners, p->srv->nlisteners, events->fd);
+    bool queued = false;
     for (;;) {
         int fd;
         union sockaddr_any peer;
+        /* Look at the queue now and then while it holds connections. */
+        ap.tick_ms = queued ? BACKLOG_TICK_MS : -1;
         enum accept_next next = acceptor_next(&ap, &fd, &peer);
         if (next == NEXT_CONN)
             enqueue_conn(p, fd, &peer);
-        else if (next == NEXT_FAIL || stop_pending(events))
+        else if (next == NEXT_FAIL || (next == NEXT_EVENT && stop_pending(events)))
             return;
+        queued = queue_expire(p, clock_ms());
+    }
+}
+
+/* Accept mode: the threads accept; the main thread waits for a stop and,
+ * while every thread is busy, refuses whoever waits too long in the
+ * listen queue. */
+static void watch_backlog(struct pool *p, struct ctl_events *events, int threads)
+{
+    struct backlog_guard guard = {
+        .listeners = p->srv->listeners,
+        .nlisteners = p->srv->nlisteners,
+        .acc = &p->acc,
+        .taken = &p->sb->taken,
+        .adm = p->adm,
+        .cfg = p->srv->cfg,
+    };
+    while (!stop_pending(events)) {
+        struct pollfd pfd = {.fd = events->fd, .events = POLLIN};
+        if (poll(&pfd, 1, BACKLOG_TICK_MS) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        int busy = 0;
+        for (int i = 0; i < threads; i++)
+            busy += atomic_load(&p->sb->slot[i].busy) != 0;
+        if (busy >= threads)
+            backlog_guard_tick(&guard, clock_ms());
+        else
+            backlog_guard_idle(&guard);
     }
 }
 
@@ -219,10 +293,11 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     if (started > 0 && queue)
         accept_into_queue(p, &events);
     else if (started > 0)
-        wait_for_stop(&events);
+        watch_backlog(p, &events, started);
 
     net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
+    admission_log_refusals(adm);
     stop_broadcast_fire(&stop);
     if (queue)
         queue_close(p);

@@ -418,5 +418,11 @@ void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf 
     case REFUSE_NO_MEMORY:
         reply(out, 421, "Service not available, out of memory.");
         break;
+    case REFUSE_BUSY:
+        reply(out, 421, "Server busy: every worker is serving a session, please try again later.");
+        break;
+    case REFUSE_ONE_AT_A_TIME:
+        reply(out, 421, "Serial server: one session at a time, please try again later.");
+        break;
     }
 }

@@ -11,8 +11,12 @@
 #include <unistd.h>
 
 /* The kernel silently caps this at net.core.somaxconn (4096 on recent
- * kernels, 128 on old ones); asking for more costs nothing. */
-#define LISTEN_BACKLOG 511
+ * kernels, 128 on old ones); asking for more costs nothing. A burst larger
+ * than the queue has its SYNs dropped, and those clients wait silently for
+ * their retransmissions (1, 3, 7 s): with 511, 1,024 clients logging in at
+ * once on a prefork pool still growing saw timeouts; with 4096 none. A
+ * client the server cannot serve is refused with 421 instead (backlog.c). */
+#define LISTEN_BACKLOG 4096
 
 /* "cannot listen on [::1]:21: Address already in use" */
 static void listen_error(char *err, size_t errlen, const char *ip, int port, const char *why)

@@ -38,4 +38,8 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->max_rate_download = 0;
     cfg->max_rate_upload = 0;
     cfg->max_rate_total = 0;
+    /* The adaptive prefork pool: see README "prefork". */
+    cfg->min_spare_workers = FTPD_DEFAULT_MIN_SPARE_WORKERS;
+    cfg->max_spare_workers = FTPD_DEFAULT_MAX_SPARE_WORKERS;
+    cfg->max_workers = FTPD_DEFAULT_MAX_WORKERS;
 }

@@ -139,6 +139,18 @@ class MatrixTest(unittest.TestCase):
         self.assertEqual(p["slow@16"].args, ("--slow", "200", "--concurrency", "16", "--duration", "1.5",
                                              "--file", "/small.bin", "--size", "4096"))
 
+    def test_pool_plan(self):
+        got = [(pool, run.tag, run.args) for pool, run in matrix.pool_plan("prefork", matrix.QUICK)]
+        login = ("--concurrency", "1024", "--duration", matrix.QUICK.duration)
+        small = ("--concurrency", "128", "--duration", matrix.QUICK.duration, "--file",
+                 "/small.bin", "--size", "4096")
+        self.assertEqual(got, [("sized", "login@1024", login), ("defaults", "login@1024", login),
+                               ("sized", "retr-small@128", small),
+                               ("defaults", "retr-small@128", small)])
+        self.assertEqual(matrix.pool_plan("reactor", matrix.FULL), [])
+        self.assertEqual(matrix.pool_label("prefork", "defaults"), "ftpd-prefork+defaults")
+        self.assertEqual(matrix.kind_of(matrix.pool_label("prefork", "sized")), "prefork")
+
     def test_big_plan(self):
         self.assertEqual([(r.tag, r.args) for r in matrix.big_plan(matrix.QUICK)], [
             ("retr-big@1", ("--concurrency", "1", "--count", "20", "--file", "/big.bin",
@@ -298,6 +310,15 @@ class ServersTest(unittest.TestCase):
                                "127.0.0.1", "--port", "2121", "--root", self.root,
                                "--log-level", "error"])
 
+    def test_ftpd_conf_pool_phase(self):
+        k = self.keys(servers.ftpd_conf("prefork", {}, 12, 7, pool=("defaults", 1024)), "=")
+        for key in ("workers", "threads", "max_workers", "min_spare_workers"):
+            self.assertNotIn(key, k)  # as shipped
+        k = self.keys(servers.ftpd_conf("prefork", {}, 12, 7, pool=("sized", 128)), "=")
+        self.assertEqual((k["workers"], k["max_workers"], k["min_spare_workers"],
+                          k["max_spare_workers"]), ("128", "128", "0", "128"))
+        self.assertNotIn("threads", k)
+
     def test_ftpd_conf_parses_with_ftpd(self):
         """Every key is one ftpd knows (conf/ftpd.conf lists them all)."""
         with open(os.path.join(REPO, "conf", "ftpd.conf")) as f:
@@ -306,6 +327,9 @@ class ServersTest(unittest.TestCase):
             keys = matrix.variant_keys(arch, VARIANTS)
             for key in self.keys(servers.ftpd_conf(arch, keys, 32, 32), "="):
                 self.assertIn(key, known, arch)
+            for pool in (("defaults", 128), ("sized", 128)):
+                for key in self.keys(servers.ftpd_conf(arch, keys, 32, 32, pool=pool), "="):
+                    self.assertIn(key, known, (arch, pool))
 
     def test_vsftpd(self):
         k = self.keys(servers.vsftpd_conf(2122, self.root, self.tmp + "/empty"), "=")

@@ -46,6 +46,9 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_uint_eq(a->max_rate_download, b->max_rate_download);
     ck_assert_uint_eq(a->max_rate_upload, b->max_rate_upload);
     ck_assert_uint_eq(a->max_rate_total, b->max_rate_total);
+    ck_assert_int_eq(a->min_spare_workers, b->min_spare_workers);
+    ck_assert_int_eq(a->max_spare_workers, b->max_spare_workers);
+    ck_assert_int_eq(a->max_workers, b->max_workers);
 }
 
 /* Writes content to a fresh file under /tmp; the caller unlinks path. */
@@ -134,6 +137,9 @@ static const struct int_key {
     {"listing_cache_ttl", offsetof(struct ftpd_config, listing_cache_ttl), 0, 3600, false},
     {"pasv_min_port", offsetof(struct ftpd_config, pasv_min_port), 0, 65535, true},
     {"pasv_max_port", offsetof(struct ftpd_config, pasv_max_port), 0, 65535, true},
+    {"min_spare_workers", offsetof(struct ftpd_config, min_spare_workers), 0, 4096, false},
+    {"max_spare_workers", offsetof(struct ftpd_config, max_spare_workers), 1, 4096, false},
+    {"max_workers", offsetof(struct ftpd_config, max_workers), 1, 4096, false},
 };
 
 /* Values no integer key accepts, whatever its range. */
@@ -595,6 +601,23 @@ START_TEST(test_validate)
 }
 END_TEST
 
+/* The prefork pool's spare range must be a range. */
+START_TEST(test_validate_spare_workers)
+{
+    struct ftpd_config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    ck_assert_int_eq(cfg.min_spare_workers, 5);
+    ck_assert_int_eq(cfg.max_spare_workers, 10);
+    ck_assert_int_eq(cfg.max_workers, 256);
+    cfg.min_spare_workers = cfg.max_spare_workers = 7;
+    ck_assert_msg(config_validate(&cfg, err, sizeof err) == 0, "%s", err);
+    cfg.min_spare_workers = 8;
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "min_spare_workers (8) is greater than max_spare_workers (7)");
+}
+END_TEST
+
 /* ---- the file -------------------------------------------------------------- */
 
 START_TEST(test_file_every_key)
@@ -855,6 +878,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_file_missing);
     tcase_add_test(tc, test_file_is_directory);
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_validate_spare_workers);
     suite_add_tcase(s, tc);
 
     return s;

@@ -35,7 +35,10 @@ enum refusal {
     REFUSE_MAX_PER_IP,
     REFUSE_SHUTTING_DOWN,
     REFUSE_NO_MEMORY,
+    REFUSE_BUSY,          /* every worker busy, the pool at its maximum */
+    REFUSE_ONE_AT_A_TIME, /* serial: a session is being served */
 };
+#define REFUSAL_KINDS (REFUSE_ONE_AT_A_TIME + 1)
 
 /* root_fd is the served root, opened once (O_PATH|O_DIRECTORY) and shared. */
 struct session *session_new(const struct ftpd_config *cfg, int root_fd,

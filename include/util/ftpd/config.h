@@ -51,6 +51,12 @@ struct ftpd_config {
     uint64_t max_rate_download; /* per session, server to client (RETR, listings) */
     uint64_t max_rate_upload;   /* per session, client to server (STOR, APPE, STOU) */
     uint64_t max_rate_total;    /* the whole server, shared by running transfers */
+
+    /* The adaptive prefork pool (issue 10): `workers` are started, then the
+     * master keeps min_spare..max_spare idle workers, max_workers in all. */
+    int min_spare_workers;
+    int max_spare_workers;
+    int max_workers;
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -77,4 +77,10 @@
 #define FTPD_DEFAULT_THREADS          32
 #define FTPD_DEFAULT_LOGIN_FAIL_DELAY 1 /* seconds */
 
+/* The adaptive prefork pool: 50 sessions at once fit long before the
+ * maximum (Apache prefork's 5 / 10 / 256). */
+#define FTPD_DEFAULT_MIN_SPARE_WORKERS 5
+#define FTPD_DEFAULT_MAX_SPARE_WORKERS 10
+#define FTPD_DEFAULT_MAX_WORKERS       256
+
 #endif

@@ -271,7 +271,7 @@ void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct
     if (c == NULL) {
         log_error("out of memory");
         admission_release(adm, a->slot);
-        admission_refuse(srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
+        admission_refuse(adm, srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
         return;
     }
     memset(c, 0, offsetof(struct conn, line));

@@ -51,7 +51,7 @@ bool prologue_admit(struct arrival *a, const struct ftpd_config *cfg, struct adm
         a->slot = admission_admit(adm, &a->peer, owner, &why);
     if (a->slot >= 0)
         return true;
-    admission_refuse(cfg, &a->ctrl, why, &a->peer);
+    admission_refuse(adm, cfg, &a->ctrl, why, &a->peer);
     return false;
 }
 
@@ -73,7 +73,7 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
         log_error("%s cannot set up connection: %s", name, strerror(errno));
         admission_release(adm, a->slot);
         a->slot = -1;
-        admission_refuse(srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
+        admission_refuse(adm, srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
         return NULL;
     }
     net_control_socket(a->ctrl.fd);
