@@ -20,14 +20,20 @@ enum step cmd_syst(struct session *s, const char *arg, struct buf *out)
 
 enum step cmd_feat(struct session *s, const char *arg, struct buf *out)
 {
-    buf_printf(out, "211-Features:\r\n"
-                    " EPRT\r\n"
+    bool tls = s->cfg->tls != TLS_OFF;
+    buf_printf(out, "211-Features:\r\n");
+    if (tls)
+        buf_printf(out, " AUTH TLS\r\n");
+    buf_printf(out, " EPRT\r\n"
                     " EPSV\r\n"
                     " MDTM\r\n"
                     " MFMT\r\n"
                     " MLST type*;size*;modify*;perm*;unique*;\r\n"
-                    " PASV\r\n"
-                    " REST STREAM\r\n"
+                    " PASV\r\n");
+    if (tls)
+        buf_printf(out, " PBSZ\r\n"
+                        " PROT\r\n");
+    buf_printf(out, " REST STREAM\r\n"
                     " SIZE\r\n"
                     " TVFS\r\n"
                     " UTF8\r\n"

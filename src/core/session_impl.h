@@ -74,6 +74,12 @@ struct session {
     uint64_t bytes_received;
 
     struct listing_cache *listing_cache; /* not owned; NULL: none */
+
+    /* FTPS (cmd_tls.c). */
+    bool tls_on;                   /* the control connection is TLS */
+    bool tls_pbsz;                 /* PBSZ given (implied on implicit TLS) */
+    bool tls_prot_p;               /* PROT P: data connections are TLS */
+    const struct stream *tls_ctrl; /* the control stream (opaque here) */
 };
 
 /* Command rules, checked in one place (session_command) for every command,
@@ -184,6 +190,16 @@ enum step cmd_list(struct session *, const char *, struct buf *);
 enum step cmd_nlst(struct session *, const char *, struct buf *);
 enum step cmd_mlsd(struct session *, const char *, struct buf *);
 enum step cmd_abor(struct session *, const char *, struct buf *);
+
+enum step cmd_auth(struct session *, const char *, struct buf *);
+enum step cmd_pbsz(struct session *, const char *, struct buf *);
+enum step cmd_prot(struct session *, const char *, struct buf *);
+enum step cmd_ccc(struct session *, const char *, struct buf *);
+/* tls = required: USER and PASS only on a TLS control connection; else
+ * replies 530. */
+bool tls_login_allowed(struct session *s, struct buf *out);
+/* tls_data = required: transfers only under PROT P; else replies 521. */
+bool tls_data_allowed(struct session *s, struct buf *out);
 
 /* The command table (session.c), for HELP. */
 const struct command *command_table(size_t *count);

@@ -44,6 +44,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
+#include "ftpd/tls.h"
 
 /* Largest sendfile() per round. A non-blocking socket takes only what fits
  * in its buffer anyway; the cap bounds how long ctrl and stop go unpolled
@@ -586,6 +587,7 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
         res = XFER_LOCAL_ERROR;
         break;
     }
+    res = xfer_data_result(&ds, res); /* a refused TLS data connection: 522 */
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
     stream_close(&ds);

@@ -29,6 +29,7 @@
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/tls.h"
 
 /* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
  * chunk can overshoot by one line (a long name plus its facts). */
@@ -96,6 +97,7 @@ static uint64_t teardown(struct xfer_ev *x)
 
 static void finish(struct xfer_ev *x, enum xfer_result res)
 {
+    res = xfer_data_result(&x->ds, res); /* a refused TLS data connection: 522 */
     xfer_ev_done_fn done = x->done;
     void *arg = x->arg;
     uint64_t bytes = teardown(x);

@@ -9,6 +9,7 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct tls_context;
 struct users;
 
 struct ftpd_server {
@@ -18,6 +19,8 @@ struct ftpd_server {
      * by main() before the back-end starts; a reload (SIGHUP, issue 12)
      * will hand sessions started after it a new table. */
     const struct users *users;
+    /* FTPS (ftpd/tls.h), read-only; NULL: tls = off. */
+    const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 };

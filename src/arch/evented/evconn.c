@@ -44,6 +44,7 @@
 #include "ftpd/log.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
+#include "ftpd/tls.h"
 #include "ftpd/xfer_evented.h"
 
 struct evconn {
@@ -59,6 +60,7 @@ struct evconn {
     bool delaying;           /* a failed login's delay runs on idle */
     bool closing;            /* close once the replies are written */
     bool hold_reply;         /* a transfer just started: see conn_start_transfer */
+    bool start_tls;          /* AUTH TLS answered: wrap once the 234 is out */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
@@ -310,7 +312,27 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
         c->closing = true;
         conn_end_transfer(c, XFER_ABORTED); /* as the blocking loop does */
         break;
+    case STEP_TLS:
+        c->start_tls = true;
+        break;
     }
+}
+
+/* AUTH TLS: the 234 is out. Wrap the control stream; its handshake runs
+ * inside the next reads (WANT_* become watcher changes), bounded by the
+ * idle timer. What the client sent in clear after AUTH is dropped, never
+ * run as a command. */
+static int conn_start_tls(struct evconn *c)
+{
+    c->start_tls = false;
+    linebuf_free(&c->in);
+    linebuf_init(&c->in);
+    if (tls_wrap_control(&c->arrival.ctrl, c->es->srv->tls) < 0) {
+        log_info("%s TLS: %s", session_peer_name(c->session), strerror(errno));
+        return -1;
+    }
+    session_tls_started(c->session, &c->arrival.ctrl, false);
+    return 0;
 }
 
 /* Drive the connection as far as it can go without waiting: write replies,
@@ -328,6 +350,8 @@ static void conn_run(struct evconn *c)
          * the buffer cannot grow, and the idle timer ends the wait. */
         if (c->out.len > 0)
             break;
+        if (c->start_tls && !c->closing && conn_start_tls(c) < 0)
+            c->closing = true;
         if (c->closing) {
             conn_close(c);
             return;
@@ -480,7 +504,10 @@ static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
     const struct ftpd_config *cfg = es->srv->cfg;
-    switch (prologue_pregreet(&c->arrival, cfg)) {
+    enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
+    if (pre == PROLOGUE_DONE)
+        pre = prologue_implicit_tls(&c->arrival, es->srv);
+    switch (pre) {
     case PROLOGUE_DONE:
         break;
     case PROLOGUE_WANT_READ:
@@ -505,7 +532,20 @@ static void conn_prologue(struct evconn *c)
     }
     session_set_listing_cache(c->session, es->listing_cache);
     linebuf_init(&c->in);
+    if (c->idle.repeat != (ev_tstamp)cfg->idle_timeout) { /* the pre-greeting timeout ran */
+        c->idle.repeat = (ev_tstamp)cfg->idle_timeout;
+        ev_timer_again(es->loop, &c->idle);
+    }
     conn_run(c);
+}
+
+/* Seconds the pre-greeting phase may take: an implicit TLS handshake gets
+ * tls_handshake_timeout (when shorter than the idle timeout). */
+static int evconn_pregreet_timeout(const struct ftpd_config *cfg)
+{
+    if (cfg->implicit_tls_port != 0 && cfg->tls_handshake_timeout < cfg->idle_timeout)
+        return cfg->tls_handshake_timeout;
+    return cfg->idle_timeout;
 }
 
 void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
@@ -526,7 +566,7 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(es->srv->cfg);
     c->idle.data = c;
     ev_timer_again(es->loop, &c->idle);
     c->next = es->conns;
