@@ -8,6 +8,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509err.h>
 
 #include "ftpd/tls.h"
 #include "tls_impl.h"
@@ -63,9 +64,11 @@ static struct tls_context *load(struct tls_context *tc, const struct ftpd_config
         return fail(err, errlen, "tls_cert_file '%s': not a usable PEM certificate chain", cert);
     if (readable(key_name, key, err, errlen) < 0)
         return NULL;
-    if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM))
+    /* OpenSSL checks the key against the certificate as it loads it. */
+    if (!SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) &&
+        ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
         return fail(err, errlen, "%s '%s': not a usable PEM private key", key_name, key);
-    if (!SSL_CTX_check_private_key(ctx))
+    if (ERR_peek_last_error() != 0 || !SSL_CTX_check_private_key(ctx))
         return fail(err, errlen, "%s '%s' does not match the certificate in tls_cert_file '%s'",
                     key_name, key, cert);
     return tc;
