@@ -424,7 +424,12 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     for (int i = 0; i < n; i++) {
         char addr[SOCKADDR_STR_MAX];
         sockaddr_str(&srv->listeners[i].addr, addr, sizeof addr);
-        log_info("listening on %s", addr);
+        /* The implicit FTPS listeners (after the plain ones) say so in
+         * other words, so that "listening on" stays one per address. */
+        if (i < srv->cfg->nlisten)
+            log_info("listening on %s", addr);
+        else
+            log_info("implicit FTPS on %s", addr);
     }
     return 0;
 }

@@ -368,6 +368,7 @@ static const struct stream_ops tls_ops = {
     .raw_bytes = tls_raw_bytes,
     .shutdown = tls_shutdown,
     .release = tls_release,
+    .handshake = tls_handshake,
 };
 
 /* ---- wrapping ------------------------------------------------------------ */
