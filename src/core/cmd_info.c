@@ -93,6 +93,9 @@ static enum step stat_server(struct session *s, struct buf *out)
                (unsigned long long)s->bytes_sent);
     buf_printf(out, " Files received: %llu, bytes received: %llu\r\n",
                (unsigned long long)s->files_received, (unsigned long long)s->bytes_received);
+    if (s->cfg->tls != TLS_OFF)
+        buf_printf(out, " Control connection: %s; data connections: %s\r\n",
+                   s->tls_on ? "TLS" : "plain", s->tls_prot_p ? "TLS (PROT P)" : "plain (PROT C)");
     if (s->in_transfer)
         buf_printf(out, " Transfer in progress: %s\r\n", s->xfer_path ? s->xfer_path : "?");
     reply(out, 211, "End of status.");

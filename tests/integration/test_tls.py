@@ -269,6 +269,10 @@ class FtpsProtocolTest(TlsTestCase):
         f.voidcmd('TYPE I')
         conn = f.transfercmd('RETR big.bin')
         conn.recv(1024)
+        # STAT mid-transfer, over TLS.
+        status = f.sendcmd('STAT')
+        self.assertIn('Control connection: TLS; data connections: TLS (PROT P)', status)
+        self.assertIn('Transfer in progress: /big.bin', status)
         # The data connection stays open (and unread) until both replies
         # are in: the ABOR, read over TLS mid-transfer, stops the transfer.
         f.sock.sendall(b'ABOR\r\n')
