@@ -22,7 +22,12 @@
  * the accepting side, so a full server's 421 never waits for a free thread
  * or a fork; step 3 runs where the session is served. A pre-greeting phase
  * that reads from the peer would block that accepting side: when one is
- * added, those patterns must move steps 1 and 2 after their hand-off. */
+ * added, those patterns must move steps 1 and 2 after their hand-off.
+ * The implicit TLS handshake is such a phase, split for that reason: the
+ * evented connection runs it in step 1 (prologue_implicit_tls, before
+ * admission), the blocking loop on its serving side just before step 3
+ * (prologue_implicit_tls_blocking, after admission), so no acceptor ever
+ * waits on a handshake. */
 #ifndef FTPD_ARCH_COMMON_PROLOGUE_H
 #define FTPD_ARCH_COMMON_PROLOGUE_H
 
