@@ -31,9 +31,12 @@
  * (SSL_set_num_tickets 0): a client that never reads them on a data
  * connection would otherwise reset it by closing with unread bytes. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -419,6 +422,15 @@ int tls_wrap_data(struct stream *s, const struct stream *ctrl)
         errno = EINVAL;
         return -1;
     }
+    /* Special problem: Nagle and TLS records. Each record is one write of
+     * 16 KiB + 29 bytes, less than a loopback segment (64 KiB): with Nagle
+     * on, every record waits for the ACK of the one before, which the
+     * client delays (delayed ACK), and a transfer crawls at a tenth of its
+     * speed with both ends idle. sendfile fills whole segments and never
+     * meets it. */
+    int on = 1;
+    if (setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0)
+        log_debug("TCP_NODELAY: %s", strerror(errno));
     const struct tls_conn *c = conn_of(ctrl);
     return wrap(s, c->tc, c->id, true);
 }
