@@ -406,7 +406,24 @@ class FtpsRequiredTest(TlsTestCase):
     """tls = required, tls_data = required."""
 
     tls_mode = 'required'
-    tls_extra = {'tls_data': 'required'}
+    tls_extra = {'tls_data': 'required', 'tls_handshake_timeout': 1}
+
+    def test_stalled_handshakes_time_out(self):
+        # tls_handshake_timeout = 1: a peer that never finishes its
+        # handshake is dropped after about a second, on the implicit port
+        # and after AUTH TLS alike.
+        s = socket.create_connection(('127.0.0.1', self.implicit_port), timeout=TIMEOUT)
+        self.addCleanup(s.close)
+        start = time.monotonic()
+        s.settimeout(8)
+        self.assertIn(s.recv(100), (b'',))
+        self.assertLess(time.monotonic() - start, 6)
+        c = self.raw()
+        self.assertCode(c.cmd('AUTH TLS'), 234)
+        start = time.monotonic()
+        self.assertTrue(c.wait_eof(8))
+        self.assertLess(time.monotonic() - start, 6)
+        self.assertTrue(self.server.wait_log(r'TLS handshake failed: Connection timed out'))
 
     def test_plaintext_user_refused(self):
         c = self.raw()

@@ -61,6 +61,7 @@ struct evconn {
     bool closing;            /* close once the replies are written */
     bool hold_reply;         /* a transfer just started: see conn_start_transfer */
     bool start_tls;          /* AUTH TLS answered: wrap once the 234 is out */
+    bool tls_handshaking;    /* after AUTH TLS: idle holds tls_handshake_timeout */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
@@ -319,11 +320,12 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
 }
 
 /* AUTH TLS: the 234 is out. Wrap the control stream; its handshake runs
- * inside the next reads (WANT_* become watcher changes), bounded by the
- * idle timer. What the client sent in clear after AUTH is dropped, never
- * run as a command. */
+ * inside the next reads (WANT_* become watcher changes), bounded by
+ * tls_handshake_timeout on the idle timer. What the client sent in clear
+ * after AUTH is dropped, never run as a command. */
 static int conn_start_tls(struct evconn *c)
 {
+    const struct ftpd_config *cfg = c->es->srv->cfg;
     c->start_tls = false;
     linebuf_free(&c->in);
     linebuf_init(&c->in);
@@ -332,7 +334,22 @@ static int conn_start_tls(struct evconn *c)
         return -1;
     }
     session_tls_started(c->session, &c->arrival.ctrl, false);
+    c->tls_handshaking = true;
+    c->idle.repeat =
+        (ev_tstamp)(cfg->tls_handshake_timeout < cfg->idle_timeout ? cfg->tls_handshake_timeout
+                                                                   : cfg->idle_timeout);
+    ev_timer_again(c->es->loop, &c->idle);
     return 0;
+}
+
+/* The control handshake after AUTH TLS is done: the idle timeout again. */
+static void conn_tls_check_done(struct evconn *c)
+{
+    if (!c->tls_handshaking || stream_handshake(&c->arrival.ctrl) != STREAM_OK)
+        return;
+    c->tls_handshaking = false;
+    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    ev_timer_again(c->es->loop, &c->idle);
 }
 
 /* Drive the connection as far as it can go without waiting: write replies,
@@ -420,6 +437,7 @@ static int conn_read(struct evconn *c)
         return -1;
     }
     enum stream_status st = stream_read(&c->arrival.ctrl, space, avail, &n);
+    conn_tls_check_done(c);
     c->read_ev = EV_READ;
     if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE) {
         c->read_ev = ev_events(st, POLLIN);
@@ -466,6 +484,11 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->job != NULL)
         return; /* the check ends soon, and restarts the idle time */
+    if (c->tls_handshaking) {
+        log_info("%s TLS handshake failed: %s", session_peer_name(c->session), strerror(ETIMEDOUT));
+        conn_close(c);
+        return;
+    }
     if (c->session == NULL || c->closing || c->out.len > 0) {
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */
