@@ -106,6 +106,12 @@ struct tls_context *tls_context_new(const struct ftpd_config *cfg, char *err, si
      * server cache serves TLS 1.2 clients that resume by session id. One
      * ticket per control connection is enough for its data connections. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* A session must outlive its control connection's longest life, or a
+     * transfer late in a long session would find it expired (522): the
+     * lifetime TLS 1.3 allows at most, 7 days. Nothing else can use it:
+     * control connections never resume, data connections only their own
+     * control's session. */
+    SSL_CTX_set_timeout(ctx, 7 * 24 * 3600);
     SSL_CTX_set_num_tickets(ctx, 1);
     SSL_CTX_set_session_ticket_cb(ctx, tls_ticket_gen_cb, tls_ticket_dec_cb, NULL);
     return tc;
