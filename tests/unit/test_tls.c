@@ -501,11 +501,13 @@ static enum stream_status data_handshake(const struct peer *ctrl, SSL_CTX *cctx,
     return st;
 }
 
-static void binding(int max_version)
+static void binding(int max_version, bool tickets)
 {
     struct tls_context *tc = context();
     SSL_CTX *cctx = client_ctx();
     SSL_CTX_set_max_proto_version(cctx, max_version);
+    if (!tickets) /* TLS 1.2 resumption by session id, from the server's cache */
+        SSL_CTX_set_options(cctx, SSL_OP_NO_TICKET);
     struct peer a, b;
     SSL_SESSION *sa = control(&a, tc, cctx);
     SSL_SESSION *sb = control(&b, tc, cctx);
@@ -531,13 +533,19 @@ static void binding(int max_version)
 
 START_TEST(binding_tls13)
 {
-    binding(TLS1_3_VERSION);
+    binding(TLS1_3_VERSION, true);
 }
 END_TEST
 
 START_TEST(binding_tls12)
 {
-    binding(TLS1_2_VERSION);
+    binding(TLS1_2_VERSION, true);
+}
+END_TEST
+
+START_TEST(binding_tls12_session_ids)
+{
+    binding(TLS1_2_VERSION, false);
 }
 END_TEST
 
@@ -630,6 +638,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, stream_garbage_fails_the_handshake);
     tcase_add_test(tc, binding_tls13);
     tcase_add_test(tc, binding_tls12);
+    tcase_add_test(tc, binding_tls12_session_ids);
     tcase_add_test(tc, binding_off_accepts_any);
     tcase_add_test(tc, sendfile_copy_path);
     suite_add_tcase(s, tc);
