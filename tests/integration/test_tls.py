@@ -97,7 +97,11 @@ class TlsTestCase(FtpdTestCase):
         cls.config = dict({'tls': cls.tls_mode, 'tls_cert_file': cls.cert,
                            'tls_key_file': cls.key, 'implicit_tls_port': cls.implicit_port,
                            'write_enable': 'yes', 'anonymous_write': 'yes',
-                           'login_fail_delay': 0}, **cls.tls_extra)
+                           'login_fail_delay': 0,
+                           # prefork's workers serve one connection each (as
+                           # serial does): the hostile test holds two of them
+                           # in stalled handshakes and needs more.
+                           'workers': 4}, **cls.tls_extra)
         super().setUpClass()
         if not cls.server.wait_log(r'implicit FTPS on 127\.0\.0\.1:%d' % cls.implicit_port, 5):
             raise AssertionError('no implicit FTPS listener:\n' + cls.server.log_text())
