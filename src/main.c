@@ -27,6 +27,7 @@
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
 #include "ftpd/rate.h"
+#include "ftpd/tls.h"
 #include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
@@ -282,6 +283,23 @@ static int load_users(const struct ftpd_config *cfg, struct users **out)
     return 0;
 }
 
+/* FTPS: the TLS context (certificate, key, versions, ciphers), when tls is
+ * on. 0 with *out set (NULL: tls = off), or -1 after printing the error,
+ * which names the file or key. */
+static int load_tls(const struct ftpd_config *cfg, struct tls_context **out)
+{
+    *out = NULL;
+    if (cfg->tls == TLS_OFF)
+        return 0;
+    char err[1024];
+    *out = tls_context_new(cfg, err, sizeof err);
+    if (*out == NULL) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* --check-config: everything a start would check short of binding. */
 static int check_config(const struct ftpd_config *cfg)
 {
@@ -295,6 +313,10 @@ static int check_config(const struct ftpd_config *cfg)
     if (load_users(cfg, &users) != 0)
         return EXIT_FAILURE;
     users_free(users);
+    struct tls_context *tls;
+    if (load_tls(cfg, &tls) != 0)
+        return EXIT_FAILURE;
+    tls_context_free(tls);
     printf("ftpd: configuration OK\n");
     return EXIT_SUCCESS;
 }
@@ -403,7 +425,12 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     for (int i = 0; i < n; i++) {
         char addr[SOCKADDR_STR_MAX];
         sockaddr_str(&srv->listeners[i].addr, addr, sizeof addr);
-        log_info("listening on %s", addr);
+        /* The implicit FTPS listeners (after the plain ones) say so in
+         * other words, so that "listening on" stays one per address. */
+        if (i < srv->cfg->nlisten)
+            log_info("listening on %s", addr);
+        else
+            log_info("implicit FTPS on %s", addr);
     }
     return 0;
 }
@@ -434,7 +461,16 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
             return EXIT_FAILURE;
         }
     }
+    struct tls_context *tls;
+    if (load_tls(cfg, &tls) != 0) {
+        rate_share_free(srv.rate_total);
+        users_free(users);
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+    srv.tls = tls;
     if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+        tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
         close(srv.root_fd);
@@ -452,11 +488,16 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
                  "%llu in all",
                  (unsigned long long)cfg->max_rate_download,
                  (unsigned long long)cfg->max_rate_upload, (unsigned long long)cfg->max_rate_total);
+    if (tls != NULL)
+        log_info("FTPS %s with %s%s", cfg->tls == TLS_REQUIRED ? "required" : "optional",
+                 cfg->tls_cert_file,
+                 cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
     int status = arch->run(&srv);
 
     net_close_all(srv.listeners, srv.nlisteners);
     rate_share_free(srv.rate_total);
+    tls_context_free(tls);
     users_free(users);
     close(srv.root_fd);
     return status;

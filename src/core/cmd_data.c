@@ -147,9 +147,12 @@ enum step cmd_rest(struct session *s, const char *arg, struct buf *out)
     return STEP_CONTINUE;
 }
 
-/* Common part of every transfer command: there must be a data channel. */
+/* Common part of every transfer command: there must be a data channel
+ * (and under tls_data = required, a protected one). */
 bool session_have_data_channel(struct session *s, struct buf *out)
 {
+    if (!tls_data_allowed(s, out))
+        return false;
     if (s->pasv_fd < 0 && !s->have_port) {
         reply(out, 425, "Use PORT or PASV first.");
         return false;
@@ -184,6 +187,8 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->ascii = s->type_ascii;
     t->max_rate = job_max_rate(s, kind);
     t->rate_total = s->rate_total;
+    t->tls_protect = s->tls_prot_p;
+    t->tls_control = s->tls_ctrl;
     j->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
     s->in_transfer = true;
     return STEP_TRANSFER;

@@ -63,14 +63,15 @@ static const struct command commands[] = {
     {"RNFR", cmd_rnfr, WRITE_CMD, "RNFR <path>", PERM_RENAME},
     {"RNTO", cmd_rnto, WRITE_CMD, "RNTO <path>", PERM_RENAME},
     {"MFMT", cmd_mfmt, WRITE_CMD, "MFMT <YYYYMMDDHHMMSS> <path>", PERM_CHMOD},
-    /* Known, deliberately not implemented (TLS, accounts, reinit). */
+    /* FTPS (cmd_tls.c). */
+    {"AUTH", cmd_auth, CMD_NEEDS_ARG, "AUTH TLS", 0},
+    {"PBSZ", cmd_pbsz, CMD_NEEDS_ARG, "PBSZ 0", 0},
+    {"PROT", cmd_prot, CMD_NEEDS_ARG, "PROT P|C", 0},
+    {"CCC", cmd_ccc, CMD_NO_ARG, NULL, 0},
+    /* Known, deliberately not implemented (accounts, reinit). */
     {"ACCT", cmd_not_implemented, 0, NULL, 0},
     {"SMNT", cmd_not_implemented, 0, NULL, 0},
     {"REIN", cmd_not_implemented, 0, NULL, 0},
-    {"AUTH", cmd_not_implemented, 0, NULL, 0},
-    {"PBSZ", cmd_not_implemented, 0, NULL, 0},
-    {"PROT", cmd_not_implemented, 0, NULL, 0},
-    {"CCC", cmd_not_implemented, 0, NULL, 0},
     {"ADAT", cmd_not_implemented, 0, NULL, 0},
     {"LANG", cmd_not_implemented, 0, NULL, 0},
     {"MFCT", cmd_not_implemented, 0, NULL, 0},
@@ -302,6 +303,8 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
     }
     if (!command_allowed(s, c, arg, out))
         return STEP_CONTINUE;
+    if ((c->handler == cmd_user || c->handler == cmd_pass) && !tls_login_allowed(s, out))
+        return STEP_CONTINUE;
     enum step step = c->handler(s, arg, out);
     /* A transfer command that failed before its transfer started leaves
      * its job unused: an idle session holds none. */
@@ -324,8 +327,8 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
     bool listing = j->xfer.kind == XFER_SEND_LISTING;
     bool upload = j->xfer.kind == XFER_RECV_FILE;
     static const char *const result_names[] = {
-        "ok",          "no data connection", "aborted",   "connection lost",
-        "local error", "shutdown",           "disk full", "quota exceeded"};
+        "ok",       "no data connection", "aborted",        "connection lost",        "local error",
+        "shutdown", "disk full",          "quota exceeded", "TLS session not resumed"};
     /* An upload is committed (or rolled back) before its reply: 226 means
      * the file is in place under its name. */
     const char *why = NULL;
@@ -358,6 +361,11 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
             break;
         case XFER_QUOTA:
             reply(out, 552, "Exceeded storage allocation.");
+            break;
+        case XFER_TLS_REFUSED:
+            reply(out, 522,
+                  "Data connection must resume the TLS session of the control "
+                  "connection.");
             break;
         }
     }

@@ -48,6 +48,7 @@ struct session {
     struct listing_cache *listing_cache; /* not owned; NULL: none */
     struct rate_share *rate_total;       /* not owned; NULL: no total cap */
     struct session_job *job;             /* the transfer (in_transfer); else NULL */
+    const struct stream *tls_ctrl;       /* FTPS: the control stream (opaque here) */
     /* The peer's address ("127.0.0.1:40000"), then " user" once logged in:
      * every log line's prefix, allocated to its length. Its first peer_len
      * bytes are the peer's address alone. */
@@ -84,6 +85,9 @@ struct session {
     bool have_port : 1; /* the data channel is port_addr (active) */
     bool in_transfer : 1;
     bool abort_pending : 1;
+    bool tls_on : 1;     /* FTPS (cmd_tls.c): the control connection is TLS */
+    bool tls_pbsz : 1;   /* PBSZ given (implied on implicit TLS) */
+    bool tls_prot_p : 1; /* PROT P: data connections are TLS */
 };
 
 /* Command rules, checked in one place (session_command) for every command,
@@ -201,6 +205,16 @@ enum step cmd_list(struct session *, const char *, struct buf *);
 enum step cmd_nlst(struct session *, const char *, struct buf *);
 enum step cmd_mlsd(struct session *, const char *, struct buf *);
 enum step cmd_abor(struct session *, const char *, struct buf *);
+
+enum step cmd_auth(struct session *, const char *, struct buf *);
+enum step cmd_pbsz(struct session *, const char *, struct buf *);
+enum step cmd_prot(struct session *, const char *, struct buf *);
+enum step cmd_ccc(struct session *, const char *, struct buf *);
+/* tls = required: USER and PASS only on a TLS control connection; else
+ * replies 530. */
+bool tls_login_allowed(struct session *s, struct buf *out);
+/* tls_data = required: transfers only under PROT P; else replies 521. */
+bool tls_data_allowed(struct session *s, struct buf *out);
 
 /* The command table (session.c), for HELP. */
 const struct command *command_table(size_t *count);

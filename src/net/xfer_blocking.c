@@ -45,6 +45,7 @@
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
 #include "ftpd/rate.h"
+#include "ftpd/tls.h"
 
 /* Largest sendfile() per round. A non-blocking socket takes only what fits
  * in its buffer anyway; the cap bounds how long ctrl and stop go unpolled
@@ -604,6 +605,53 @@ out:
     return res;
 }
 
+/* The data stream's start (a TLS handshake) before any byte, even for a
+ * transfer of none, waited like every other step: ABOR, the stop and the
+ * data timeout apply. */
+static enum xfer_result start_stream(struct engine *e, struct stream *ds)
+{
+    for (;;) {
+        enum stream_status st = stream_handshake(ds);
+        if (st == STREAM_OK)
+            return XFER_OK;
+        if (st == STREAM_ERR || st == STREAM_EOF) {
+            log_debug("data connection: %s handshake: %s", ds->ops->name, strerror(errno));
+            return XFER_CONN_LOST;
+        }
+        enum xfer_result res;
+        switch (engine_wait(e, ds->fd, stream_poll_events(st, POLLIN), false, &res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            return XFER_CONN_LOST;
+        case WAIT_END:
+            return res;
+        }
+    }
+}
+
+/* Move the job's bytes over the started data stream. */
+static enum xfer_result move_data(struct engine *e, struct stream *ds)
+{
+    enum xfer_result res;
+    switch (e->t->kind) {
+    case XFER_SEND_FILE:
+        res = send_file(e, ds);
+        break;
+    case XFER_SEND_LISTING:
+        res = send_listing(e, ds);
+        break;
+    case XFER_RECV_FILE:
+        if (!recv_splice(e, ds, &res))
+            res = recv_copy(e, ds);
+        break;
+    default:
+        res = XFER_LOCAL_ERROR;
+        break;
+    }
+    return res;
+}
+
 enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w, uint64_t *bytes)
 {
     struct xfer_watch none = {.ctrl = NULL, .stop_fd = -1};
@@ -631,21 +679,10 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
     }
     e.last_progress = clock_ms(); /* the data timeout starts afresh */
 
-    switch (t->kind) {
-    case XFER_SEND_FILE:
-        res = send_file(&e, &ds);
-        break;
-    case XFER_SEND_LISTING:
-        res = send_listing(&e, &ds);
-        break;
-    case XFER_RECV_FILE:
-        if (!recv_splice(&e, &ds, &res))
-            res = recv_copy(&e, &ds);
-        break;
-    default:
-        res = XFER_LOCAL_ERROR;
-        break;
-    }
+    res = start_stream(&e, &ds);
+    if (res == XFER_OK)
+        res = move_data(&e, &ds);
+    res = xfer_data_result(&ds, res); /* a refused TLS data connection: 522 */
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
     stream_close(&ds);

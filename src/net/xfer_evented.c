@@ -35,6 +35,7 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/rate.h"
+#include "ftpd/tls.h"
 
 /* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
  * chunk can overshoot by one line (a long name plus its facts). */
@@ -73,6 +74,7 @@ struct xfer_ev {
     uint64_t off, left; /* file position and bytes still to read */
     bool last_cr;       /* TYPE A state across chunks (STOR: a CR held) */
     bool listing_more;  /* listing_fill said more remains */
+    bool started;       /* the stream's handshake (TLS) is done */
     /* MODE_COPY / MODE_RECV: a chunk read from the file (or the socket) and,
      * for TYPE A, its encoded form; pend..pend+pend_len is still to write. */
     char *mem;
@@ -110,6 +112,7 @@ static uint64_t teardown(struct xfer_ev *x)
 
 static void finish(struct xfer_ev *x, enum xfer_result res)
 {
+    res = xfer_data_result(&x->ds, res); /* a refused TLS data connection: 522 */
     xfer_ev_done_fn done = x->done;
     void *arg = x->arg;
     uint64_t bytes = teardown(x);
@@ -451,6 +454,21 @@ static bool move(struct xfer_ev *x)
 static bool move_slice(struct xfer_ev *x)
 {
     x->want = x->mode == MODE_RECV ? POLLIN : POLLOUT; /* unless a result says */
+    /* The stream's start (a TLS handshake) before any byte, even for a
+     * transfer of none: WANT_* become watcher changes like any result. */
+    if (!x->started) {
+        enum stream_status st = stream_handshake(&x->ds);
+        if (st == STREAM_ERR || st == STREAM_EOF) {
+            log_debug("data connection: %s handshake: %s", x->ds.ops->name, strerror(errno));
+            finish(x, XFER_CONN_LOST);
+            return false;
+        }
+        if (st != STREAM_OK) {
+            x->want = stream_poll_events(st, x->want);
+            return true;
+        }
+        x->started = true;
+    }
     switch (x->mode) {
     case MODE_SENDFILE:
         if (!move_sendfile(x))

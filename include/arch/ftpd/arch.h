@@ -9,6 +9,7 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct tls_context;
 struct users;
 
 struct ftpd_server {
@@ -22,6 +23,9 @@ struct ftpd_server {
      * by main() before the back-end starts so that every thread and
      * process of it shares the one figure; NULL: no total cap. */
     struct rate_share *rate_total;
+
+    /* FTPS (ftpd/tls.h), read-only; NULL: tls = off. */
+    const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 };

@@ -3,6 +3,7 @@
 #ifndef FTPD_SESSION_H
 #define FTPD_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,11 @@ enum step {
     STEP_DELAY,    /* write out, wait session_delay_ms() (a stop cuts it
                       short), then session_delay_done(); read no command
                       meanwhile */
+    STEP_TLS,      /* AUTH TLS: write out (234), then wrap the control
+                      stream in TLS and call session_tls_started(); the
+                      handshake comes before any further command. Bytes
+                      the client sent after AUTH in clear are dropped,
+                      never run as commands (STARTTLS injection). */
 };
 
 /* Why a connection is turned away before it gets a session. */
@@ -103,6 +109,13 @@ enum step session_work_refused(struct session *s, struct work *w, struct buf *ou
  * after max_login_fails). */
 int session_delay_ms(const struct session *s);
 enum step session_delay_done(struct session *s, struct buf *out);
+
+struct stream;
+/* The control connection is TLS now (after STEP_TLS, or an implicit TLS
+ * port: then PBSZ 0 and PROT P are implied). ctrl, opaque to the core,
+ * must outlive the session: PROT P transfers carry it so their data
+ * connection can prove it resumed ctrl's TLS session. */
+void session_tls_started(struct session *s, const struct stream *ctrl, bool implicit);
 
 /* Replies for events the back-end detects. */
 void session_line_too_long(struct session *s, struct buf *out);                        /* 500 */

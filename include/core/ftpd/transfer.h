@@ -15,6 +15,8 @@
 struct listing;
 struct rate_share;
 
+struct stream;
+
 enum xfer_kind {
     XFER_SEND_FILE,    /* RETR: file_fd from offset, size bytes */
     XFER_SEND_LISTING, /* LIST/NLST/MLSD: listing_fill() until it ends */
@@ -48,6 +50,12 @@ struct transfer {
      * the back-end made and the session was given. */
     uint64_t max_rate;
     struct rate_share *rate_total;
+
+    /* FTPS: PROT P. The data connection is TLS, and must resume the
+     * session of tls_control (the control stream, opaque to the core; see
+     * net/stream_tls.c). */
+    bool tls_protect;
+    const struct stream *tls_control;
 };
 
 enum xfer_result {
@@ -60,6 +68,8 @@ enum xfer_result {
     XFER_NO_SPACE,    /* 452: writing the file: the disk is full (ENOSPC) */
     XFER_QUOTA,       /* 552: writing the file: quota or file size limit
                          (EDQUOT, EFBIG) */
+    XFER_TLS_REFUSED, /* 522: the PROT P data connection did not resume the
+                         control connection's TLS session */
 };
 
 /* The result for a failed write of an uploaded file, from its errno: disk

@@ -14,6 +14,10 @@
 
 #define FTPD_ARCH_NAME_MAX 16
 
+/* FTPS (tls = ...): off, AUTH TLS offered, or AUTH TLS required before
+ * USER/PASS. */
+enum tls_mode { TLS_OFF, TLS_OPTIONAL, TLS_REQUIRED };
+
 struct ftpd_config {
     char listen[FTPD_LISTEN_MAX][64]; /* numeric addresses, v4 or v6 */
     int nlisten;
@@ -57,6 +61,17 @@ struct ftpd_config {
     int min_spare_workers;
     int max_spare_workers;
     int max_workers;
+
+    /* FTPS (issue 11): explicit AUTH TLS, implicit TLS, PROT P data. */
+    enum tls_mode tls;
+    bool tls_data_required;                 /* tls_data = required: PROT C data gets 521 */
+    char tls_cert_file[FTPD_PATH_MAX];      /* PEM: the certificate, then its chain */
+    char tls_key_file[FTPD_PATH_MAX];       /* PEM private key; "" = in tls_cert_file */
+    char tls_ciphers[FTPD_TLS_CIPHERS_MAX]; /* TLS 1.2 cipher list (OpenSSL syntax) */
+    bool tls_min_13;                        /* tls_min_version = 1.3 (else 1.2) */
+    bool tls_require_reuse;    /* a PROT P data connection must resume its control's session */
+    int implicit_tls_port;     /* 0 = off */
+    int tls_handshake_timeout; /* seconds */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

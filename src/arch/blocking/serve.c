@@ -17,6 +17,7 @@
 #include "ftpd/net.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
+#include "ftpd/tls.h"
 
 struct conn {
     const struct ftpd_server *srv;
@@ -94,6 +95,22 @@ static void wait_delay(struct conn *c, int ms)
     }
 }
 
+/* AUTH TLS: the 234 is out. Wrap the control stream and finish the
+ * handshake (within tls_handshake_timeout) before another byte is read as a
+ * command; what the client sent in clear after AUTH is dropped. */
+static enum step start_tls(struct conn *c)
+{
+    linebuf_free(&c->in);
+    linebuf_init(&c->in);
+    if (tls_wrap_control(c->ctrl, c->srv->tls) < 0 ||
+        tls_handshake_blocking(c->ctrl, c->srv->cfg->tls_handshake_timeout * 1000) != STREAM_OK) {
+        log_info("%s TLS handshake failed: %s", session_peer_name(c->session), strerror(errno));
+        return STEP_CLOSE;
+    }
+    session_tls_started(c->session, c->ctrl, false);
+    return STEP_CONTINUE;
+}
+
 /* Run one command line through the core, and what it asks for: a
  * transfer, a password check (run here: this thread or process serves
  * nobody else), a failed login's delay. */
@@ -102,6 +119,8 @@ static void run_line(struct conn *c, const char *line, size_t len)
     enum step step = session_command(c->session, line, len, &c->out);
     if (flush(c) < 0)
         return;
+    if (step == STEP_TLS)
+        step = start_tls(c);
     if (step == STEP_TRANSFER)
         step = run_transfer(c);
     if (step == STEP_WORK) {
@@ -276,7 +295,8 @@ void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct
     }
     memset(c, 0, offsetof(struct conn, line));
     buf_init(&c->out, 0);
-    c->session = prologue_session(a, srv, adm, &c->out);
+    if (prologue_implicit_tls_blocking(a, srv, adm))
+        c->session = prologue_session(a, srv, adm, &c->out);
     if (c->session != NULL) {
         c->srv = srv;
         c->ctrl = &a->ctrl;

@@ -45,6 +45,7 @@
 #include "ftpd/log.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
+#include "ftpd/tls.h"
 #include "ftpd/xfer_evented.h"
 
 struct evconn {
@@ -61,6 +62,8 @@ struct evconn {
     bool delaying;           /* a failed login's delay runs on idle */
     bool closing;            /* close once the replies are written */
     bool hold_reply;         /* a transfer just started: see conn_start_transfer */
+    bool start_tls;          /* AUTH TLS answered: wrap once the 234 is out */
+    bool tls_handshaking;    /* after AUTH TLS: idle holds tls_handshake_timeout */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
@@ -312,7 +315,43 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
         c->closing = true;
         conn_end_transfer(c, XFER_ABORTED); /* as the blocking loop does */
         break;
+    case STEP_TLS:
+        c->start_tls = true;
+        break;
     }
+}
+
+/* AUTH TLS: the 234 is out. Wrap the control stream; its handshake runs
+ * inside the next reads (WANT_* become watcher changes), bounded by
+ * tls_handshake_timeout on the idle timer. What the client sent in clear
+ * after AUTH is dropped, never run as a command. */
+static int conn_start_tls(struct evconn *c)
+{
+    const struct ftpd_config *cfg = c->es->srv->cfg;
+    c->start_tls = false;
+    linebuf_free(&c->in);
+    linebuf_init(&c->in);
+    if (tls_wrap_control(&c->arrival.ctrl, c->es->srv->tls) < 0) {
+        log_info("%s TLS: %s", session_peer_name(c->session), strerror(errno));
+        return -1;
+    }
+    session_tls_started(c->session, &c->arrival.ctrl, false);
+    c->tls_handshaking = true;
+    c->idle.repeat =
+        (ev_tstamp)(cfg->tls_handshake_timeout < cfg->idle_timeout ? cfg->tls_handshake_timeout
+                                                                   : cfg->idle_timeout);
+    ev_timer_again(c->es->loop, &c->idle);
+    return 0;
+}
+
+/* The control handshake after AUTH TLS is done: the idle timeout again. */
+static void conn_tls_check_done(struct evconn *c)
+{
+    if (!c->tls_handshaking || stream_handshake(&c->arrival.ctrl) != STREAM_OK)
+        return;
+    c->tls_handshaking = false;
+    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    ev_timer_again(c->es->loop, &c->idle);
 }
 
 /* Drive the connection as far as it can go without waiting: write replies,
@@ -330,6 +369,8 @@ static void conn_run(struct evconn *c)
          * the buffer cannot grow, and the idle timer ends the wait. */
         if (c->out.len > 0)
             break;
+        if (c->start_tls && !c->closing && conn_start_tls(c) < 0)
+            c->closing = true;
         if (c->closing) {
             conn_close(c);
             return;
@@ -398,6 +439,7 @@ static int conn_read(struct evconn *c)
         return -1;
     }
     enum stream_status st = stream_read(&c->arrival.ctrl, space, avail, &n);
+    conn_tls_check_done(c);
     c->read_ev = EV_READ;
     if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE) {
         c->read_ev = ev_events(st, POLLIN);
@@ -444,6 +486,11 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->job != NULL)
         return; /* the check ends soon, and restarts the idle time */
+    if (c->tls_handshaking) {
+        log_info("%s TLS handshake failed: %s", session_peer_name(c->session), strerror(ETIMEDOUT));
+        conn_close(c);
+        return;
+    }
     if (c->session == NULL || c->closing || c->out.len > 0) {
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */
@@ -482,7 +529,10 @@ static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
     const struct ftpd_config *cfg = es->srv->cfg;
-    switch (prologue_pregreet(&c->arrival, cfg)) {
+    enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
+    if (pre == PROLOGUE_DONE)
+        pre = prologue_implicit_tls(&c->arrival, es->srv);
+    switch (pre) {
     case PROLOGUE_DONE:
         break;
     case PROLOGUE_WANT_READ:
@@ -507,7 +557,20 @@ static void conn_prologue(struct evconn *c)
     }
     session_set_listing_cache(c->session, es->listing_cache);
     linebuf_init(&c->in);
+    if (c->idle.repeat != (ev_tstamp)cfg->idle_timeout) { /* the pre-greeting timeout ran */
+        c->idle.repeat = (ev_tstamp)cfg->idle_timeout;
+        ev_timer_again(es->loop, &c->idle);
+    }
     conn_run(c);
+}
+
+/* Seconds the pre-greeting phase may take: an implicit TLS handshake gets
+ * tls_handshake_timeout (when shorter than the idle timeout). */
+static int evconn_pregreet_timeout(const struct ftpd_config *cfg)
+{
+    if (cfg->implicit_tls_port != 0 && cfg->tls_handshake_timeout < cfg->idle_timeout)
+        return cfg->tls_handshake_timeout;
+    return cfg->idle_timeout;
 }
 
 void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
@@ -528,7 +591,7 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(es->srv->cfg);
     c->idle.data = c;
     ev_timer_again(es->loop, &c->idle);
     c->next = es->conns;
