@@ -69,6 +69,25 @@ enum stream_status stream_write_all(struct stream *s, const void *p, size_t len,
     return STREAM_OK;
 }
 
+enum stream_status stream_shutdown_wait(struct stream *s, int timeout_ms)
+{
+    int64_t deadline = clock_ms() + timeout_ms;
+    for (;;) {
+        enum stream_status st = stream_shutdown(s);
+        short events = st == STREAM_WANT_READ ? POLLIN : st == STREAM_WANT_WRITE ? POLLOUT : 0;
+        if (events == 0)
+            return STREAM_OK;
+        int64_t left = deadline - clock_ms();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return STREAM_ERR;
+        }
+        struct pollfd pfd = {.fd = s->fd, .events = events};
+        if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+            return STREAM_ERR;
+    }
+}
+
 void stream_close(struct stream *s)
 {
     if (s->ops == NULL || s->fd < 0)

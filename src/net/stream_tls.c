@@ -27,9 +27,13 @@
  *     No data byte is read or written before that check.
  * Both TLS 1.2 and TLS 1.3 work this way. In TLS 1.3 the ticket arrives
  * after the handshake, so a client has it once it has read a reply on the
- * secured control connection. Data connections issue no tickets
- * (SSL_set_num_tickets 0): a client that never reads them on a data
- * connection would otherwise reset it by closing with unread bytes. */
+ * secured control connection. A TLS 1.3 client uses a ticket once (OpenSSL
+ * marks a resumed session not resumable), so a data connection that sends
+ * (RETR, listings) issues one fresh ticket, carrying the same control id,
+ * for the next transfer: curl takes it and resumes with it. A data
+ * connection that receives (STOR) issues none: a client that only writes
+ * never reads it, and closing with it unread would reset the connection
+ * under the last bytes of the upload. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -121,13 +125,17 @@ SSL_TICKET_RETURN tls_ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned ch
         return SSL_TICKET_RETURN_IGNORE_RENEW; /* none, or not ours: full handshake */
     if (t == NULL || !t->data)
         return SSL_TICKET_RETURN_IGNORE_RENEW; /* a control connection starts afresh */
+    /* USE_RENEW: a fresh ticket follows the handshake (a sending data
+     * connection, SSL_set_num_tickets 1); plain USE would send none. */
+    SSL_TICKET_RETURN use =
+        SSL_get_num_tickets(ssl) > 0 ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_USE;
     if (!t->tc->require_reuse)
-        return SSL_TICKET_RETURN_USE;
+        return use;
     void *data;
     size_t len;
     if (SSL_SESSION_get0_ticket_appdata(ss, &data, &len) == 1 && len == sizeof t->id &&
         memcmp(data, t->id, len) == 0)
-        return SSL_TICKET_RETURN_USE;
+        return use;
     return SSL_TICKET_RETURN_IGNORE;
 }
 
@@ -336,7 +344,14 @@ static bool tls_raw_bytes(const struct stream *s)
     return false;
 }
 
-/* Send our close_notify (once); the peer's is not waited for. */
+/* Our close_notify (once, then a TCP FIN), then the peer's: STREAM_OK when
+ * the peer's close_notify or its TCP close has arrived (or the connection
+ * failed: there is nothing left to wait for), WANT_READ while it has not.
+ * Why wait at all: a client answers our close_notify with its own, and if
+ * our socket were closed by then the kernel would answer that with a
+ * reset. OpenSSL treats the reset as a fatal error and marks the session
+ * not resumable, so the client's next data connection (curl's second file
+ * of a command line) would get 522. vsftpd waits for it the same way. */
 static enum stream_status tls_shutdown(struct stream *s)
 {
     struct tls_conn *t = conn_of(s);
@@ -345,8 +360,16 @@ static enum stream_status tls_shutdown(struct stream *s)
     ERR_clear_error();
     errno = 0;
     int r = SSL_shutdown(t->ssl);
-    if (r >= 0)
+    if (r == 1)
         return STREAM_OK;
+    if (r == 0) {
+        /* Ours is written; a FIN behind it tells clients that read to
+         * end of stream rather than to close_notify. */
+        if (!t->fin_sent && shutdown(s->fd, SHUT_WR) < 0)
+            return STREAM_OK;
+        t->fin_sent = true;
+        return STREAM_WANT_READ;
+    }
     enum stream_status st = from_ssl(t, r, "shutdown");
     return st == STREAM_WANT_READ || st == STREAM_WANT_WRITE ? st : STREAM_OK;
 }
@@ -376,7 +399,8 @@ static const struct stream_ops tls_ops = {
 
 /* ---- wrapping ------------------------------------------------------------ */
 
-static int wrap(struct stream *s, const struct tls_context *tc, const unsigned char *id, bool data)
+static int wrap(struct stream *s, const struct tls_context *tc, const unsigned char *id, bool data,
+                bool data_tickets)
 {
     struct tls_conn *t = calloc(1, sizeof *t);
     if (t == NULL)
@@ -403,7 +427,7 @@ static int wrap(struct stream *s, const struct tls_context *tc, const unsigned c
     SSL_set_app_data(t->ssl, t);
     SSL_set_session_id_context(t->ssl, t->id, sizeof t->id);
     if (data)
-        SSL_set_num_tickets(t->ssl, 0);
+        SSL_set_num_tickets(t->ssl, data_tickets ? 1 : 0);
     SSL_set_accept_state(t->ssl);
     s->ops->release(s); /* the plain stream's state (none) */
     s->ops = &tls_ops;
@@ -413,10 +437,10 @@ static int wrap(struct stream *s, const struct tls_context *tc, const unsigned c
 
 int tls_wrap_control(struct stream *s, const struct tls_context *tc)
 {
-    return wrap(s, tc, NULL, false);
+    return wrap(s, tc, NULL, false, false);
 }
 
-int tls_wrap_data(struct stream *s, const struct stream *ctrl)
+int tls_wrap_data(struct stream *s, const struct stream *ctrl, bool tickets)
 {
     if (!stream_is_tls(ctrl) || conn_of(ctrl) == NULL) {
         errno = EINVAL;
@@ -432,5 +456,5 @@ int tls_wrap_data(struct stream *s, const struct stream *ctrl)
     if (setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0)
         log_debug("TCP_NODELAY: %s", strerror(errno));
     const struct tls_conn *c = conn_of(ctrl);
-    return wrap(s, c->tc, c->id, true);
+    return wrap(s, c->tc, c->id, true, tickets);
 }

@@ -28,6 +28,7 @@ struct tls_conn {
     bool handshake_done;
     bool refused;     /* data: did not resume its control's session */
     bool path_logged; /* data: the RETR path (kTLS or copy) is logged */
+    bool fin_sent;    /* our close_notify went, and the TCP FIN after it */
     /* The RETR copy path: file bytes read ahead and not yet written. */
     char *copy;
     size_t copy_pos, copy_len;

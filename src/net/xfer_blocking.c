@@ -683,6 +683,8 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
     if (res == XFER_OK)
         res = move_data(&e, &ds);
     res = xfer_data_result(&ds, res); /* a refused TLS data connection: 522 */
+    if (res == XFER_OK)
+        (void)stream_shutdown_wait(&ds, FTPD_DATA_CLOSE_WAIT_MS); /* TLS: see tls_shutdown */
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
     stream_close(&ds);

@@ -46,6 +46,7 @@ enum phase {
     PH_ACCEPT,  /* passive: waiting for the client on t->pasv_fd */
     PH_CONNECT, /* active: our connect is in progress */
     PH_MOVE,    /* the data connection is up */
+    PH_CLOSING, /* all moved; waiting for the client's TLS close_notify */
 };
 
 enum mode {
@@ -90,6 +91,7 @@ struct xfer_ev {
 };
 
 static void finish(struct xfer_ev *x, enum xfer_result res);
+static void watch(struct xfer_ev *x, int fd, int events);
 static bool move_slice(struct xfer_ev *x);
 
 /* Stop everything and release what the engine owns (not the session's fds). */
@@ -110,9 +112,35 @@ static uint64_t teardown(struct xfer_ev *x)
     return bytes;
 }
 
+/* One step of the data stream's orderly end. Returns true while it waits
+ * (the watcher and a FTPD_DATA_CLOSE_WAIT_MS timer are armed), false when
+ * there is nothing (more) to wait for. Plain TCP: false at once. */
+static bool closing_step(struct xfer_ev *x)
+{
+    enum stream_status st = stream_shutdown(&x->ds);
+    int events = st == STREAM_WANT_READ ? EV_READ : st == STREAM_WANT_WRITE ? EV_WRITE : 0;
+    if (events == 0)
+        return false;
+    if (x->phase != PH_CLOSING) {
+        x->phase = PH_CLOSING;
+        x->paused = false;
+        ev_timer_stop(x->loop, &x->resume);
+        ev_timer_stop(x->loop, &x->timer);
+        ev_timer_set(&x->timer, FTPD_DATA_CLOSE_WAIT_MS / 1000.0, 0.);
+        ev_timer_start(x->loop, &x->timer);
+    }
+    if (x->watch_fd != x->ds.fd || x->watch_events != events)
+        watch(x, x->ds.fd, events);
+    return true;
+}
+
 static void finish(struct xfer_ev *x, enum xfer_result res)
 {
     res = xfer_data_result(&x->ds, res); /* a refused TLS data connection: 522 */
+    /* A complete transfer ends the TLS stream both ways before the reply
+     * (tls_shutdown says why); a failed one is cut. */
+    if (res == XFER_OK && x->phase == PH_MOVE && x->ds.fd >= 0 && closing_step(x))
+        return;
     xfer_ev_done_fn done = x->done;
     void *arg = x->arg;
     uint64_t bytes = teardown(x);
@@ -567,6 +595,10 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
         if (move(x))
             await(x);
         break;
+    case PH_CLOSING:
+        if (!closing_step(x))
+            finish(x, XFER_OK);
+        break;
     case PH_FAILED:
         break;
     }
@@ -587,6 +619,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     case PH_MOVE:
         log_debug("data connection: no progress for %d s", x->t->data_timeout);
         finish(x, XFER_CONN_LOST);
+        break;
+    case PH_CLOSING:
+        log_debug("data connection: no close_notify within %d ms", FTPD_DATA_CLOSE_WAIT_MS);
+        finish(x, XFER_OK); /* every byte went: the transfer is complete */
         break;
     }
 }

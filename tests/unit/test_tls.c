@@ -492,7 +492,7 @@ static enum stream_status data_handshake(const struct peer *ctrl, SSL_CTX *cctx,
     peer_open(&d, cctx);
     if (sess != NULL)
         SSL_set_session(d.cli, sess);
-    ck_assert_int_eq(tls_wrap_data(&d.srv, &ctrl->srv), 0);
+    ck_assert_int_eq(tls_wrap_data(&d.srv, &ctrl->srv, true), 0);
     enum stream_status st = handshake(&d);
     if (st == STREAM_ERR)
         ck_assert_int_eq(errno, EKEYREJECTED);

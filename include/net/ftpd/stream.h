@@ -122,6 +122,17 @@ short stream_poll_events(enum stream_status st, short dir);
  * STREAM_ERR (errno ETIMEDOUT, EPIPE, ...). */
 enum stream_status stream_write_all(struct stream *s, const void *p, size_t len, int timeout_ms);
 
+/* One step of the orderly end (TLS: close_notify both ways): STREAM_OK
+ * when done, WANT_READ / WANT_WRITE to call again when the fd is ready. */
+static inline enum stream_status stream_shutdown(struct stream *s)
+{
+    return s->ops->shutdown(s);
+}
+
+/* The orderly end, waiting (poll) up to timeout_ms in all; for the
+ * blocking engine. STREAM_OK, or STREAM_ERR with errno ETIMEDOUT. */
+enum stream_status stream_shutdown_wait(struct stream *s, int timeout_ms);
+
 /* Orderly shutdown (best effort, never blocks), release, close the fd. Safe
  * to call twice, and on a stream that was detached or never made (ops NULL
  * or fd -1). */

@@ -35,8 +35,10 @@ void tls_context_free(struct tls_context *tc);
 int tls_wrap_control(struct stream *s, const struct tls_context *tc);
 
 /* Wrap the data connection s for a PROT P transfer of the control stream
- * ctrl. No I/O. 0, or -1 (s unchanged). */
-int tls_wrap_data(struct stream *s, const struct stream *ctrl);
+ * ctrl. tickets: issue the client a fresh session ticket for its next
+ * data connection (a sending transfer; see stream_tls.c). No I/O. 0, or -1
+ * (s unchanged). */
+int tls_wrap_data(struct stream *s, const struct stream *ctrl, bool tickets);
 
 bool stream_is_tls(const struct stream *s);
 

@@ -92,5 +92,8 @@
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
+/* How long a finished data connection waits for the client's TLS
+ * close_notify before it is closed (net/stream_tls.c: tls_shutdown). */
+#define FTPD_DATA_CLOSE_WAIT_MS 2000
 
 #endif
