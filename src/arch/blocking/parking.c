@@ -1,5 +1,5 @@
-/* The event thread of threadpool_dispatch = event, and the two hand-over
- * lists between it and the pool threads (see parking.h).
+/* The event thread of threadpool_dispatch = event, and the lists that hand
+ * sessions between it and the pool threads (see parking.h).
  *
  * Special problem: re-arming. Each parked fd is registered EPOLLONESHOT:
  * the kernel disarms it when it reports it, so the fd of a session a pool
@@ -46,15 +46,14 @@ struct list {
 struct parking {
     int idle_ms;
     int epfd;
-    int wake_fd; /* eventfd: sessions returning, a stop, the end */
+    int wake_fd; /* eventfd: the first session parked, a stop, the end */
     pthread_t thread;
-    struct list parked; /* event thread only; oldest first */
-    bool stop_sent;     /* event thread only: the parked ones went to stop */
 
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t ready; /* the run queue has a session, or the end came */
     struct list runq;
-    struct list returning;
+    struct list parked; /* oldest first: in idle deadline order */
+    bool stop_sent;     /* the parked ones went to stop */
     int sessions;
     atomic_bool stopping; /* written under the lock; read anywhere */
 };
@@ -91,21 +90,6 @@ static struct parked *list_pop(struct list *l)
     return s;
 }
 
-/* Move every element of from to the end of to. */
-static void list_splice(struct list *to, struct list *from)
-{
-    if (from->head == NULL)
-        return;
-    if (to->tail != NULL) {
-        to->tail->next = from->head;
-        from->head->prev = to->tail;
-    } else {
-        to->head = from->head;
-    }
-    to->tail = from->tail;
-    from->head = from->tail = NULL;
-}
-
 static void wake_event_thread(struct parking *pk)
 {
     uint64_t one = 1;
@@ -114,120 +98,85 @@ static void wake_event_thread(struct parking *pk)
         log_error("threadpool: eventfd write: %s", strerror(errno));
 }
 
-/* Event thread: hand a batch of sessions to the pool threads. */
-static void to_pool(struct parking *pk, struct list *batch)
+/* Under the lock: s goes to a pool thread. */
+static void to_pool(struct parking *pk, struct parked *s, enum wake why)
 {
-    int n = 0;
-    for (struct parked *s = batch->head; s != NULL; s = s->next)
-        n++;
-    if (n == 0)
-        return;
-    pthread_mutex_lock(&pk->lock);
-    list_splice(&pk->runq, batch);
-    while (n-- > 0)
-        pthread_cond_signal(&pk->ready);
-    pthread_mutex_unlock(&pk->lock);
+    s->why = why;
+    list_append(&pk->runq, s);
+    pthread_cond_signal(&pk->ready);
 }
 
-/* Event thread: s leaves the parked list other than by its own event (idle
- * timeout, stop): disarm it, or a later epoll_wait could report it while a
- * pool thread owns it. */
-static void unwatch(struct parking *pk, struct parked *s, enum wake why, struct list *out)
+/* Event thread, under the lock: s leaves the parked list other than by its
+ * own event (idle timeout, stop): disarm it, or a later epoll_wait could
+ * report it while a pool thread owns it. */
+static void unwatch(struct parking *pk, struct parked *s, enum wake why)
 {
     list_unlink(&pk->parked, s);
     if (epoll_ctl(pk->epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0)
         log_error("threadpool: epoll_ctl del fd %d: %s", s->fd, strerror(errno));
     s->registered = false;
-    s->why = why;
-    list_append(out, s);
-}
-
-/* Event thread: watch s until its next command or its idle timeout. */
-static void park(struct parking *pk, struct parked *s, struct list *failed)
-{
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
-    if (epoll_ctl(pk->epfd, s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s->fd, &ev) < 0) {
-        /* ENOMEM/ENOSPC (max_user_watches): close it as if it timed out. */
-        log_error("threadpool: epoll_ctl fd %d: %s", s->fd, strerror(errno));
-        s->why = WAKE_IDLE;
-        list_append(failed, s);
-        return;
-    }
-    s->registered = true;
-    s->idle_at = clock_ms() + pk->idle_ms;
-    list_append(&pk->parked, s);
-}
-
-/* Event thread: take the sessions handed back, and a stop. Returns false
- * once the pool is stopping and every session has ended. */
-static bool take_returning(struct parking *pk, struct list *out)
-{
-    uint64_t count;
-    if (read(pk->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
-        log_error("threadpool: eventfd read: %s", strerror(errno));
-    struct list back = {0};
-    pthread_mutex_lock(&pk->lock);
-    list_splice(&back, &pk->returning);
-    bool stopping = atomic_load(&pk->stopping);
-    bool more = !stopping || pk->sessions > 0;
-    pthread_mutex_unlock(&pk->lock);
-
-    if (stopping && !pk->stop_sent) {
-        pk->stop_sent = true;
-        while (pk->parked.head != NULL)
-            unwatch(pk, pk->parked.head, WAKE_STOP, out);
-    }
-    for (struct parked *s; (s = list_pop(&back)) != NULL;) {
-        if (stopping) {
-            s->why = WAKE_STOP;
-            list_append(out, s);
-        } else {
-            park(pk, s, out);
-        }
-    }
-    return more;
+    to_pool(pk, s, why);
 }
 
 /* Milliseconds epoll_wait may sleep: until the oldest parked session's
- * deadline, or for ever. */
-static int wait_ms(const struct parking *pk)
+ * deadline, or until woken. */
+static int wait_ms(struct parking *pk)
 {
-    if (pk->parked.head == NULL)
+    pthread_mutex_lock(&pk->lock);
+    bool any = pk->parked.head != NULL;
+    int64_t left = any ? pk->parked.head->idle_at - clock_ms() : 0;
+    pthread_mutex_unlock(&pk->lock);
+    if (!any)
         return -1;
-    int64_t left = pk->parked.head->idle_at - clock_ms();
     return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+/* Event thread: hand the sessions epoll reported, those past their idle
+ * timeout, and on a stop every parked one, to the pool threads. Returns
+ * false once the pool is stopping and every session has ended. */
+static bool dispatch(struct parking *pk, const struct epoll_event *evs, int n)
+{
+    pthread_mutex_lock(&pk->lock);
+    for (int i = 0; i < n; i++) {
+        struct parked *s = evs[i].data.ptr;
+        if (s == NULL) {
+            uint64_t count;
+            if (read(pk->wake_fd, &count, sizeof count) < 0 && errno != EAGAIN)
+                log_error("threadpool: eventfd read: %s", strerror(errno));
+            continue;
+        }
+        list_unlink(&pk->parked, s); /* EPOLLONESHOT disarmed it */
+        to_pool(pk, s, WAKE_READY);
+    }
+    int64_t now = clock_ms();
+    while (pk->parked.head != NULL && pk->parked.head->idle_at <= now)
+        unwatch(pk, pk->parked.head, WAKE_IDLE);
+    bool stopping = atomic_load(&pk->stopping);
+    if (stopping && !pk->stop_sent) {
+        pk->stop_sent = true;
+        while (pk->parked.head != NULL)
+            unwatch(pk, pk->parked.head, WAKE_STOP);
+    }
+    bool more = !stopping || pk->sessions > 0;
+    pthread_mutex_unlock(&pk->lock);
+    return more;
+}
+
+/* The event thread touches the epoll set and, under the lock, the lists;
+ * pool threads park sessions themselves (parking_park), so a command
+ * costs it one wake-up, not two. */
 static void *event_thread_main(void *arg)
 {
     struct parking *pk = arg;
     struct epoll_event evs[EVENTS_PER_WAIT];
-    bool more = true;
-    while (more) {
+    for (bool more = true; more;) {
         int n = epoll_wait(pk->epfd, evs, EVENTS_PER_WAIT, wait_ms(pk));
         if (n < 0) {
             if (errno != EINTR)
                 log_error("threadpool: epoll_wait: %s", strerror(errno));
             n = 0;
         }
-        struct list out = {0};
-        bool woken = false;
-        for (int i = 0; i < n; i++) {
-            struct parked *s = evs[i].data.ptr;
-            if (s == NULL) {
-                woken = true;
-                continue;
-            }
-            list_unlink(&pk->parked, s);
-            s->why = WAKE_READY;
-            list_append(&out, s);
-        }
-        int64_t now = clock_ms();
-        while (pk->parked.head != NULL && pk->parked.head->idle_at <= now)
-            unwatch(pk, pk->parked.head, WAKE_IDLE, &out);
-        if (woken)
-            more = take_returning(pk, &out);
-        to_pool(pk, &out);
+        more = dispatch(pk, evs, n);
     }
     return NULL;
 }
@@ -305,10 +254,26 @@ struct conn *parked_conn(const struct parked *s)
 void parking_park(struct parking *pk, struct parked *s)
 {
     pthread_mutex_lock(&pk->lock);
-    bool first = pk->returning.head == NULL; /* else a wake-up is on its way */
-    list_append(&pk->returning, s);
-    if (first)
-        wake_event_thread(pk);
+    if (atomic_load(&pk->stopping)) {
+        to_pool(pk, s, WAKE_STOP);
+    } else {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = s};
+        int op = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (epoll_ctl(pk->epfd, op, s->fd, &ev) < 0) {
+            /* ENOMEM/ENOSPC (max_user_watches): end it as if it timed out. */
+            log_error("threadpool: epoll_ctl fd %d: %s", s->fd, strerror(errno));
+            to_pool(pk, s, WAKE_IDLE);
+        } else {
+            s->registered = true;
+            s->idle_at = clock_ms() + pk->idle_ms;
+            /* The event thread sleeps until the head's deadline: a new
+             * head (the list was empty) must wake it; a new tail times out
+             * after the head anyway. */
+            if (pk->parked.head == NULL)
+                wake_event_thread(pk);
+            list_append(&pk->parked, s);
+        }
+    }
     pthread_mutex_unlock(&pk->lock);
 }
 

@@ -8,15 +8,15 @@
  * Ownership is the whole synchronisation: a session is in exactly one
  * place at a time, and every move between places takes the one lock.
  *
- *     parked (event thread) --readable/idle/stop--> run queue (lock)
- *     run queue --parking_next()--> a pool thread (runs conn_step ...)
- *     pool thread --parking_park()--> returning (lock) --async--> parked
+ *     parked (epoll set) --readable/idle/stop--> run queue   (event thread)
+ *     run queue --parking_next()--> a pool thread (conn_greet, conn_step ...)
+ *     pool thread --parking_park()--> parked (re-armed EPOLLONESHOT)
  *     pool thread --parking_drop()--> gone
  *
- * The event thread alone touches the parked list and the idle deadlines;
- * pool threads touch only the conn they took. A parked session costs 48
- * bytes here (struct parked) and an epoll entry in the kernel, plus its
- * conn and session. */
+ * A command thus costs two wake-ups: the event thread's (epoll) and a pool
+ * thread's (its condition variable). A parked session costs 48 bytes here
+ * (struct parked) and an epoll entry in the kernel, plus its conn and
+ * session. */
 #ifndef FTPD_ARCH_BLOCKING_PARKING_H
 #define FTPD_ARCH_BLOCKING_PARKING_H
 
