@@ -21,8 +21,11 @@ from ftpd_harness import (FTPD_ARCH, TIMEOUT, VARIANT_CONFIG, RawClient, Server,
 EVENT_MODE = (FTPD_ARCH == 'threadpool'
               and VARIANT_CONFIG.get('threadpool_dispatch', 'event') == 'event')
 # A sanitizer slows every hand-over several times: fewer sessions there.
-IDLE_SESSIONS = 1000 if binary_is_sanitized() else 5000
+SANITIZED = binary_is_sanitized()
+IDLE_SESSIONS = 1000 if SANITIZED else 5000
 THREADS = 32
+# The pool, the event thread, the main thread (and a sanitizer's own).
+MAX_TASKS = THREADS + 2 + (1 if SANITIZED else 0)
 BATCH = 200  # connections opened before their replies are read
 HUGE_SIZE = 64 * 1024 * 1024  # sparse: larger than the socket buffers
 
@@ -71,6 +74,11 @@ class ParkedSessionsTest(unittest.TestCase):
         server.wait_listening(10)
         return server
 
+    def finish(self, server, timeout=10):
+        """Graceful stop: exit status 0 and no sanitizer report."""
+        self.assertEqual(server.stop(timeout), 0)
+        self.assertEqual(server.sanitizer_reports(), [])
+
     def login_many(self, server, n):
         """n logged-in sessions, opened BATCH at a time (USER and PASS sent
         before the greeting is read)."""
@@ -98,8 +106,7 @@ class ParkedSessionsTest(unittest.TestCase):
                             max_per_ip=0, log_level='info')
         socks = self.login_many(server, IDLE_SESSIONS)
         tasks = len(os.listdir('/proc/%d/task' % server.proc.pid))
-        # The pool, the event thread and the main thread; nothing per session.
-        self.assertLessEqual(tasks, THREADS + 2, '%d threads for %d sessions'
+        self.assertLessEqual(tasks, MAX_TASKS, '%d threads for %d sessions'
                              % (tasks, IDLE_SESSIONS))
         for s in socks:
             s.sendall(b'NOOP\r\n')
@@ -113,7 +120,7 @@ class ParkedSessionsTest(unittest.TestCase):
         self.assertEqual(c.cmd('QUIT').code, 221)
         c.close()
         self.close_all()
-        self.assertEqual(server.stop(30), 0)
+        self.finish(server, 30)
         self.assertNotIn('error', server.log_text().lower())
 
     def test_parked_sessions_time_out(self):
@@ -138,7 +145,7 @@ class ParkedSessionsTest(unittest.TestCase):
         self.assertLess(elapsed, 15)
         self.assertEqual(busy.cmd('NOOP').code, 200)
         busy.close()
-        self.assertEqual(server.stop(10), 0)
+        self.finish(server)
 
     def test_graceful_stop_parked_421_running_transfer_finishes(self):
         server = self.start(threads=2, shutdown_grace=20)
@@ -174,7 +181,7 @@ class ParkedSessionsTest(unittest.TestCase):
         self.assertTrue(mover.wait_eof(5))
         mover.close()
         server.proc.wait(10)
-        self.assertEqual(server.stop(1), 0)
+        self.finish(server, 1)
 
 
 if __name__ == '__main__':
