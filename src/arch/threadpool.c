@@ -129,6 +129,9 @@ static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct s
     case WAKE_READY:
         next = conn_step(c, stop, scratch);
         break;
+    case WAKE_DELAY:
+        next = conn_delay_done(c, stop, scratch);
+        break;
     case WAKE_IDLE:
         end = CONN_END_IDLE;
         break;
@@ -136,9 +139,12 @@ static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct s
         end = CONN_END_STOPPING;
         break;
     }
-    if (next == CONN_PARK) {
+    if (next == CONN_PARK || next == CONN_DELAY) {
         conn_park(c);
-        parking_park(p->parking, s);
+        if (next == CONN_PARK)
+            parking_park(p->parking, s);
+        else
+            parking_delay(p->parking, s, conn_delay_ms(c));
         return;
     }
     conn_end(c, end);

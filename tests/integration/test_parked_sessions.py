@@ -1,8 +1,8 @@
 """threadpool with threadpool_dispatch = event (its default): sessions
 waiting for their next command are parked in an event set, so a few threads
 serve many sessions. Held here: thousands of idle logged-in sessions on 32
-threads, each still answering NOOP; the idle timeout of parked sessions;
-a graceful stop that says 421 to the parked sessions while a running
+threads, each still answering NOOP; the idle timeout of parked sessions; a
+failed login's delay waited without a thread; a graceful stop that says 421 to the parked sessions while a running
 transfer finishes. Skipped on every other back-end and variant (the whole
 suite runs against the event mode as the plain `threadpool`)."""
 import os
@@ -145,6 +145,26 @@ class ParkedSessionsTest(unittest.TestCase):
         self.assertLess(elapsed, 15)
         self.assertEqual(busy.cmd('NOOP').code, 200)
         busy.close()
+        self.finish(server)
+
+    def test_failed_login_delay_holds_no_thread(self):
+        server = self.start(threads=2, login_fail_delay=4)
+        t0 = time.monotonic()
+        failing = []
+        for _ in range(4):  # twice the pool, each waiting for its 530
+            c = RawClient('127.0.0.1', server.port_of())
+            self.assertEqual(c.cmd('USER nobody').code, 331)
+            c.send('PASS wrong\r\nNOOP\r\n')
+            failing.append(c)
+        other = RawClient('127.0.0.1', server.port_of())
+        self.assertEqual(other.cmd('NOOP').code, 200)
+        self.assertLess(time.monotonic() - t0, 2.5, 'a delay held a pool thread')
+        for c in failing:
+            self.assertEqual(c.reply().code, 530)
+            self.assertEqual(c.reply().code, 200)  # the line that waited behind it
+            c.close()
+        self.assertGreater(time.monotonic() - t0, 3.5)
+        other.close()
         self.finish(server)
 
     def test_graceful_stop_parked_421_running_transfer_finishes(self):

@@ -67,6 +67,8 @@ struct conn_scratch {
 enum conn_next {
     CONN_PARK,  /* nothing held: step again when the control fd is readable */
     CONN_CLOSE, /* over (QUIT, error, stop): conn_end(CONN_END_DONE) */
+    CONN_DELAY, /* a failed login's 530 waits conn_delay_ms(), then
+                   conn_delay_done(); read nothing meanwhile (steps only) */
 };
 
 enum conn_end {
@@ -88,6 +90,10 @@ enum conn_next conn_greet(struct conn *c);
  * while the stream holds bytes (stream_pending). A stop noticed in stop
  * gets the 421 and CONN_CLOSE. scratch: NULL with own_scratch. */
 enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_scratch *scratch);
+/* After CONN_DELAY: the 530, then what conn_step() does. */
+enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
+                               struct conn_scratch *scratch);
+int conn_delay_ms(const struct conn *c);
 int conn_fd(const struct conn *c);
 /* About to wait: give back what an idle session needs not hold. */
 void conn_park(struct conn *c);

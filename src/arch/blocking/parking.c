@@ -33,7 +33,7 @@
 struct parked {
     struct parked *prev, *next; /* on exactly one list */
     struct conn *conn;
-    int64_t idle_at; /* parked: clock_ms() when it times out */
+    int64_t idle_at; /* parked: clock_ms() when it times out; delayed: its 530 */
     int fd;
     enum wake why;   /* queued: what the pool thread is to do */
     bool registered; /* in the epoll set (MOD, not ADD, to re-arm) */
@@ -52,8 +52,9 @@ struct parking {
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t ready; /* the run queue has a session, or the end came */
     struct list runq;
-    struct list parked; /* oldest first: in idle deadline order */
-    bool stop_sent;     /* the parked ones went to stop */
+    struct list parked;  /* oldest first: in idle deadline order */
+    struct list delayed; /* failed logins waiting for their 530, in deadline order */
+    bool stop_sent;      /* the parked ones went to stop */
     int sessions;
     atomic_bool stopping; /* written under the lock; read anywhere */
 };
@@ -118,16 +119,20 @@ static void unwatch(struct parking *pk, struct parked *s, enum wake why)
     to_pool(pk, s, why);
 }
 
-/* Milliseconds epoll_wait may sleep: until the oldest parked session's
- * deadline, or until woken. */
+/* Milliseconds epoll_wait may sleep: until the first deadline (idle
+ * timeout or delay), or until woken. */
 static int wait_ms(struct parking *pk)
 {
     pthread_mutex_lock(&pk->lock);
-    bool any = pk->parked.head != NULL;
-    int64_t left = any ? pk->parked.head->idle_at - clock_ms() : 0;
+    int64_t at = INT64_MAX;
+    if (pk->parked.head != NULL)
+        at = pk->parked.head->idle_at;
+    if (pk->delayed.head != NULL && pk->delayed.head->idle_at < at)
+        at = pk->delayed.head->idle_at;
     pthread_mutex_unlock(&pk->lock);
-    if (!any)
+    if (at == INT64_MAX)
         return -1;
+    int64_t left = at - clock_ms();
     return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
@@ -151,11 +156,15 @@ static bool dispatch(struct parking *pk, const struct epoll_event *evs, int n)
     int64_t now = clock_ms();
     while (pk->parked.head != NULL && pk->parked.head->idle_at <= now)
         unwatch(pk, pk->parked.head, WAKE_IDLE);
+    while (pk->delayed.head != NULL && pk->delayed.head->idle_at <= now)
+        to_pool(pk, list_pop(&pk->delayed), WAKE_DELAY);
     bool stopping = atomic_load(&pk->stopping);
     if (stopping && !pk->stop_sent) {
         pk->stop_sent = true;
         while (pk->parked.head != NULL)
             unwatch(pk, pk->parked.head, WAKE_STOP);
+        while (pk->delayed.head != NULL) /* a stop cuts the delay short */
+            to_pool(pk, list_pop(&pk->delayed), WAKE_STOP);
     }
     bool more = !stopping || pk->sessions > 0;
     pthread_mutex_unlock(&pk->lock);
@@ -273,6 +282,21 @@ void parking_park(struct parking *pk, struct parked *s)
                 wake_event_thread(pk);
             list_append(&pk->parked, s);
         }
+    }
+    pthread_mutex_unlock(&pk->lock);
+}
+
+void parking_delay(struct parking *pk, struct parked *s, int ms)
+{
+    pthread_mutex_lock(&pk->lock);
+    if (atomic_load(&pk->stopping)) {
+        to_pool(pk, s, WAKE_STOP);
+    } else {
+        /* Every delay is login_fail_delay: appending keeps the order. */
+        s->idle_at = clock_ms() + ms;
+        if (pk->delayed.head == NULL || s->idle_at < pk->delayed.head->idle_at)
+            wake_event_thread(pk); /* it may sleep past this deadline */
+        list_append(&pk->delayed, s);
     }
     pthread_mutex_unlock(&pk->lock);
 }

@@ -33,6 +33,7 @@ enum wake {
     WAKE_READY, /* its control connection is readable: conn_step */
     WAKE_IDLE,  /* parked for idle_timeout: conn_end(CONN_END_IDLE) */
     WAKE_STOP,  /* the server stops: conn_end(CONN_END_STOPPING) */
+    WAKE_DELAY, /* its failed login's delay is over: conn_delay_done */
 };
 
 /* Starts the event thread. NULL on failure (logged). */
@@ -50,6 +51,9 @@ struct conn *parked_conn(const struct parked *s);
 /* A pool thread is done with s for now (conn_park() was called): watch it
  * again. */
 void parking_park(struct parking *pk, struct parked *s);
+/* A pool thread: s waits ms for its failed login's 530 (CONN_DELAY),
+ * holding no thread and watched for nothing but the time. */
+void parking_delay(struct parking *pk, struct parked *s, int ms);
 /* A pool thread ended s's conn (conn_end/conn_refuse): forget it. */
 void parking_drop(struct parking *pk, struct parked *s);
 

@@ -28,6 +28,8 @@ struct conn {
     struct stop_state *stop; /* of the thread serving the current step */
     bool closing;            /* close after the reply is written */
     bool has_deferred;       /* a command that arrived mid-transfer, run after it */
+    bool park_delays;        /* a failed login's delay is the caller's (CONN_DELAY) */
+    bool delaying;           /* ... and one is pending: conn_delay_done() */
     size_t deferred_len;
     /* FTPD_LINE_MAX + 1 bytes each, lent by the thread serving the current
      * step (conn_step), or the conn's own scratch (own_scratch). */
@@ -115,6 +117,10 @@ static void run_line(struct conn *c, const char *line, size_t len)
         step = session_work_done(c->session, w, &c->out);
         if (flush(c) < 0)
             return;
+    }
+    if (step == STEP_DELAY && c->park_delays) {
+        c->delaying = true; /* no thread waits: conn_step says CONN_DELAY */
+        return;
     }
     if (step == STEP_DELAY) {
         wait_delay(c, session_delay_ms(c->session));
@@ -214,6 +220,8 @@ static void run_pending_lines(struct conn *c)
         if (c->has_deferred) {
             c->has_deferred = false;
             run_line(c, c->deferred, c->deferred_len);
+            if (c->delaying)
+                return;
             continue;
         }
         size_t len;
@@ -226,7 +234,7 @@ static void run_pending_lines(struct conn *c)
             continue;
         }
         run_line(c, c->line, len);
-        if (c->stop->stopping)
+        if (c->stop->stopping || c->delaying)
             return;
     }
 }
@@ -257,6 +265,8 @@ enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_sc
         run_pending_lines(c);
         if (c->closing)
             return CONN_CLOSE;
+        if (c->delaying)
+            return CONN_DELAY;
         /* Bytes a stream already holds (TLS) make no fd readable. */
         if (stream_pending(c->ctrl) == 0 && !c->stop->stopping)
             return CONN_PARK;
@@ -313,6 +323,7 @@ struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, cons
         c->line = c->own->line;
         c->deferred = c->own->deferred;
     }
+    c->park_delays = !own_scratch;
     buf_init(&c->out, 0);
     linebuf_init(&c->in);
     return c;
@@ -328,6 +339,30 @@ enum conn_next conn_greet(struct conn *c)
     return flush(c) < 0 ? CONN_CLOSE : CONN_PARK;
 }
 
+int conn_delay_ms(const struct conn *c)
+{
+    return session_delay_ms(c->session);
+}
+
+/* The 530 after a failed login's delay (cut short by a stop, as in
+ * wait_delay()). */
+static void end_delay(struct conn *c)
+{
+    c->delaying = false;
+    if (session_delay_done(c->session, &c->out) == STEP_CLOSE)
+        c->closing = true;
+    flush(c);
+}
+
+enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
+                               struct conn_scratch *scratch)
+{
+    end_delay(c);
+    if (c->closing)
+        return CONN_CLOSE;
+    return conn_step(c, stop, scratch); /* the lines that waited behind it */
+}
+
 int conn_fd(const struct conn *c)
 {
     return c->ctrl->fd;
@@ -341,6 +376,8 @@ void conn_park(struct conn *c)
 void conn_end(struct conn *c, enum conn_end why)
 {
     if (c->session != NULL) {
+        if (c->delaying)
+            end_delay(c);
         if (why == CONN_END_IDLE)
             say_goodbye(c, session_idle_timeout);
         else if (why == CONN_END_STOPPING)
