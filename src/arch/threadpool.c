@@ -132,12 +132,19 @@ static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct s
     case WAKE_DELAY:
         next = conn_delay_done(c, stop, scratch);
         break;
+    case WAKE_WORK:
+        next = conn_work_done(c, stop, scratch);
+        break;
     case WAKE_IDLE:
         end = CONN_END_IDLE;
         break;
     case WAKE_STOP:
         end = CONN_END_STOPPING;
         break;
+    }
+    if (next == CONN_WORK) {
+        parking_work(p->parking, s);
+        return;
     }
     if (next == CONN_PARK || next == CONN_DELAY) {
         conn_park(c);

@@ -24,8 +24,9 @@ EVENT_MODE = (FTPD_ARCH == 'threadpool'
 SANITIZED = binary_is_sanitized()
 IDLE_SESSIONS = 1000 if SANITIZED else 5000
 THREADS = 32
-# The pool, the event thread, the main thread (and a sanitizer's own).
-MAX_TASKS = THREADS + 2 + (1 if SANITIZED else 0)
+# The pool, the event thread, two hashing threads, the main thread (and a
+# sanitizer's own).
+MAX_TASKS = THREADS + 4 + (1 if SANITIZED else 0)
 BATCH = 200  # connections opened before their replies are read
 HUGE_SIZE = 64 * 1024 * 1024  # sparse: larger than the socket buffers
 

@@ -69,6 +69,8 @@ enum conn_next {
     CONN_CLOSE, /* over (QUIT, error, stop): conn_end(CONN_END_DONE) */
     CONN_DELAY, /* a failed login's 530 waits conn_delay_ms(), then
                    conn_delay_done(); read nothing meanwhile (steps only) */
+    CONN_WORK,  /* a password check: conn_work_run() on any thread, then
+                   conn_work_done(); read nothing meanwhile (steps only) */
 };
 
 enum conn_end {
@@ -94,6 +96,11 @@ enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_sc
 enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
                                struct conn_scratch *scratch);
 int conn_delay_ms(const struct conn *c);
+/* After CONN_WORK: the check (touches nothing but its job), then on a
+ * thread that owns c the reply and what conn_step() does. */
+void conn_work_run(struct conn *c);
+enum conn_next conn_work_done(struct conn *c, struct stop_state *stop,
+                              struct conn_scratch *scratch);
 int conn_fd(const struct conn *c);
 /* About to wait: give back what an idle session needs not hold. */
 void conn_park(struct conn *c);

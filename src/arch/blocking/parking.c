@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "arch/blocking/threads.h"
@@ -29,6 +30,10 @@
 #include "ftpd/log.h"
 
 #define EVENTS_PER_WAIT 256
+/* Password checks at once, and how much lower than the pool they run (as
+ * the reactor's work pool, src/arch/evented/workpool.c). */
+#define HASH_THREADS 2
+#define HASH_NICE    10
 
 struct parked {
     struct parked *prev, *next; /* on exactly one list */
@@ -52,9 +57,13 @@ struct parking {
     pthread_mutex_t lock; /* guards what follows */
     pthread_cond_t ready; /* the run queue has a session, or the end came */
     struct list runq;
-    struct list parked;  /* oldest first: in idle deadline order */
-    struct list delayed; /* failed logins waiting for their 530, in deadline order */
-    bool stop_sent;      /* the parked ones went to stop */
+    struct list parked;        /* oldest first: in idle deadline order */
+    struct list delayed;       /* failed logins waiting for their 530, in deadline order */
+    pthread_cond_t work_ready; /* a password check to run, or the end */
+    struct list work;
+    pthread_t hashers[HASH_THREADS];
+    int nhashers;
+    bool stop_sent; /* the parked ones went to stop */
     int sessions;
     atomic_bool stopping; /* written under the lock; read anywhere */
 };
@@ -190,6 +199,47 @@ static void *event_thread_main(void *arg)
     return NULL;
 }
 
+/* Under the lock: nothing more will come (the pool stopped, every session
+ * ended). */
+static bool finished(struct parking *pk)
+{
+    return atomic_load(&pk->stopping) && pk->sessions == 0;
+}
+
+static void *hasher_main(void *arg)
+{
+    struct parking *pk = arg;
+    errno = 0;
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), HASH_NICE) != 0)
+        log_debug("threadpool: nice %d: %s", HASH_NICE, strerror(errno));
+    pthread_mutex_lock(&pk->lock);
+    for (;;) {
+        while (pk->work.head == NULL && !finished(pk))
+            pthread_cond_wait(&pk->work_ready, &pk->lock);
+        struct parked *s = list_pop(&pk->work);
+        if (s == NULL)
+            break;
+        pthread_mutex_unlock(&pk->lock);
+        conn_work_run(s->conn);
+        pthread_mutex_lock(&pk->lock);
+        to_pool(pk, s, WAKE_WORK);
+    }
+    pthread_mutex_unlock(&pk->lock);
+    return NULL;
+}
+
+static void start_hashers(struct parking *pk, const pthread_attr_t *attr)
+{
+    for (int i = 0; i < HASH_THREADS; i++) {
+        int rc = pthread_create(&pk->hashers[i], attr, hasher_main, pk);
+        if (rc != 0) {
+            log_error("threadpool: cannot start a hashing thread: %s", strerror(rc));
+            break;
+        }
+        pk->nhashers++;
+    }
+}
+
 struct parking *parking_new(const struct ftpd_config *cfg)
 {
     struct parking *pk = calloc(1, sizeof *pk);
@@ -206,18 +256,27 @@ struct parking *parking_new(const struct ftpd_config *cfg)
     }
     pthread_mutex_init(&pk->lock, NULL);
     pthread_cond_init(&pk->ready, NULL);
+    pthread_cond_init(&pk->work_ready, NULL);
     atomic_init(&pk->stopping, false);
     pthread_attr_t attr;
     if (thread_attr_init(&attr, false) < 0)
         goto fail_sync;
     int rc = pthread_create(&pk->thread, &attr, event_thread_main, pk);
-    pthread_attr_destroy(&attr);
     if (rc == 0)
+        start_hashers(pk, &attr);
+    pthread_attr_destroy(&attr);
+    if (rc == 0 && pk->nhashers > 0)
         return pk;
+    if (rc == 0) {
+        parking_stop(pk);
+        parking_free(pk);
+        return NULL;
+    }
     log_error("threadpool: cannot start the event thread: %s", strerror(rc));
 fail_sync:
     pthread_mutex_destroy(&pk->lock);
     pthread_cond_destroy(&pk->ready);
+    pthread_cond_destroy(&pk->work_ready);
 fail:
     if (pk->epfd >= 0)
         close(pk->epfd);
@@ -301,13 +360,22 @@ void parking_delay(struct parking *pk, struct parked *s, int ms)
     pthread_mutex_unlock(&pk->lock);
 }
 
+void parking_work(struct parking *pk, struct parked *s)
+{
+    pthread_mutex_lock(&pk->lock);
+    list_append(&pk->work, s);
+    pthread_cond_signal(&pk->work_ready);
+    pthread_mutex_unlock(&pk->lock);
+}
+
 void parking_drop(struct parking *pk, struct parked *s)
 {
     free(s);
     pthread_mutex_lock(&pk->lock);
     pk->sessions--;
-    if (atomic_load(&pk->stopping) && pk->sessions == 0) {
+    if (finished(pk)) {
         pthread_cond_broadcast(&pk->ready);
+        pthread_cond_broadcast(&pk->work_ready);
         wake_event_thread(pk);
     }
     pthread_mutex_unlock(&pk->lock);
@@ -318,6 +386,7 @@ void parking_stop(struct parking *pk)
     pthread_mutex_lock(&pk->lock);
     atomic_store(&pk->stopping, true);
     pthread_cond_broadcast(&pk->ready);
+    pthread_cond_broadcast(&pk->work_ready);
     wake_event_thread(pk);
     pthread_mutex_unlock(&pk->lock);
 }
@@ -342,8 +411,11 @@ void parking_free(struct parking *pk)
     int rc = pthread_join(pk->thread, NULL);
     if (rc != 0)
         log_error("threadpool: joining the event thread: %s", strerror(rc));
+    for (int i = 0; i < pk->nhashers; i++)
+        pthread_join(pk->hashers[i], NULL);
     pthread_mutex_destroy(&pk->lock);
     pthread_cond_destroy(&pk->ready);
+    pthread_cond_destroy(&pk->work_ready);
     close(pk->epfd);
     close(pk->wake_fd);
     free(pk);

@@ -34,6 +34,7 @@ enum wake {
     WAKE_IDLE,  /* parked for idle_timeout: conn_end(CONN_END_IDLE) */
     WAKE_STOP,  /* the server stops: conn_end(CONN_END_STOPPING) */
     WAKE_DELAY, /* its failed login's delay is over: conn_delay_done */
+    WAKE_WORK,  /* its password check ran: conn_work_done */
 };
 
 /* Starts the event thread. NULL on failure (logged). */
@@ -54,6 +55,10 @@ void parking_park(struct parking *pk, struct parked *s);
 /* A pool thread: s waits ms for its failed login's 530 (CONN_DELAY),
  * holding no thread and watched for nothing but the time. */
 void parking_delay(struct parking *pk, struct parked *s, int ms);
+/* A pool thread: s's password check (CONN_WORK) goes to the hashing
+ * threads, which run below the pool's priority (nice 10) so a burst of
+ * logins does not slow every other session's commands. */
+void parking_work(struct parking *pk, struct parked *s);
 /* A pool thread ended s's conn (conn_end/conn_refuse): forget it. */
 void parking_drop(struct parking *pk, struct parked *s);
 

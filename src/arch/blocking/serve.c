@@ -28,8 +28,11 @@ struct conn {
     struct stop_state *stop; /* of the thread serving the current step */
     bool closing;            /* close after the reply is written */
     bool has_deferred;       /* a command that arrived mid-transfer, run after it */
-    bool park_delays;        /* a failed login's delay is the caller's (CONN_DELAY) */
-    bool delaying;           /* ... and one is pending: conn_delay_done() */
+    /* Steps (conn_step): a password check and a failed login's delay are
+     * the caller's (CONN_WORK, CONN_DELAY), so no thread waits for them. */
+    bool park_delays;
+    bool delaying;     /* a delay is pending: conn_delay_done() */
+    struct work *work; /* a password check is pending: conn_work_done() */
     size_t deferred_len;
     /* FTPD_LINE_MAX + 1 bytes each, lent by the thread serving the current
      * step (conn_step), or the conn's own scratch (own_scratch). */
@@ -111,6 +114,10 @@ static void run_line(struct conn *c, const char *line, size_t len)
         return;
     if (step == STEP_TRANSFER)
         step = run_transfer(c);
+    if (step == STEP_WORK && c->park_delays) {
+        c->work = session_work_take(c->session); /* conn_step says CONN_WORK */
+        return;
+    }
     if (step == STEP_WORK) {
         struct work *w = session_work_take(c->session);
         work_run(w);
@@ -220,7 +227,7 @@ static void run_pending_lines(struct conn *c)
         if (c->has_deferred) {
             c->has_deferred = false;
             run_line(c, c->deferred, c->deferred_len);
-            if (c->delaying)
+            if (c->delaying || c->work != NULL)
                 return;
             continue;
         }
@@ -234,7 +241,7 @@ static void run_pending_lines(struct conn *c)
             continue;
         }
         run_line(c, c->line, len);
-        if (c->stop->stopping || c->delaying)
+        if (c->stop->stopping || c->delaying || c->work != NULL)
             return;
     }
 }
@@ -265,6 +272,8 @@ enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_sc
         run_pending_lines(c);
         if (c->closing)
             return CONN_CLOSE;
+        if (c->work != NULL)
+            return CONN_WORK;
         if (c->delaying)
             return CONN_DELAY;
         /* Bytes a stream already holds (TLS) make no fd readable. */
@@ -363,6 +372,25 @@ enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
     return conn_step(c, stop, scratch); /* the lines that waited behind it */
 }
 
+void conn_work_run(struct conn *c)
+{
+    work_run(c->work);
+}
+
+enum conn_next conn_work_done(struct conn *c, struct stop_state *stop, struct conn_scratch *scratch)
+{
+    struct work *w = c->work;
+    c->work = NULL;
+    enum step step = session_work_done(c->session, w, &c->out);
+    if (flush(c) < 0 || step == STEP_CLOSE)
+        return CONN_CLOSE;
+    if (step == STEP_DELAY) {
+        c->delaying = true;
+        return CONN_DELAY;
+    }
+    return conn_step(c, stop, scratch); /* the lines that waited behind it */
+}
+
 int conn_fd(const struct conn *c)
 {
     return c->ctrl->fd;
@@ -375,6 +403,7 @@ void conn_park(struct conn *c)
 
 void conn_end(struct conn *c, enum conn_end why)
 {
+    work_free(c->work); /* a check nobody will hear of (NULL: none) */
     if (c->session != NULL) {
         if (c->delaying)
             end_delay(c);
