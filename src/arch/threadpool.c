@@ -2,14 +2,12 @@
  * sessions (threadpool_dispatch):
  *
  *  - event (the default): half-sync/half-async, as Apache's event MPM and
- *    MySQL's thread pool do it. The main thread accepts, admits and
- *    greets; a session waiting for its next command is parked in an event
- *    thread's epoll set (blocking/parking.c), and a pool thread takes it
- *    only to run the commands that arrived (a pipelined batch included) or
- *    move a transfer, then parks it again. `threads` threads serve
- *    max_clients sessions; each command costs two thread wake-ups (the
- *    event thread's, a pool thread's). Password checks and a failed
- *    login's delay hold no pool thread (parking.c).
+ *    MySQL's thread pool do it. The main thread accepts and admits; a
+ *    session waiting for its next command is parked in an event thread's
+ *    epoll set (blocking/parking.c), and a pool thread takes it only to
+ *    greet it, run the commands that arrived (a pipelined batch included)
+ *    or move a transfer, then hands it back. `threads` threads serve
+ *    max_clients sessions; each command costs two hand-overs.
  *  - queue: the main thread accepts, admits (max_clients, max_per_ip) and
  *    pushes the connection on a bounded queue; a free thread pops it and
  *    serves it to its end. No herd, and max_clients is answered with 421 at
@@ -27,8 +25,7 @@
  *         queue:   for (;;) { fd = pop(queue); serve(fd); close(fd); }
  *         accept:  for (;;) { fd = accept(listener); serve(fd); close(fd); }
  *     event thread: for (;;) { epoll_wait(parked); hand the ready to the pool; }
- *     main, queue: for (;;) { fd = accept(listener); push(fd); }
- *     main, event: for (;;) { fd = accept(listener); greet(fd); park(fd); }
+ *     main, event and queue: for (;;) { fd = accept(listener); push(fd); }
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -121,6 +118,14 @@ static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct s
     enum conn_next next = CONN_CLOSE;
     enum conn_end end = CONN_END_DONE;
     switch (why) {
+    case WAKE_NEW:
+        if (stop->stopping) { /* queued, never greeted: as queue_close() */
+            conn_refuse(c, REFUSE_SHUTTING_DOWN);
+            parking_drop(p->parking, s);
+            return;
+        }
+        next = conn_greet(c);
+        break;
     case WAKE_READY:
         next = conn_step(c, stop, scratch);
         break;
@@ -173,7 +178,7 @@ static void *event_thread_main(void *arg)
 }
 
 /* Event and queue modes, main thread: admit a new connection and hand it
- * to the pool (event: greet it and park it). */
+ * to the pool. */
 static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
 {
     const struct ftpd_config *cfg = p->srv->cfg;
@@ -182,22 +187,16 @@ static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
     if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, p->adm, getpid(), false))
         return;
     if (p->dispatch == DISPATCH_EVENT) {
-        /* Greeted here: a 220 to a new connection never waits (its window
-         * is empty), and it saves the session a hand-over. */
         struct conn *c = conn_new(p->srv, p->adm, &a, false);
-        if (c == NULL) {
-            log_error("threadpool: out of memory");
-            admission_release(p->adm, a.slot);
-            admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
-        } else if (conn_greet(c) != CONN_PARK) {
-            conn_end(c, CONN_END_DONE);
-        } else {
-            conn_park(c);
-            if (!parking_add(p->parking, c)) {
-                log_error("threadpool: out of memory");
-                conn_end(c, CONN_END_DONE);
-            }
+        if (c != NULL && parking_add(p->parking, c))
+            return;
+        log_error("threadpool: out of memory");
+        if (c != NULL) {
+            conn_refuse(c, REFUSE_NO_MEMORY);
+            return;
         }
+        admission_release(p->adm, a.slot);
+        admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
     } else if (!queue_push(p, &a)) {
         admission_release(p->adm, a.slot);
         admission_refuse(cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);

@@ -106,5 +106,7 @@ int conn_fd(const struct conn *c);
 void conn_park(struct conn *c);
 /* The end: a 421 if why says so, the prologue's end, the conn freed. */
 void conn_end(struct conn *c, enum conn_end why);
+/* A conn never greeted: release its slot, 421 why, free it. */
+void conn_refuse(struct conn *c, enum refusal why);
 
 #endif

@@ -293,10 +293,12 @@ bool parking_add(struct parking *pk, struct conn *c)
         return false;
     s->conn = c;
     s->fd = conn_fd(c);
+    s->why = WAKE_NEW;
     pthread_mutex_lock(&pk->lock);
     pk->sessions++;
+    list_append(&pk->runq, s);
+    pthread_cond_signal(&pk->ready);
     pthread_mutex_unlock(&pk->lock);
-    parking_park(pk, s);
     return true;
 }
 

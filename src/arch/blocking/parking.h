@@ -11,9 +11,6 @@
  *     parked (epoll set) --readable/idle/stop--> run queue   (event thread)
  *     run queue --parking_next()--> a pool thread (conn_greet, conn_step ...)
  *     pool thread --parking_park()--> parked (re-armed EPOLLONESHOT)
- *     pool thread --parking_delay()--> delayed (a failed login's 530)
- *     pool thread --parking_work()--> a hashing thread (a password check)
- *     delayed, hashing thread --> run queue
  *     pool thread --parking_drop()--> gone
  *
  * A command thus costs two wake-ups: the event thread's (epoll) and a pool
@@ -32,6 +29,7 @@ struct parked;
 
 /* Why a pool thread got a session. */
 enum wake {
+    WAKE_NEW,   /* just admitted: greet it (conn_greet) */
     WAKE_READY, /* its control connection is readable: conn_step */
     WAKE_IDLE,  /* parked for idle_timeout: conn_end(CONN_END_IDLE) */
     WAKE_STOP,  /* the server stops: conn_end(CONN_END_STOPPING) */
@@ -42,9 +40,8 @@ enum wake {
 /* Starts the event thread. NULL on failure (logged). */
 struct parking *parking_new(const struct ftpd_config *cfg);
 
-/* The acceptor: a new session, greeted (conn_greet, conn_park), to park
- * until its first command. false: out of memory (the conn is still the
- * caller's). */
+/* The acceptor: a new session, queued for a pool thread to greet. false:
+ * out of memory (the conn is still the caller's). */
 bool parking_add(struct parking *pk, struct conn *c);
 
 /* A pool thread: wait for the next session that needs a thread. NULL: the

@@ -418,6 +418,14 @@ void conn_end(struct conn *c, enum conn_end why)
     free(c);
 }
 
+void conn_refuse(struct conn *c, enum refusal why)
+{
+    admission_release(c->adm, c->arrival.slot);
+    admission_refuse(c->srv->cfg, c->ctrl, why, &c->arrival.peer);
+    buf_free(&c->out);
+    free(c);
+}
+
 void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct arrival *a,
                     struct stop_state *stop)
 {
