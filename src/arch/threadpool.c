@@ -6,8 +6,12 @@
  *    session waiting for its next command is parked in an event thread's
  *    epoll set (blocking/parking.c), and a pool thread takes it only to
  *    greet it, run the commands that arrived (a pipelined batch included)
- *    or move a transfer, then hands it back. `threads` threads serve
- *    max_clients sessions; each command costs two hand-overs.
+ *    or move a transfer, then parks it again. `threads` threads serve
+ *    max_clients sessions; each command costs two thread wake-ups (the
+ *    event thread's, a pool thread's). Password checks and a failed
+ *    login's delay hold no pool thread (parking.c). New sessions are
+ *    greeted on a pool thread, never on the acceptor: a pre-greeting
+ *    phase (implicit TLS) may wait on the peer.
  *  - queue: the main thread accepts, admits (max_clients, max_per_ip) and
  *    pushes the connection on a bounded queue; a free thread pops it and
  *    serves it to its end. No herd, and max_clients is answered with 421 at
