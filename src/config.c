@@ -19,6 +19,8 @@
 
 #include <ini.h>
 
+#include "ftpd/rate.h"
+
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
                                                       ...)
 {
@@ -313,6 +315,48 @@ static int set_log_level(struct ftpd_config *cfg, const struct key *k, const cha
     return 0;
 }
 
+/* Bandwidth caps: bytes per second, with K/M/G (powers of 1000) or
+ * Ki/Mi/Gi (powers of 1024) after the number (rate_parse). */
+static int set_rate(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    uint64_t v;
+    if (rate_parse(value, &v) != 0)
+        return fail(err, errlen,
+                    "key '%s': '%s' is not a rate (bytes/s, e.g. 500000, 512K, 1M, 2Mi; 0 = "
+                    "unlimited; at most 1000G)",
+                    k->name, value);
+    *(uint64_t *)(void *)((char *)cfg + k->offset) = v;
+    return 0;
+}
+
+/* FTPS: tls = off | optional | required. */
+static int set_tls_mode(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                        size_t errlen)
+{
+    static const char *const names[] = {"off", "optional", "required"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcmp(value, names[i]) == 0) {
+            cfg->tls = (enum tls_mode)i;
+            return 0;
+        }
+    }
+    return fail(err, errlen, "key '%s': '%s' is not off, optional or required", k->name, value);
+}
+
+/* A non-empty string of at most k->max - 1 bytes. */
+static int set_string(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                      size_t errlen)
+{
+    size_t len = strlen(value);
+    if (len == 0)
+        return fail(err, errlen, "key '%s': must not be empty", k->name);
+    if (len >= (size_t)k->max)
+        return fail(err, errlen, "key '%s': too long (at most %d bytes)", k->name, k->max - 1);
+    memcpy((char *)cfg + k->offset, value, len + 1);
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -344,6 +388,26 @@ static const struct key keys[] = {
     {"pasv_address", set_pasv_address, FIELD(pasv_address), 0, 0, NULL},
     {"banner", set_banner, FIELD(banner), 0, 0, NULL},
     {"log_level", set_log_level, FIELD(log_level), 0, 0, NULL},
+    /* Bandwidth caps */
+    {"max_rate_download", set_rate, FIELD(max_rate_download), 0, 0, NULL},
+    {"max_rate_upload", set_rate, FIELD(max_rate_upload), 0, 0, NULL},
+    {"max_rate_total", set_rate, FIELD(max_rate_total), 0, 0, NULL},
+    /* The adaptive prefork pool. */
+    {"min_spare_workers", set_int, FIELD(min_spare_workers), 0, 4096, NULL},
+    {"max_spare_workers", set_int, FIELD(max_spare_workers), 1, 4096, NULL},
+    {"max_workers", set_int, FIELD(max_workers), 1, 4096, NULL},
+    /* FTPS (issue 11). */
+    {"tls", set_tls_mode, FIELD(tls), 0, 0, NULL},
+    {"tls_data", set_choice, FIELD(tls_data_required), 0, 0, "optional\0required"},
+    {"tls_cert_file", set_path, FIELD(tls_cert_file), 0, 0, NULL},
+    {"tls_key_file", set_path, FIELD(tls_key_file), 0, 0, NULL},
+    {"tls_ciphers", set_string, FIELD(tls_ciphers), 0, FTPD_TLS_CIPHERS_MAX, NULL},
+    {"tls_min_version", set_choice, FIELD(tls_min_13), 0, 0,
+     "1.2\0"
+     "1.3"},
+    {"tls_require_reuse", set_bool, FIELD(tls_require_reuse), 0, 0, NULL},
+    {"implicit_tls_port", set_port, FIELD(implicit_tls_port), 0, 65535, "0-65535, 0 = off"},
+    {"tls_handshake_timeout", set_int, FIELD(tls_handshake_timeout), 1, 3600, NULL},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
@@ -368,6 +432,24 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
     if (cfg->pasv_min_port > cfg->pasv_max_port)
         return fail(err, errlen, "pasv_min_port (%d) is greater than pasv_max_port (%d)",
                     cfg->pasv_min_port, cfg->pasv_max_port);
+    if (cfg->min_spare_workers > cfg->max_spare_workers)
+        return fail(err, errlen, "min_spare_workers (%d) is greater than max_spare_workers (%d)",
+                    cfg->min_spare_workers, cfg->max_spare_workers);
+    /* FTPS: the certificate is read (and checked) by the TLS context at
+     * start; here only what the keys say together. */
+    if (cfg->tls != TLS_OFF && cfg->tls_cert_file[0] == '\0')
+        return fail(err, errlen, "tls = %s needs tls_cert_file",
+                    cfg->tls == TLS_REQUIRED ? "required" : "optional");
+    if (cfg->implicit_tls_port != 0 && cfg->tls == TLS_OFF)
+        return fail(err, errlen, "implicit_tls_port = %d needs tls = optional or required",
+                    cfg->implicit_tls_port);
+    if (cfg->implicit_tls_port != 0 && 2 * cfg->nlisten > FTPD_LISTEN_MAX)
+        return fail(err, errlen,
+                    "implicit_tls_port: at most %d listen addresses (each gets two listeners)",
+                    FTPD_LISTEN_MAX / 2);
+    if (cfg->implicit_tls_port != 0 && cfg->implicit_tls_port == cfg->port)
+        return fail(err, errlen, "implicit_tls_port (%d) must differ from port",
+                    cfg->implicit_tls_port);
     return 0;
 }
 

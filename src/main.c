@@ -26,6 +26,8 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/rate.h"
+#include "ftpd/tls.h"
 #include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
@@ -283,6 +285,23 @@ static int load_users(const struct ftpd_config *cfg, struct users **out)
     return 0;
 }
 
+/* FTPS: the TLS context (certificate, key, versions, ciphers), when tls is
+ * on. 0 with *out set (NULL: tls = off), or -1 after printing the error,
+ * which names the file or key. */
+static int load_tls(const struct ftpd_config *cfg, struct tls_context **out)
+{
+    *out = NULL;
+    if (cfg->tls == TLS_OFF)
+        return 0;
+    char err[1024];
+    *out = tls_context_new(cfg, err, sizeof err);
+    if (*out == NULL) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* --check-config: everything a start would check short of binding. */
 static int check_config(const struct ftpd_config *cfg)
 {
@@ -296,6 +315,10 @@ static int check_config(const struct ftpd_config *cfg)
     if (load_users(cfg, &users) != 0)
         return EXIT_FAILURE;
     users_free(users);
+    struct tls_context *tls;
+    if (load_tls(cfg, &tls) != 0)
+        return EXIT_FAILURE;
+    tls_context_free(tls);
     printf("ftpd: configuration OK\n");
     return EXIT_SUCCESS;
 }
@@ -404,7 +427,12 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     for (int i = 0; i < n; i++) {
         char addr[SOCKADDR_STR_MAX];
         sockaddr_str(&srv->listeners[i].addr, addr, sizeof addr);
-        log_info("listening on %s", addr);
+        /* The implicit FTPS listeners (after the plain ones) say so in
+         * other words, so that "listening on" stays one per address. */
+        if (i < srv->cfg->nlisten)
+            log_info("listening on %s", addr);
+        else
+            log_info("implicit FTPS on %s", addr);
     }
     return 0;
 }
@@ -424,7 +452,28 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
         return EXIT_FAILURE;
     }
     srv.users = users;
+    /* max_rate_total: one figure for the whole server, in memory every
+     * process forked later shares (ftpd/rate.h). */
+    if (cfg->max_rate_total > 0) {
+        srv.rate_total = rate_share_new(cfg->max_rate_total);
+        if (srv.rate_total == NULL) {
+            log_error("max_rate_total: cannot map shared memory: %s", strerror(errno));
+            users_free(users);
+            close(srv.root_fd);
+            return EXIT_FAILURE;
+        }
+    }
+    struct tls_context *tls;
+    if (load_tls(cfg, &tls) != 0) {
+        rate_share_free(srv.rate_total);
+        users_free(users);
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+    srv.tls = tls;
     if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+        tls_context_free(tls);
+        rate_share_free(srv.rate_total);
         users_free(users);
         close(srv.root_fd);
         return EXIT_FAILURE;
@@ -436,10 +485,21 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
     if (users != NULL)
         log_info("%zu accounts from %s%s", users_count(users), cfg->users_file,
                  cfg->anonymous ? ", and anonymous" : "");
+    if (cfg->max_rate_download > 0 || cfg->max_rate_upload > 0 || cfg->max_rate_total > 0)
+        log_info("bandwidth caps in bytes/s (0 = none): %llu down and %llu up per session, "
+                 "%llu in all",
+                 (unsigned long long)cfg->max_rate_download,
+                 (unsigned long long)cfg->max_rate_upload, (unsigned long long)cfg->max_rate_total);
+    if (tls != NULL)
+        log_info("FTPS %s with %s%s", cfg->tls == TLS_REQUIRED ? "required" : "optional",
+                 cfg->tls_cert_file,
+                 cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
     int status = arch->run(&srv);
 
     net_close_all(srv.listeners, srv.nlisteners);
+    rate_share_free(srv.rate_total);
+    tls_context_free(tls);
     users_free(users);
     close(srv.root_fd);
     return status;

@@ -19,7 +19,7 @@ ratios, and a PNG chart.
 
 Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
                         [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
-                        [--out DIR] [--no-fetch]
+                        [--out DIR] [--no-fetch] [--only "idle@100000 ..."]
   --quick     reduced matrix, under 3 minutes on 2 cores (serial left out
               unless named in --archs)
   --archs     ftpd back-ends to run (default: every one ftpd --list-archs
@@ -28,6 +28,12 @@ Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
   --servers   other servers to run ("" for none; default: all four)
   --out DIR   results directory (default: bench-results/<UTC timestamp>)
   --no-fetch  do not run scripts/bench-servers.sh for a missing server
+  --only      make only the runs with these tags (as in results.md:
+              login@16, idle@10000 ...); e.g. --archs hybrid --servers ""
+              --only idle@100000 makes the scale run alone: hybrid holding
+              100,000 idle sessions, one worker and one ftpbench process
+              per 15,000 (skipped, saying why, on a machine without the
+              memory, descriptors or ports for it)
 
 Environment:
   VSFTPD_BIN, PUREFTPD_BIN, PROFTPD_BIN  server binaries (default: PATH,

@@ -191,11 +191,11 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None, keys=N
         if kind == "serial":
             why = "serial serves one session at a time"
         elif kind == "prefork":
-            why = (f"each session holds one of the {prefork_workers} workers; "
-                   "the rest wait unserved in the backlog")
+            why = ("each session holds a worker, at most max_workers (256); "
+                   "the rest are refused with 421")
         elif kind == "threadpool" and holds_thread:
             why = (f"each session holds one of the {pool_threads} threads; "
-                   "the rest wait unserved in the backlog")
+                   "the rest are refused with 421")
         elif kind in ("process", "vsftpd", "pure-ftpd", "proftpd"):
             if n > 1000:
                 why = "a process per session: held at 1,000 only"
@@ -230,6 +230,35 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None, keys=N
     return out
 
 
+# Adaptive pools (issue 10): a pool back-end's defaults against the same
+# back-end hand-sized (one worker per client), each on a server of its own
+# started for the run, so the defaults are measured as shipped: cold, the
+# pool growing during the run. results.md compares them (table.RATE_TARGETS).
+POOL_KINDS = ("prefork",)
+POOL_RUNS = (("login", 1024), ("retr-small", 128))
+POOLS = ("sized", "defaults")
+
+
+def pool_label(arch, pool):
+    """"ftpd-prefork+defaults", "ftpd-prefork+sized": the rows of results.md."""
+    return f"ftpd-{arch}+{pool}"
+
+
+def pool_plan(kind, m):
+    """The pool phase of one back-end: [(pool, Run)], pool in POOLS, the
+    hand-sized run first; [] for a back-end without an adaptive pool."""
+    if kind not in POOL_KINDS:
+        return []
+    out = []
+    for scen, c in POOL_RUNS:
+        args = ("--concurrency", str(c), "--duration", m.duration)
+        if scen == "retr-small":
+            args += ("--file", "/small.bin", "--size", str(m.small_size))
+        for pool in POOLS:
+            out.append((pool, Run(scen, c, args)))
+    return out
+
+
 def big_plan(m, no_uploads=""):
     """The large-file runs of one server in one round (made in m.reps
     rounds, each running every server in turn): Run items, and a Skip for
@@ -245,3 +274,66 @@ def big_plan(m, no_uploads=""):
                                        "--size", str(m.big_size)) + bound))
     return out
 
+
+
+# The scale run (issue 10): hybrid holds SCALE_SESSIONS idle logged-in
+# sessions. One process may hold at most its descriptor limit (20,000 on
+# the development machines, hard), so the server gets a worker, and
+# ftpbench a client process, per SCALE_PER_PROCESS sessions; the client
+# sockets are spread over Matrix.sources addresses for the ephemeral ports.
+SCALE_SESSIONS = 100000
+SCALE_KINDS = ("hybrid",)
+SCALE_PER_PROCESS = 15000  # ftpbench's IDLE_SESSIONS_PER_PROC (src/bench/opts.h)
+# What the machine must have free per session: the server's ~1 KiB, the
+# kernel's ~10 KiB for the two sockets of a loopback connection, the
+# client's state, and room to spare.
+SCALE_MEM_PER_SESSION = 24 * 1024
+SCALE_TAG = f"idle@{SCALE_SESSIONS}"
+
+
+def scale_workers(sessions=SCALE_SESSIONS):
+    """hybrid workers for the scale run: each under SCALE_PER_PROCESS sessions."""
+    return -(-sessions // SCALE_PER_PROCESS)
+
+
+def scale_check(nofile, mem_available_kib, port_range, file_max, sources,
+                sessions=SCALE_SESSIONS):
+    """Why this machine cannot hold the scale run, or "" when it can. nofile:
+    the per-process limit (sys.maxsize: unlimited); mem_available_kib:
+    /proc/meminfo MemAvailable (None: unknown); port_range: (low, high) of
+    ip_local_port_range (None: unknown); file_max: fs.file-max (None:
+    unknown)."""
+    per_process = SCALE_PER_PROCESS + 100
+    if nofile < per_process:
+        return (f"ulimit -n is {nofile}; a hybrid worker and an ftpbench process each "
+                f"hold up to {SCALE_PER_PROCESS:,} sockets ({per_process:,} descriptors needed)")
+    need_kib = sessions * SCALE_MEM_PER_SESSION // 1024
+    if mem_available_kib is not None and mem_available_kib < need_kib:
+        return (f"MemAvailable is {mem_available_kib // 1024:,} MiB; {sessions:,} sessions need "
+                f"about {need_kib // 1024:,} MiB (server, kernel sockets, client)")
+    if port_range is not None:
+        ports = (port_range[1] - port_range[0] + 1) * sources
+        if ports < sessions * 1.1:
+            return (f"{sources} source addresses x {port_range[1] - port_range[0] + 1} "
+                    f"ephemeral ports (ip_local_port_range) are fewer than {sessions:,} "
+                    "connections need")
+    if file_max is not None and file_max < 2 * sessions + 10000:
+        return f"fs.file-max is {file_max:,}; both ends of {sessions:,} connections need more"
+    return ""
+
+
+def scale_plan(kind, m, nofile, mem_available_kib, port_range, file_max):
+    """The scale run of one server: [] (not this kind, or the quick matrix),
+    or one Run (tag idle@100000) or one Skip saying what the machine lacks."""
+    if kind not in SCALE_KINDS or m.name != "full":
+        return []
+    why = scale_check(nofile, mem_available_kib, port_range, file_max, m.sources)
+    if why:
+        return [Skip(SCALE_TAG, f"skipped: {why}")]
+    return [Run("idle", SCALE_SESSIONS, ("--sessions", str(SCALE_SESSIONS),
+                                         "--hold", str(m.idle_hold)))]
+
+
+def selected(tag, only):
+    """--only: the run tags to make (None: all of them)."""
+    return only is None or tag in only

@@ -35,7 +35,7 @@ def parse_args(argv):
     """bench.sh's flags -> dict; raises UsageError. archs/servers are lists,
     or None when not given (archs: checked against --list-archs later)."""
     opts = {"quick": False, "fetch": True, "archs": None, "servers": None, "out": "",
-            "build": None, "help": False, "check_args": False}
+            "build": None, "help": False, "check_args": False, "only": None}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -43,12 +43,12 @@ def parse_args(argv):
             opts["quick"] = True
         elif a == "--no-fetch":
             opts["fetch"] = False
-        elif a in ("--archs", "--servers", "--out", "--build"):
+        elif a in ("--archs", "--servers", "--out", "--build", "--only"):
             if i + 1 >= len(argv):
                 raise UsageError(f"{a} needs a value")
             i += 1
             key = a[2:]
-            if key in ("archs", "servers"):
+            if key in ("archs", "servers", "only"):
                 opts[key] = argv[i].replace(",", " ").split()
             else:
                 opts[key] = argv[i]
@@ -59,6 +59,9 @@ def parse_args(argv):
         else:
             raise UsageError(f"unknown argument: {a}", True)
         i += 1
+    for tag in opts["only"] or []:
+        if not re.fullmatch(r"[a-z-]+@\d+", tag):
+            raise UsageError(f"--only takes run tags such as idle@100000 or login@16, not {tag!r}")
     for s in opts["servers"] or []:
         if s not in servers.SERVERS:
             raise UsageError(f"unknown server: {s} (one of: {' '.join(servers.SERVERS)})")
@@ -119,6 +122,27 @@ def raise_nofile():
         pass
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return "unlimited" if soft == resource.RLIM_INFINITY else soft
+
+
+def mem_available_kib():
+    """/proc/meminfo MemAvailable in KiB, or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def read_ints(path):
+    """The whitespace-separated integers of a /proc file, or None."""
+    try:
+        with open(path) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return None
 
 
 def summary(scen, row):
@@ -297,6 +321,7 @@ class Bench:
         self.ns_ok = False
         self.caps = {"uploads": "not probed", "users_file": None, "account": None,
                      "no_account": "not probed"}
+        self.only = opts.get("only")  # --only: the run tags to make, or None
 
     # --- results directory ---------------------------------------------------
 
@@ -376,14 +401,18 @@ class Bench:
             pass
         p.wait()
 
-    def start_ftpd(self, arch):
-        label = f"ftpd-{arch}"
-        conf = self.path("conf", f"{label}.conf")
+    def start_ftpd(self, arch, scale_sessions=0, pool=None):
+        """pool: ("defaults" | "sized", clients) for the pool phase."""
+        label = f"ftpd-{arch}" if pool is None else matrix.pool_label(arch, pool[0])
+        if pool is not None:
+            label += f"@{pool[1]}"  # the conf and log names only
+        conf = self.path("conf", f"{label}{'.scale' if scale_sessions else ''}.conf")
         with open(conf, "w") as f:
             f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
                                       self.prefork_workers, self.pool_threads,
                                       writable=not self.caps["uploads"],
-                                      users_file=self.caps["users_file"]))
+                                      users_file=self.caps["users_file"],
+                                      scale_sessions=scale_sessions, pool=pool))
         port = free_port()
         return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
@@ -458,12 +487,12 @@ class Bench:
 
     # --- ftpbench ---------------------------------------------------------------
 
-    def bench(self, label, run, rep=None):
+    def bench(self, label, run, rep=None, limit=None):
         """One ftpbench run against the running server: its row goes to
         results.csv, a failure to notes.txt."""
         tag = run.tag
         log = self.path("logs", f"{label}.{tag}" + (f".{rep}" if rep else "") + ".log")
-        limit = self.m.limit()
+        limit = limit or self.m.limit()
         args = list(run.args)
         if run.scenario == "idle":
             args += ["--server-pid", str(self.server.pid)]
@@ -544,6 +573,8 @@ class Bench:
         for item in matrix.plan(matrix.kind_of(label), self.m, self.nofile_num(),
                                 self.prefork_workers, self.pool_threads,
                                 self.caps if ftpd else None, keys):
+            if not matrix.selected(item.tag, self.only):
+                continue
             if isinstance(item, matrix.Skip):
                 self.note(label, item.tag, item.why)
             elif item.reps is None:
@@ -551,6 +582,39 @@ class Bench:
             else:
                 for rep in range(1, item.reps + 1):
                     self.bench(label, item, rep)
+
+    def wanted(self, label):
+        """With --only: does the server's main phase make a selected run?"""
+        if self.only is None:
+            return True
+        plan = matrix.plan(matrix.kind_of(label), self.m, self.nofile_num(), self.prefork_workers,
+                           self.pool_threads, self.caps if label.startswith("ftpd-") else None)
+        return any(matrix.selected(item.tag, self.only) for item in plan)
+
+    def scale(self, arch):
+        """The scale run (matrix.scale_plan) on a server of its own: a
+        worker per SCALE_PER_PROCESS sessions, max_clients above them.
+        Once per back-end: its variants (hybrid+reuseport) would repeat it."""
+        if "+" in arch:
+            return
+        label = f"ftpd-{arch}"
+        ports = read_ints("/proc/sys/net/ipv4/ip_local_port_range")
+        file_max = read_ints("/proc/sys/fs/file-max")
+        plan = matrix.scale_plan(matrix.kind_of(label), self.m, self.nofile_num(),
+                                 mem_available_kib(), ports if ports and len(ports) == 2 else None,
+                                 file_max[0] if file_max else None)
+        for item in plan:
+            if not matrix.selected(item.tag, self.only):
+                continue
+            if isinstance(item, matrix.Skip):
+                self.note(label, item.tag, item.why)
+                continue
+            print(f"{label} scale run: {item.n:,} sessions, "
+                  f"{matrix.scale_workers(item.n)} workers", flush=True)
+            if self.start_ftpd(arch, scale_sessions=item.n):
+                # Logging in 100,000 sessions takes a while on 2 cores.
+                self.bench(label, item, limit=self.m.limit() + item.n // 200)
+                self.stop_server()
 
     def nofile_num(self):
         return sys.maxsize if self.nofile == "unlimited" else self.nofile
@@ -575,9 +639,19 @@ class Bench:
 
         for arch in archs:
             print(f"ftpd-{arch}", flush=True)
-            if self.start_ftpd(arch):
+            if self.wanted(f"ftpd-{arch}") and self.start_ftpd(arch):
                 self.matrix(f"ftpd-{arch}")
                 self.stop_server()
+            self.scale(arch)
+
+        # Adaptive pools: defaults against hand-sized, a fresh server per run.
+        for arch in archs:
+            for pool, run in matrix.pool_plan(matrix.kind_of(f"ftpd-{arch}"), self.m):
+                label = matrix.pool_label(arch, pool)
+                print(f"{label} ({run.tag})", flush=True)
+                if self.start_ftpd(arch, pool=(pool, run.n)):
+                    self.bench(label, run)
+                    self.stop_server()
 
         missing = [s for s in other_servers if not self.find(s)]
         if missing and self.fetch:
@@ -594,7 +668,7 @@ class Bench:
             if not self.find(s):
                 self.note(s, "-", "skipped: not installed (scripts/bench-servers.sh fetches it)")
                 continue
-            if self.start_other(s, free_port()):
+            if self.wanted(s) and self.start_other(s, free_port()):
                 self.matrix(s)
                 self.stop_server()
 
@@ -603,14 +677,18 @@ class Bench:
         # minutes: runs made server after server compared different minutes
         # more than different servers. Here each round runs every server once,
         # in turn, and results.md keeps the median of the rounds.
-        print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
-        for rep in range(1, self.m.reps + 1):
+        any_big = any(matrix.selected(r.tag, self.only) for r in matrix.big_plan(self.m))
+        if any_big:
+            print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
+        for rep in range(1, self.m.reps + 1 if any_big else 1):
             for label, start in ([(f"ftpd-{a}", lambda a=a: self.start_ftpd(a)) for a in archs]
                                  + [(s, lambda s=s: self.find(s) and self.start_other(s, free_port()))
                                     for s in other_servers]):
                 no_uploads = self.caps["uploads"] if label.startswith("ftpd-") else ""
-                if start():
-                    for run in matrix.big_plan(self.m, no_uploads):
+                runs = [r for r in matrix.big_plan(self.m, no_uploads)
+                        if matrix.selected(r.tag, self.only)]
+                if runs and start():
+                    for run in runs:
                         if isinstance(run, matrix.Skip):
                             if rep == 1:
                                 self.note(label, run.tag, run.why)

@@ -31,10 +31,14 @@ COLUMNS = [
     "mb_per_s", "p50_ms", "p99_ms", "max_ms", "sessions_held", "noop_p50_ms",
     "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
     "slow_clients", "slow_ops", "user", "bg_logins", "bg_login_p99_ms",
+    "procs", "slab_delta_kib", "sunreclaim_delta_kib", "tcp_mem_delta_kib",
+    "kernel_bytes_per_session",
 ]
-# The columns before user/bg_logins/bg_login_p99_ms were added: a results.csv
-# of that time (docs/bench-results.csv) still reads, the new fields empty.
+# The columns of older results.csv files, which still read with the new
+# fields empty: before user/bg_logins/bg_login_p99_ms (docs/bench-results.csv)
+# and before procs and the kernel's memory.
 OLD_COLUMNS = COLUMNS[:19]
+OLDER_SCHEMAS = (COLUMNS[:19], COLUMNS[:22])
 
 
 class SchemaError(ValueError):
@@ -42,7 +46,7 @@ class SchemaError(ValueError):
 
 
 def check_header(header, old_ok=False):
-    if list(header) == COLUMNS or (old_ok and list(header) == OLD_COLUMNS):
+    if list(header) == COLUMNS or (old_ok and list(header) in [list(c) for c in OLDER_SCHEMAS]):
         return
     raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
 
@@ -96,6 +100,10 @@ RATE_TARGETS = [
     ("ftpd-hybrid", "pure-ftpd", "retr-persistent", 16, 1.3),
     ("ftpd-hybrid", "pure-ftpd", "list", 16, 2.0),
     ("ftpd-hybrid", "vsftpd", "stor-small", 16, 5.0),
+    # Adaptive pools (matrix.pool_plan): the defaults keep up with a pool
+    # sized by hand to the load.
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "login", 1024, 0.8),
+    ("ftpd-prefork+defaults", "ftpd-prefork+sized", "retr-small", 128, 0.8),
 ]
 # Every back-end against vsftpd (which uses sendfile) on a large file, sent
 # (retr-big) and received (stor-big).
@@ -115,7 +123,11 @@ IDLE_TARGETS = [
     ("ftpd-reactor", 10000, 1024, 1.0),
     ("ftpd-hybrid", 10000, 1024, 1.0),
     ("ftpd-thread", 5000, 16 * 1024, 1.0),
+    # The scale run (matrix.SCALE_SESSIONS): hybrid with a worker per 15,000.
+    ("ftpd-hybrid", 100000, 1024, 2.0),
 ]
+# The rows of the pool phase (matrix.pool_plan) run only its two scenarios.
+POOL_SUFFIXES = ("+defaults", "+sized")
 # Slow clients: fast clients' rate with the trickling ones / retr-small@16.
 SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
 
@@ -304,6 +316,22 @@ def rate_tables(res):
                 ]
             rows.append(r)
         out.append(table(header, rows))
+        kernel = [(lab, n, res.get(lab, "idle", n)) for lab in res.labels for n in idle
+                  if n >= 10000 and res.get(lab, "idle", n) is not None
+                  and num(res.get(lab, "idle", n).get("kernel_bytes_per_session")) is not None]
+        if kernel:
+            out.append("")
+            out.append("Kernel memory of the same runs (machine-wide /proc/meminfo Slab and "
+                       "/proc/net/sockstat TCP buffers, before the first connection and while "
+                       "held; both ends of each loopback connection):\n")
+            out.append(table(
+                ["server", "run", "client processes", "Slab Δ MiB", "SUnreclaim Δ MiB",
+                 "kernel bytes/session"],
+                [[lab, f"idle@{n}", fmt(num(row.get("procs"))),
+                  fmt(_kib_to_mib(num(row.get("slab_delta_kib"))), 1),
+                  fmt(_kib_to_mib(num(row.get("sunreclaim_delta_kib"))), 1),
+                  fmt_bytes(num(row.get("kernel_bytes_per_session")))]
+                 for lab, n, row in kernel]))
         out.append("")
     il = res.ns("idle-logins")
     if il:
@@ -347,6 +375,10 @@ def rate_tables(res):
     return "\n".join(out)
 
 
+def _kib_to_mib(v):
+    return None if v is None else v / 1024
+
+
 def bg_login_rate(row):
     """Background logins per second over the hold, or None."""
     done, dur = num(row.get("bg_logins")), num(row.get("duration_s"))
@@ -370,7 +402,7 @@ def ratio_section(res):
         for n in res.ns(scen):
             den = res.rate("vsftpd", scen, n)
             for lab in res.labels:
-                if not lab.startswith("ftpd-"):
+                if not lab.startswith("ftpd-") or lab.endswith(POOL_SUFFIXES):
                     continue
                 a = res.rate(lab, scen, n)
                 r = a / den if a is not None and den else None

@@ -6,6 +6,7 @@
 
 #include "arch/common/acceptor.h"
 #include "arch/common/admission.h"
+#include <stdbool.h>
 #include "ftpd/arch.h"
 
 struct stop_state;
@@ -19,8 +20,21 @@ int arch_reactor_run(const struct ftpd_server *srv);
 int arch_hybrid_run(const struct ftpd_server *srv);
 
 /* serial.c: accept, serve to the end, repeat, until stop says so. */
+struct scoreboard;
+struct serial_opts {
+    /* A prefork worker: report busy/idle in slot `index` of sb, and leave
+     * between sessions once the master sets the slot's retire flag. */
+    struct scoreboard *sb;
+    int index;
+    bool retirable; /* check the retire flag (a prefork worker) */
+    /* The serial back-end: while a session runs, accept newcomers and
+     * refuse them with 421 (REFUSE_ONE_AT_A_TIME) instead of leaving them
+     * in the backlog. */
+    bool one_at_a_time;
+};
+/* opts: NULL for neither (a threadpool thread). */
 void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct acceptor *acc,
-                 struct stop_state *stop);
+                 struct stop_state *stop, const struct serial_opts *opts);
 
 /* reactor.c: one event loop over these listeners until stopped. */
 struct reactor_opts {

@@ -113,6 +113,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
         .started = hybrid_started,
     };
     int rc = supervise(&sup, n);
+    admission_log_refusals(h.adm); /* every worker's, from the shared table */
     admission_free(h.adm);
     return rc;
 }

@@ -58,7 +58,7 @@ static void start_child(struct process_state *ps, int fd, const union sockaddr_a
     if (pid < 0) {
         log_error("fork: %s", strerror(errno));
         admission_release(ps->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
+        admission_refuse(ps->adm, cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
         return;
     }
     /* The slot is the child's now: freed when it is reaped, even if it
@@ -137,6 +137,7 @@ int arch_process_run(const struct ftpd_server *srv)
     /* Graceful stop: no more accepts; children finish within the grace
      * (each enforces it) and are reaped as they go. */
     log_info("stopping: waiting for %d sessions", admission_active(ps.adm));
+    admission_log_refusals(ps.adm);
     net_stop_listening(srv->listeners, srv->nlisteners);
     while (admission_active(ps.adm) > 0) {
         struct pollfd pfd = {.fd = ps.events.fd, .events = POLLIN};

@@ -228,6 +228,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .stop_listeners = true,
     };
     int rc = reactor_loop(srv, &opts);
+    admission_log_refusals(adm);
     admission_free(adm);
     return rc;
 }

@@ -1,45 +1,92 @@
 /* serial: one loop accepts a connection and serves it to the end before
- * accepting the next. The baseline every other pattern is measured against:
- * a second client waits in the listen backlog until the first one quits.
+ * accepting the next. The baseline every other pattern is measured against.
  *
  *     for (;;) {
  *         fd = accept(listener);
- *         serve(fd);        // greet, commands, transfers, until QUIT
+ *         serve(fd);        // greet, commands, transfers, until QUIT;
+ *                           // meanwhile newcomers get "421 one at a time"
  *         close(fd);
  *     }
  *
- * The loop is lent to prefork (each worker runs it on the shared listener)
- * and to threadpool (each thread runs it). */
+ * Saying no: a second client cannot be served until the first quits, so
+ * rather than leave it waiting unanswered in the listen backlog, the loop
+ * watches the listeners while it serves (blocking/one_at_a_time.c): a
+ * newcomer is served next if the session ends within half a second, and
+ * told "421 Serial server: one session at a time" otherwise.
+ *
+ * The loop is lent to prefork (each worker runs it on the shared listener,
+ * reporting busy/idle on the pool's scoreboard) and to threadpool (each
+ * thread runs it); they leave newcomers to an idle worker. */
+#include <stdatomic.h>
 #include <unistd.h>
 
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
+#include "arch/blocking/one_at_a_time.h"
+#include "arch/common/scoreboard.h"
 #include "ftpd/log.h"
 
+/* A prefork worker checks its retire flag at least this often when idle. */
+#define RETIRE_CHECK_MS 250
+
+static bool told_to_retire(const struct serial_opts *opts)
+{
+    return opts != NULL && opts->retirable && atomic_load(&opts->sb->slot[opts->index].retire) != 0;
+}
+
+static void set_busy(const struct serial_opts *opts, int busy)
+{
+    if (opts != NULL && opts->sb != NULL)
+        atomic_store(&opts->sb->slot[opts->index].busy, busy);
+}
+
 void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct acceptor *acc,
-                 struct stop_state *stop)
+                 struct stop_state *stop, const struct serial_opts *opts)
 {
     const struct ftpd_config *cfg = srv->cfg;
     pid_t self = getpid();
     struct accept_poll ap;
     accept_poll_init(&ap, acc, srv->listeners, srv->nlisteners, stop->fd);
-    while (!stop->stopping) {
+    if (opts != NULL && opts->retirable)
+        ap.tick_ms = RETIRE_CHECK_MS;
+    struct one_at_a_time refuser = {.epfd = -1, .timerfd = -1};
+    int idle_fd = stop->fd;
+    if (opts != NULL && opts->one_at_a_time &&
+        one_at_a_time_open(&refuser, srv, adm, acc, stop->fd) < 0)
+        log_warn("newcomers wait in the backlog while a session runs");
+    while (!stop->stopping && !told_to_retire(opts)) {
         int fd;
         union sockaddr_any peer;
-        switch (acceptor_next(&ap, &fd, &peer)) {
+        /* A newcomer held while the last session ran goes first. */
+        enum accept_next next =
+            one_at_a_time_next(&refuser, &fd, &peer) ? NEXT_CONN : acceptor_next(&ap, &fd, &peer);
+        switch (next) {
         case NEXT_EVENT:
             stop_notice(stop);
             continue;
+        case NEXT_TICK:
+            continue;
         case NEXT_FAIL:
-            return;
+            goto out;
         case NEXT_CONN:
             break;
         }
+        set_busy(opts, 1);
         struct arrival a;
         arrival_init(&a, fd, &peer);
+        if (refuser.epfd >= 0) { /* the session's stop fd also wakes for newcomers */
+            stop->fd = refuser.epfd;
+            stop->on_notice = one_at_a_time_notice;
+            stop->notice_arg = &refuser;
+        }
         if (prologue_pregreet_blocking(&a, cfg) && prologue_admit(&a, cfg, adm, self, false))
             serve_blocking(srv, adm, &a, stop); /* to its end; closes fd */
+        stop->fd = idle_fd;
+        stop->on_notice = NULL;
+        set_busy(opts, 0);
     }
+out:
+    one_at_a_time_close(&refuser, REFUSE_SHUTTING_DOWN);
 }
 
 int arch_serial_run(const struct ftpd_server *srv)
@@ -58,10 +105,12 @@ int arch_serial_run(const struct ftpd_server *srv)
     struct stop_state stop;
     stop_init_events(&stop, &events, cfg->shutdown_grace);
     stop.owner = srv; /* the listeners are ours alone: stop them at once */
+    const struct serial_opts opts = {.one_at_a_time = true};
 
-    serial_loop(srv, adm, &acc, &stop);
+    serial_loop(srv, adm, &acc, &stop, &opts);
 
     log_info("stopping");
+    admission_log_refusals(adm);
     acceptor_close(&acc);
     admission_free(adm);
     ctl_events_close(&events);

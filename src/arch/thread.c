@@ -57,7 +57,7 @@ static void start_thread(const struct session_thread *proto, const pthread_attr_
     if (rc != 0) {
         log_error("cannot start a session thread: %s", strerror(rc));
         admission_release(t->adm, t->arrival.slot);
-        admission_refuse(cfg, &t->arrival.ctrl, REFUSE_NO_MEMORY, peer);
+        admission_refuse(t->adm, cfg, &t->arrival.ctrl, REFUSE_NO_MEMORY, peer);
         free(t);
     }
 }
@@ -95,6 +95,7 @@ int arch_thread_run(const struct ftpd_server *srv)
 
     net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
+    admission_log_refusals(adm);
     stop_broadcast_fire(&stop);
     bool drained = wait_for_drain(&events, no_sessions, adm);
     pthread_attr_destroy(&attr);

@@ -22,6 +22,14 @@
  *    wins, the rest see EAGAIN. No hand-off; idle sessions beyond `threads`
  *    wait in the listen backlog.
  *
+ * Saying no when every thread is busy: in queue mode a connection that
+ * waited BACKLOG_WAIT_MS in the queue gets 421 from the main thread; in
+ * accept mode the threads report busy/idle on a scoreboard, and while all
+ * are busy the main thread refuses the connections that waited that long
+ * in the listen queue (common/backlog.c). Either way a client that cannot
+ * be served hears so within a second. In event mode no session waits for
+ * a thread to be greeted for long: threads are taken only per command.
+ *
  * The README gives the measured differences.
  *
  *     start `threads` threads, each:
@@ -32,6 +40,7 @@
  *     main, event and queue: for (;;) { fd = accept(listener); push(fd); }
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +50,9 @@
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/parking.h"
 #include "arch/blocking/threads.h"
+#include "arch/common/backlog.h"
+#include "arch/common/scoreboard.h"
+#include "ftpd/clock.h"
 #include "ftpd/log.h"
 
 #define QUEUE_MAX 65536
@@ -52,6 +64,8 @@ struct pool {
     struct acceptor acc; /* one spare fd for the whole pool */
     atomic_int running;
     enum threadpool_dispatch dispatch;
+    struct scoreboard *sb; /* accept mode: which threads are busy */
+    atomic_int next_index; /* accept mode: each thread's scoreboard slot */
 
     /* event mode: the parked sessions and the event thread */
     struct parking *parking;
@@ -60,6 +74,7 @@ struct pool {
     pthread_mutex_t lock;
     pthread_cond_t nonempty;
     struct arrival *ring;
+    int64_t *since; /* clock_ms() each queued connection arrived */
     int cap, head, len;
     bool closing;
 };
@@ -69,7 +84,8 @@ static void *accept_thread_main(void *arg)
     struct pool *p = arg;
     struct stop_state stop;
     stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
-    serial_loop(p->srv, p->adm, &p->acc, &stop);
+    const struct serial_opts opts = {.sb = p->sb, .index = atomic_fetch_add(&p->next_index, 1)};
+    serial_loop(p->srv, p->adm, &p->acc, &stop, &opts);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
 }
@@ -95,6 +111,7 @@ static bool queue_push(struct pool *p, const struct arrival *a)
     bool room = p->len < p->cap;
     if (room) {
         p->ring[(p->head + p->len) % p->cap] = *a;
+        p->since[(p->head + p->len) % p->cap] = clock_ms();
         p->len++;
         pthread_cond_signal(&p->nonempty);
     }
@@ -200,11 +217,29 @@ static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
             return;
         }
         admission_release(p->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
+        admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
     } else if (!queue_push(p, &a)) {
         admission_release(p->adm, a.slot);
-        admission_refuse(cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
+        admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
     }
+}
+
+/* Queue mode, main thread: every thread is busy and these connections have
+ * waited too long for one: refuse them (the queue is FIFO: the oldest
+ * first). Returns whether any is still queued. */
+static bool queue_expire(struct pool *p, int64_t now)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->len > 0 && now - p->since[p->head] >= BACKLOG_WAIT_MS) {
+        struct arrival *a = &p->ring[p->head];
+        admission_release(p->adm, a->slot);
+        admission_refuse(p->adm, p->srv->cfg, &a->ctrl, REFUSE_BUSY, &a->peer);
+        p->head = (p->head + 1) % p->cap;
+        p->len--;
+    }
+    bool left = p->len > 0;
+    pthread_mutex_unlock(&p->lock);
+    return left;
 }
 
 /* Stopping: wake the queue threads; connections still queued were never
@@ -216,7 +251,7 @@ static void queue_close(struct pool *p)
     while (p->len > 0) {
         struct arrival *a = &p->ring[p->head];
         admission_release(p->adm, a->slot);
-        admission_refuse(p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
+        admission_refuse(p->adm, p->srv->cfg, &a->ctrl, REFUSE_SHUTTING_DOWN, &a->peer);
         p->head = (p->head + 1) % p->cap;
         p->len--;
     }
@@ -243,22 +278,28 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct admission *ad
      * so the queue refuses no one the limits would let in; clamped so a huge
      * max_clients does not reserve memory for nothing. */
     p->cap = srv->cfg->max_clients < QUEUE_MAX ? srv->cfg->max_clients : QUEUE_MAX;
-    if (p->dispatch == DISPATCH_QUEUE)
+    if (p->dispatch == DISPATCH_QUEUE) {
         p->ring = calloc((size_t)p->cap, sizeof *p->ring);
+        p->since = calloc((size_t)p->cap, sizeof *p->since);
+    }
     if (p->dispatch == DISPATCH_EVENT)
         p->parking = parking_new(srv->cfg);
-    bool ready = p->dispatch == DISPATCH_QUEUE   ? p->ring != NULL
+    p->sb = scoreboard_new(srv->cfg->threads);
+    bool ready = p->dispatch == DISPATCH_QUEUE   ? p->ring != NULL && p->since != NULL
                  : p->dispatch == DISPATCH_EVENT ? p->parking != NULL
                                                  : true;
-    if (!ready || acceptor_init(&p->acc) < 0) {
+    if (!ready || p->sb == NULL || acceptor_init(&p->acc) < 0) {
         if (p->parking != NULL) {
             parking_stop(p->parking);
             parking_free(p->parking);
         }
+        scoreboard_free(p->sb);
+        free(p->since);
         free(p->ring);
         free(p);
         return NULL;
     }
+    p->acc.taken = &p->sb->taken;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->nonempty, NULL);
     return p;
@@ -270,6 +311,8 @@ static void pool_free(struct pool *p)
     acceptor_close(&p->acc);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->nonempty);
+    scoreboard_free(p->sb);
+    free(p->since);
     free(p->ring);
     free(p);
 }
@@ -300,14 +343,47 @@ static void accept_into_queue(struct pool *p, struct ctl_events *events)
 {
     struct accept_poll ap;
     accept_poll_init(&ap, &p->acc, p->srv->listeners, p->srv->nlisteners, events->fd);
+    bool queued = false;
     for (;;) {
         int fd;
         union sockaddr_any peer;
+        /* Look at the queue now and then while it holds connections. */
+        ap.tick_ms = queued ? BACKLOG_TICK_MS : -1;
         enum accept_next next = acceptor_next(&ap, &fd, &peer);
         if (next == NEXT_CONN)
             enqueue_conn(p, fd, &peer);
-        else if (next == NEXT_FAIL || stop_pending(events))
+        else if (next == NEXT_FAIL || (next == NEXT_EVENT && stop_pending(events)))
             return;
+        queued = queue_expire(p, clock_ms());
+    }
+}
+
+/* Accept mode: the threads accept; the main thread waits for a stop and,
+ * while every thread is busy, refuses whoever waits too long in the
+ * listen queue. */
+static void watch_backlog(struct pool *p, struct ctl_events *events, int threads)
+{
+    struct backlog_guard guard = {
+        .listeners = p->srv->listeners,
+        .nlisteners = p->srv->nlisteners,
+        .acc = &p->acc,
+        .taken = &p->sb->taken,
+        .adm = p->adm,
+        .cfg = p->srv->cfg,
+    };
+    while (!stop_pending(events)) {
+        struct pollfd pfd = {.fd = events->fd, .events = POLLIN};
+        if (poll(&pfd, 1, BACKLOG_TICK_MS) < 0 && errno != EINTR) {
+            log_error("poll: %s", strerror(errno));
+            return;
+        }
+        int busy = 0;
+        for (int i = 0; i < threads; i++)
+            busy += atomic_load(&p->sb->slot[i].busy) != 0;
+        if (busy >= threads)
+            backlog_guard_tick(&guard, clock_ms());
+        else
+            backlog_guard_idle(&guard);
     }
 }
 
@@ -338,10 +414,11 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     if (started > 0 && p->dispatch != DISPATCH_ACCEPT)
         accept_into_queue(p, &events);
     else if (started > 0)
-        wait_for_stop(&events);
+        watch_backlog(p, &events, started);
 
     net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
+    admission_log_refusals(adm);
     stop_broadcast_fire(&stop);
     if (p->dispatch == DISPATCH_QUEUE)
         queue_close(p);

@@ -91,16 +91,25 @@ static int make_cmds(struct bench *b)
     return make_cmd(&b->cmd.xfer, "RETR %s\r\n", file);
 }
 
-int bench_setup(struct bench *b, const struct bench_opts *o, char *err, size_t errlen)
+void bench_init(struct bench *b, const struct bench_opts *o)
 {
     memset(b, 0, sizeof *b);
     b->o = *o;
     b->size = o->size;
     b->mem_before = b->mem_held = -1;
+    kmem_read_none(&b->kmem_before);
+    kmem_read_none(&b->kmem_held);
+    b->procs = 1;
+    b->sync_up = b->sync_down = -1;
     b->tty = !o->quiet && isatty(STDERR_FILENO) == 1;
     hist_init(&b->lat);
     hist_init(&b->bg_lat);
     b->pid = (long)getpid();
+}
+
+int bench_setup(struct bench *b, const struct bench_opts *o, char *err, size_t errlen)
+{
+    bench_init(b, o);
     if (resolve(b, err, errlen) < 0 || make_sources(b, err, errlen) < 0)
         return -1;
     if (make_cmds(b) < 0) {

@@ -8,6 +8,8 @@
  *   run.c     the measured run: start, deadline or count, grace, counters
  *   idle.c    the idle scenario: ramp up, hold, NOOPs, server memory,
  *             background logins
+ *   spread.c  idle over several client processes (--procs): each runs
+ *             idle.c on its share, the parent syncs and adds them up
  *   pacer     (run.c) --rate and --background-logins: sessions start on a
  *             schedule, the clients waiting their turn in a queue
  *   probe     (run.c) SIZE of --file when --size was not given */
@@ -18,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bench/mem.h"
 #include "bench/opts.h"
 #include "bench/reply.h"
 #include "bench/stats.h"
@@ -138,7 +141,13 @@ struct bench {
     uint64_t t_hold;
     ev_timer hold, tick;
     int64_t mem_before, mem_held;
-    uint64_t bg_ops; /* background logins completed during the hold */
+    struct kmem kmem_before, kmem_held; /* not measured: slab_kib -1 */
+    unsigned procs;                     /* client processes of the run */
+    unsigned ramp_inflight;             /* logins in flight at most (this process) */
+    unsigned noop_rate_max;             /* NOOPs per second at most (this process) */
+    int sync_up, sync_down;             /* a spread child's pipes to its parent; else -1 */
+    bool sync_ramped;                   /* the child told its parent the ramp is over */
+    uint64_t bg_ops;                    /* background logins completed during the hold */
     struct hist bg_lat;
 
     char *scratch; /* received data is discarded into this; uploads are sent from it */
@@ -147,6 +156,10 @@ struct bench {
 };
 
 /* bench.c */
+/* b empty but for the options and the counters' initial values (no
+ * clients, no loop): what bench_setup starts from, and a spread run's
+ * parent, which only adds up its children's figures. */
+void bench_init(struct bench *b, const struct bench_opts *o);
 /* Fill b from o: resolve the host, build the commands, allocate the
  * clients, make the loop. 0, or -1 with err (a usage-level problem). */
 int bench_setup(struct bench *b, const struct bench_opts *o, char *err, size_t errlen);
@@ -198,7 +211,18 @@ void idle_run(struct bench *b);
 void idle_held(struct bench *b, struct client *c);
 void idle_gone(struct bench *b, struct client *c);
 void idle_noop_done(struct bench *b, uint64_t ns);
+/* PSS (KiB) of --server-pid's tree, or -1 with a message naming when. */
+int64_t idle_server_pss(const struct bench *b, const char *when);
 /* Background logins are wanted (the sessions are held, the run goes on). */
 bool idle_bg_wanted(const struct bench *b);
+
+/* spread.c */
+/* An idle run over b->procs client processes; b (bench_init only: no
+ * clients, no loop) gets their sums: sessions held, NOOP latencies,
+ * errors, and the memory figures measured here. */
+void spread_run(struct bench *b);
+/* In a spread child, when the ramp is over: report it and wait for the
+ * parent's word to start the hold (all children hold at once). */
+void spread_child_ramped(struct bench *b);
 
 #endif

@@ -321,6 +321,9 @@ void client_paced(struct client *c)
 
 void client_begin(struct client *c)
 {
+    /* idle --rate: the ramp's logins start on the pacer's schedule too. */
+    if (c->role == ROLE_IDLE && pacer_active(&c->b->rate) && !pacer_admit(&c->b->rate, c))
+        return; /* client_paced() when its turn comes */
     if (c->role == ROLE_IDLE || c->role == ROLE_PROBE)
         session_open(c);
     else

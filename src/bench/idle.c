@@ -1,9 +1,9 @@
 /* The idle scenario: open --sessions logged-in sessions, at most
- * RAMP_INFLIGHT logging in at once; then hold them for --hold seconds while
- * NOOPs go round them at one per session per second at most, and at most
- * NOOP_RATE_MAX per second in all (so the load stays "idle"); record the
- * NOOP round trips. With --server-pid, the server's memory is measured
- * before the first connection and at the end of the hold with every
+ * RAMP_INFLIGHT logging in at once (and with --rate at most that many
+ * starting per second: the ramp is bounded in count and in time); then hold them for --hold seconds
+ * while NOOPs go round them at one per session per second at most, and at most NOOP_RATE_MAX per
+ * second in all (so the load stays "idle"); record the NOOP round trips. With --server-pid, the
+ * server's memory is measured before the first connection and at the end of the hold with every
  * session still open.
  *
  * A session that fails (refused, 421, timeout) is counted and not retried:
@@ -14,7 +14,12 @@
  * second in all (a pacer), until the hold ends: the NOOP round trips are
  * then those of idle sessions while logins run (with an account whose
  * password check costs CPU, the server's hashing competes with them).
- * Their count and latency are reported apart; their errors count. */
+ * Their count and latency are reported apart; their errors count.
+ *
+ * The kernel's memory (/proc/meminfo, /proc/net/sockstat) is read at the
+ * same two moments. In a spread run (spread.c) each child process runs
+ * this on its share with the bounds below divided between the children,
+ * and the parent takes every measurement. */
 #include <stdio.h>
 
 #include "bench/bench.h"
@@ -31,10 +36,16 @@ static void on_hold_end(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Send the NOOPs this tick owes, round the sessions from where the last
  * tick stopped. Sessions not idle (NOOP outstanding, gone) are skipped. */
+static unsigned noop_rate_max(const struct bench *b)
+{
+    return b->noop_rate_max > 0 ? b->noop_rate_max : NOOP_RATE_MAX;
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct bench *b = w->data;
-    unsigned rate = b->held < NOOP_RATE_MAX ? b->held : NOOP_RATE_MAX;
+    unsigned max = noop_rate_max(b);
+    unsigned rate = b->held < max ? b->held : max;
     b->noop_budget += rate * w->repeat;
     unsigned want = (unsigned)b->noop_budget, sent = 0;
     for (unsigned scanned = 0; sent < want && scanned < b->nfast; scanned++) {
@@ -48,6 +59,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void hold_start(struct bench *b)
 {
+    if (b->sync_up >= 0 && !b->finished)
+        spread_child_ramped(b); /* waits until every child is there */
     b->holding = true;
     b->t_hold = mono_ns();
     if (b->held == 0 || b->o.hold <= 0) {
@@ -77,7 +90,8 @@ static void ramp(struct bench *b)
     if (b->ramping)
         return;
     b->ramping = true;
-    while (b->ramp_busy < RAMP_INFLIGHT && b->ramp_next < b->nfast && !b->finished) {
+    unsigned inflight = b->ramp_inflight > 0 ? b->ramp_inflight : RAMP_INFLIGHT;
+    while (b->ramp_busy < inflight && b->ramp_next < b->nfast && !b->finished) {
         struct client *c = &b->clients[b->ramp_next++];
         b->ramp_busy++;
         client_begin(c);
@@ -120,7 +134,7 @@ void idle_noop_done(struct bench *b, uint64_t ns)
     hist_record(&b->lat, ns);
 }
 
-static int64_t measure(const struct bench *b, const char *when)
+int64_t idle_server_pss(const struct bench *b, const char *when)
 {
     int64_t kib = mem_tree_pss_kib(b->o.server_pid);
     if (kib < 0)
@@ -131,8 +145,11 @@ static int64_t measure(const struct bench *b, const char *when)
 
 void idle_run(struct bench *b)
 {
-    if (b->o.server_pid > 0)
-        b->mem_before = measure(b, "before the run");
+    bool measuring = b->sync_up < 0; /* a spread child leaves it to its parent */
+    if (measuring)
+        kmem_read(&b->kmem_before);
+    if (measuring && b->o.server_pid > 0)
+        b->mem_before = idle_server_pss(b, "before the run");
     run_progress_start(b);
     b->t_start = mono_ns();
     ramp(b);
@@ -144,6 +161,8 @@ void idle_run(struct bench *b)
     pacer_stop(&b->bg);
     run_progress_stop(b);
     /* Every held session is still open here. */
-    if (b->o.server_pid > 0 && b->holding)
-        b->mem_held = measure(b, "while holding the sessions");
+    if (measuring && b->o.server_pid > 0 && b->holding)
+        b->mem_held = idle_server_pss(b, "while holding the sessions");
+    if (measuring && b->holding)
+        kmem_read(&b->kmem_held);
 }

@@ -41,7 +41,21 @@ static void fill_result(const struct bench *b, struct result *r)
         .bg_ops = b->bg_ops,
         .bg_user = o->bg_user,
         .bg_p99_ms = ms(hist_percentile(&b->bg_lat, 99)),
+        .procs = idle ? b->procs : 0,
+        .slab_delta_kib = -1,
+        .sunreclaim_delta_kib = -1,
+        .tcp_mem_delta_kib = -1,
+        .kernel_bytes_per_session = -1,
     };
+    const struct kmem *k0 = &b->kmem_before, *k1 = &b->kmem_held;
+    if (idle && k0->slab_kib >= 0 && k1->slab_kib >= 0)
+        r->slab_delta_kib = k1->slab_kib - k0->slab_kib;
+    if (idle && k0->sunreclaim_kib >= 0 && k1->sunreclaim_kib >= 0)
+        r->sunreclaim_delta_kib = k1->sunreclaim_kib - k0->sunreclaim_kib;
+    if (idle && k0->tcp_mem_kib >= 0 && k1->tcp_mem_kib >= 0)
+        r->tcp_mem_delta_kib = k1->tcp_mem_kib - k0->tcp_mem_kib;
+    if (idle)
+        r->kernel_bytes_per_session = kmem_per_session(k0, k1, b->held);
     for (int k = 0; k < ERR_KINDS; k++)
         r->errors[k] = b->errors[k];
     uint64_t begin = idle ? b->t_hold : b->t_start;
@@ -120,14 +134,22 @@ int main(int argc, char **argv)
         fputs("ftpbench: out of memory\n", stderr);
         return 1;
     }
-    if (bench_setup(b, &o, err, sizeof err) < 0) {
-        fprintf(stderr, "ftpbench: %s\n", err);
-        bench_teardown(b);
-        free(b);
-        return 2;
+    unsigned procs = opts_procs(&o);
+    if (procs > 1) {
+        /* The children set up their own clients and loops. */
+        bench_init(b, &o);
+        b->procs = procs;
+        spread_run(b);
+    } else {
+        if (bench_setup(b, &o, err, sizeof err) < 0) {
+            fprintf(stderr, "ftpbench: %s\n", err);
+            bench_teardown(b);
+            free(b);
+            return 2;
+        }
+        bench_raise_nofile(b);
+        run(b);
     }
-    bench_raise_nofile(b);
-    run(b);
 
     struct result r;
     fill_result(b, &r);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct proc_link {
     pid_t pid, ppid;
@@ -136,4 +137,65 @@ int64_t mem_tree_pss_kib(pid_t pid)
     free(queue);
     free(all);
     return total;
+}
+
+int kmem_parse_meminfo(const char *line, const char *key, int64_t *kib)
+{
+    size_t n = strlen(key);
+    long long v;
+    if (strncmp(line, key, n) != 0 || line[n] != ':' || sscanf(line + n + 1, "%lld", &v) != 1)
+        return -1;
+    *kib = v;
+    return 0;
+}
+
+int kmem_parse_sockstat(const char *line, int64_t *pages)
+{
+    if (strncmp(line, "TCP:", 4) != 0)
+        return -1;
+    const char *m = strstr(line, " mem ");
+    long long v;
+    if (m == NULL || sscanf(m + 5, "%lld", &v) != 1)
+        return -1;
+    *pages = v;
+    return 0;
+}
+
+void kmem_read_none(struct kmem *k)
+{
+    *k = (struct kmem){-1, -1, -1};
+}
+
+void kmem_read(struct kmem *k)
+{
+    kmem_read_none(k);
+    char line[256];
+    FILE *f = fopen("/proc/meminfo", "re");
+    if (f != NULL) {
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (kmem_parse_meminfo(line, "Slab", &k->slab_kib) < 0)
+                (void)kmem_parse_meminfo(line, "SUnreclaim", &k->sunreclaim_kib);
+        }
+        fclose(f);
+    }
+    /* TCP over IPv4 and IPv6 share one memory account: sockstat has it. */
+    f = fopen("/proc/net/sockstat", "re");
+    if (f != NULL) {
+        int64_t pages;
+        long page_kib = sysconf(_SC_PAGESIZE) / 1024;
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (kmem_parse_sockstat(line, &pages) == 0 && page_kib > 0)
+                k->tcp_mem_kib = pages * page_kib;
+        }
+        fclose(f);
+    }
+}
+
+int64_t kmem_per_session(const struct kmem *before, const struct kmem *after, uint64_t n)
+{
+    if (n == 0 || before->slab_kib < 0 || after->slab_kib < 0 || before->tcp_mem_kib < 0 ||
+        after->tcp_mem_kib < 0)
+        return -1;
+    int64_t kib = (after->slab_kib - before->slab_kib) + (after->tcp_mem_kib - before->tcp_mem_kib);
+    return kib * 1024 / (int64_t)n;
 }

@@ -34,6 +34,18 @@ int scenario_from_name(const char *name, enum scenario *out)
     return -1;
 }
 
+unsigned opts_procs(const struct bench_opts *o)
+{
+    if (o->scenario != SC_IDLE)
+        return 1;
+    unsigned p = o->procs;
+    if (p == 0)
+        p = (o->sessions + IDLE_SESSIONS_PER_PROC - 1) / IDLE_SESSIONS_PER_PROC;
+    if (p > o->sessions)
+        p = o->sessions;
+    return p > 0 ? p : 1;
+}
+
 bool scenario_session_op(enum scenario s)
 {
     return s == SC_LOGIN || s == SC_RETR_SMALL || s == SC_SLOW || s == SC_STOR_SMALL;
@@ -116,7 +128,8 @@ void opts_usage(FILE *f)
           "                                      268435456) under a new name in --dir each\n"
           "                                      time; every 226 is checked\n"
           "         [--rate N]                   start at most N sessions (logins) per second\n"
-          "                                      over all measured clients (default: no cap)\n"
+          "                                      over all measured clients (default: no cap);\n"
+          "                                      idle: the logins of the ramp\n"
           "         [--epsv]                     EPSV instead of PASV\n"
           "         [--timeout SEC]              seconds without progress before an operation\n"
           "                                      fails (default 10)\n"
@@ -125,6 +138,8 @@ void opts_usage(FILE *f)
           "                                      long, sending NOOPs (default 5)\n"
           "         [--slow K]                   slow: trickling clients (default 100)\n"
           "         [--server-pid PID]           idle: PSS of PID and its descendants\n"
+          "         [--procs P]                  idle: spread the sessions over P client\n"
+          "                                      processes (default: one per 15000)\n"
           "         [--background-logins N]      idle: while holding, --concurrency clients\n"
           "                                      log in and QUIT, N sessions per second in all\n"
           "         [--background-user NAME] [--background-password PASS]\n"
@@ -155,6 +170,7 @@ enum {
     OPT_HOLD,
     OPT_SLOW,
     OPT_SERVER_PID,
+    OPT_PROCS,
     OPT_RATE,
     OPT_BG_LOGINS,
     OPT_BG_USER,
@@ -187,6 +203,7 @@ static const struct option long_options[] = {
     {"hold", required_argument, NULL, OPT_HOLD},
     {"slow", required_argument, NULL, OPT_SLOW},
     {"server-pid", required_argument, NULL, OPT_SERVER_PID},
+    {"procs", required_argument, NULL, OPT_PROCS},
     {"rate", required_argument, NULL, OPT_RATE},
     {"background-logins", required_argument, NULL, OPT_BG_LOGINS},
     {"background-user", required_argument, NULL, OPT_BG_USER},
@@ -304,6 +321,11 @@ static int take_option(struct bench_opts *o, int opt, const char *arg, bool *hav
             break;
         o->server_pid = (pid_t)u;
         return 0;
+    case OPT_PROCS:
+        if (parse_u64(arg, 1, OPT_PROCS_MAX, &u) < 0)
+            break;
+        o->procs = (unsigned)u;
+        return 0;
     case OPT_LABEL:
         if (strlen(arg) > OPT_LABEL_MAX)
             break;
@@ -358,12 +380,6 @@ static int check_options(struct bench_opts *o, bool have_duration, char *err, si
                  "--background-logins");
         return -1;
     }
-    if (o->rate > 0 && o->scenario == SC_IDLE) {
-        snprintf(err, errlen,
-                 "--rate paces measured clients, which idle has none of "
-                 "(see --background-logins)");
-        return -1;
-    }
     if (o->bg_user == NULL)
         o->bg_user = o->user;
     if (o->bg_pass == NULL)
@@ -374,6 +390,10 @@ static int check_options(struct bench_opts *o, bool have_duration, char *err, si
     }
     if (o->sources > 1 && strchr(o->host, ':') != NULL) {
         snprintf(err, errlen, "--sources needs an IPv4 loopback --host");
+        return -1;
+    }
+    if (o->procs > 1 && o->scenario != SC_IDLE) {
+        snprintf(err, errlen, "--procs applies to --scenario idle only");
         return -1;
     }
     if (o->scenario == SC_IDLE && o->count > 0) {

@@ -27,10 +27,14 @@ enum scenario {
 #define OPT_SESSIONS_MAX    1000000
 #define OPT_SLOW_MAX        100000
 #define OPT_SOURCES_MAX     254 /* 127.0.0.1 .. 127.0.0.254 */
-#define OPT_SECONDS_MAX     86400.0
-#define OPT_LABEL_MAX       256
-#define OPT_RATE_MIN        0.01 /* logins per second */
-#define OPT_RATE_MAX        1000000.0
+#define OPT_PROCS_MAX       64
+/* idle without --procs: a process per this many sessions (under a per-process
+ * limit of 20,000 descriptors, with room to spare). */
+#define IDLE_SESSIONS_PER_PROC 15000
+#define OPT_SECONDS_MAX        86400.0
+#define OPT_LABEL_MAX          256
+#define OPT_RATE_MIN           0.01 /* logins per second */
+#define OPT_RATE_MAX           1000000.0
 /* What a STOR sends when --size is not given. */
 #define STOR_SMALL_SIZE 4096
 #define STOR_BIG_SIZE   (256 * 1024 * 1024)
@@ -53,7 +57,9 @@ struct bench_opts {
     double hold;       /* idle */
     unsigned slow;     /* slow: trickling clients */
     pid_t server_pid;  /* idle: 0 = no memory figures */
-    double rate;       /* sessions started per second over the measured clients; 0: no cap */
+    unsigned procs;    /* idle: client processes; 0: one per IDLE_SESSIONS_PER_PROC */
+    double rate;       /* sessions started per second over the measured clients (idle: the
+                          ramp's logins); 0: no cap */
     double bg_rate;    /* idle: background logins per second; 0: none */
     const char *bg_user, *bg_pass; /* their account (default: --user, --password) */
     const char *label;
@@ -73,6 +79,11 @@ void opts_usage(FILE *f);
 const char *scenario_name(enum scenario s);
 /* 0, or -1 for an unknown name. */
 int scenario_from_name(const char *name, enum scenario *out);
+
+/* The client processes an idle run uses: --procs, or enough that each holds
+ * at most IDLE_SESSIONS_PER_PROC sessions; never more than the sessions.
+ * Every other scenario runs in one process. */
+unsigned opts_procs(const struct bench_opts *o);
 
 /* Scenarios whose operation is a whole session (connect .. QUIT). */
 bool scenario_session_op(enum scenario s);

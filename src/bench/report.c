@@ -3,11 +3,33 @@
 #include <string.h>
 
 const char *const report_columns[REPORT_COLUMNS] = {
-    "label",        "scenario",          "concurrency",  "duration_s",  "ops",
-    "errors",       "ops_per_s",         "mb_per_s",     "p50_ms",      "p99_ms",
-    "max_ms",       "sessions_held",     "noop_p50_ms",  "noop_p99_ms", "mem_before_kib",
-    "mem_held_kib", "bytes_per_session", "slow_clients", "slow_ops",    "user",
-    "bg_logins",    "bg_login_p99_ms",
+    "label",
+    "scenario",
+    "concurrency",
+    "duration_s",
+    "ops",
+    "errors",
+    "ops_per_s",
+    "mb_per_s",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "sessions_held",
+    "noop_p50_ms",
+    "noop_p99_ms",
+    "mem_before_kib",
+    "mem_held_kib",
+    "bytes_per_session",
+    "slow_clients",
+    "slow_ops",
+    "user",
+    "bg_logins",
+    "bg_login_p99_ms",
+    "procs",
+    "slab_delta_kib",
+    "sunreclaim_delta_kib",
+    "tcp_mem_delta_kib",
+    "kernel_bytes_per_session",
 };
 
 /* Columns 0, 1 and 19 are text; the others numbers (or empty). */
@@ -84,6 +106,14 @@ static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MA
                             (long long)r->sessions_held;
             snprintf(cell[16], CELL_MAX, "%lld", per);
         }
+    }
+    if (r->idle && r->procs > 0)
+        snprintf(cell[22], CELL_MAX, "%u", r->procs);
+    const int64_t *kernel[] = {&r->slab_delta_kib, &r->sunreclaim_delta_kib, &r->tcp_mem_delta_kib,
+                               &r->kernel_bytes_per_session};
+    for (int i = 0; r->idle && r->procs > 0 && i < 4; i++) {
+        if (*kernel[i] != -1)
+            snprintf(cell[23 + i], CELL_MAX, "%lld", (long long)*kernel[i]);
     }
     if (r->slow) {
         snprintf(cell[17], CELL_MAX, "%u", r->slow_clients);
@@ -202,6 +232,14 @@ void report_human(FILE *f, const struct result *r)
             fprintf(f, "  server PSS  %s KiB before, %s KiB held, %s bytes/session\n",
                     cell[14][0] ? cell[14] : "?", cell[15][0] ? cell[15] : "?",
                     cell[16][0] ? cell[16] : "?");
+        if (cell[26][0] != '\0')
+            fprintf(f,
+                    "  kernel      Slab %+lld KiB (SUnreclaim %+lld), TCP buffers %+lld KiB: "
+                    "%s bytes/session, both ends of each connection, machine-wide\n",
+                    (long long)r->slab_delta_kib, (long long)r->sunreclaim_delta_kib,
+                    (long long)r->tcp_mem_delta_kib, cell[26]);
+        if (r->procs > 1)
+            fprintf(f, "  clients     %u processes\n", r->procs);
     }
     if (r->slow)
         fprintf(f, "  slow        %s clients, %s sessions completed\n", cell[17], cell[18]);

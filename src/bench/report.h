@@ -36,10 +36,15 @@ struct result {
     uint64_t bg_ops;   /* background logins completed */
     const char *bg_user;
     double bg_p99_ms;
+    unsigned procs; /* idle: the client processes the sessions were spread over */
+    /* idle: the kernel's memory (machine-wide) from before the first
+     * connection to the hold's end; -1: not measured. */
+    int64_t slab_delta_kib, sunreclaim_delta_kib, tcp_mem_delta_kib;
+    int64_t kernel_bytes_per_session; /* (Slab + TCP buffers) / sessions held */
 };
 
 /* The result's columns, in CSV order. */
-#define REPORT_COLUMNS 22
+#define REPORT_COLUMNS 27
 extern const char *const report_columns[REPORT_COLUMNS];
 
 uint64_t result_errors(const struct result *r);

@@ -51,6 +51,19 @@ void hist_record(struct hist *h, uint64_t ns)
         h->max_ns = ns;
 }
 
+void hist_merge(struct hist *into, const struct hist *from)
+{
+    if (from->count == 0)
+        return;
+    for (size_t i = 0; i < HIST_BUCKETS; i++)
+        into->bucket[i] += from->bucket[i];
+    into->count += from->count;
+    if (from->min_ns < into->min_ns)
+        into->min_ns = from->min_ns;
+    if (from->max_ns > into->max_ns)
+        into->max_ns = from->max_ns;
+}
+
 uint64_t hist_percentile(const struct hist *h, double pct)
 {
     if (h->count == 0)

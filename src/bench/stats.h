@@ -28,6 +28,9 @@ void hist_record(struct hist *h, uint64_t ns);
  * middle of its bucket, clamped to the exact minimum and maximum. 0 when
  * empty; pct 100 gives the maximum. */
 uint64_t hist_percentile(const struct hist *h, double pct);
+/* Add every record of from to into (the histograms of several processes
+ * made one, as if one process had recorded them all). */
+void hist_merge(struct hist *into, const struct hist *from);
 
 /* Bucket of a value in microseconds, and the values a bucket holds. */
 size_t hist_index(uint64_t us);

@@ -35,14 +35,22 @@ enum step cmd_user(struct session *s, const char *arg, struct buf *out)
         reply(out, 530, "Can't change to another user.");
         return STEP_CONTINUE;
     }
-    s->user_given = true;
-    s->user_anon = is_anonymous_name(arg) && s->cfg->anonymous;
     size_t len = strlen(arg);
     /* A longer name matches no account; it still gets its check. */
     if (len > FTPD_USER_NAME_MAX)
         len = 0;
-    memcpy(s->user_name, arg, len);
-    s->user_name[len] = '\0';
+    /* Held until the login ends (it names the account to check, and the
+     * log line of a failure): allocated to its length. */
+    char *name = strndup(arg, len);
+    if (name == NULL) {
+        session_log(s, LOG_LVL_ERROR, "out of memory");
+        reply(out, 421, "Service not available, out of memory.");
+        return STEP_CLOSE;
+    }
+    free(s->user_name);
+    s->user_name = name;
+    s->user_given = true;
+    s->user_anon = is_anonymous_name(arg) && s->cfg->anonymous;
     reply(out, 331, "Please specify the password.");
     return STEP_CONTINUE;
 }
@@ -51,7 +59,16 @@ static void logged_in_as(struct session *s, const char *name, unsigned perms)
 {
     s->logged_in = true;
     s->perms = session_login_perms(s->cfg, perms);
-    snprintf(s->log_name, sizeof s->log_name, "%s %s", s->peer_name, name);
+    free(s->user_name); /* the account (or "anonymous") names the user now */
+    s->user_name = NULL;
+    /* "peer user"; out of memory, the log lines keep the peer alone. */
+    size_t n = (size_t)s->peer_len + 1 + strlen(name) + 1;
+    char *log_name = malloc(n);
+    if (log_name == NULL)
+        return;
+    snprintf(log_name, n, "%.*s %s", (int)s->peer_len, s->log_name, name);
+    free(s->log_name);
+    s->log_name = log_name;
 }
 
 enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
@@ -80,7 +97,8 @@ enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
         reply(out, 421, "Service not available, out of memory.");
         return STEP_CLOSE;
     }
-    s->work_user = s->user_name[0] != '\0' ? users_find(s->users, s->user_name) : NULL;
+    const char *user = s->user_name != NULL ? s->user_name : "";
+    s->work_user = user[0] != '\0' ? users_find(s->users, user) : NULL;
     const char *hash = s->work_user != NULL ? s->work_user->hash : users_dummy_hash;
     size_t hlen = strlen(hash), plen = strlen(arg);
     if (hlen >= sizeof w->hash || plen >= sizeof w->password) { /* bounded by the parser */
@@ -121,7 +139,8 @@ void work_free(struct work *w)
 static void printable_name(const struct session *s, char *out, size_t outlen)
 {
     size_t n = 0;
-    for (const char *p = s->user_name; *p != '\0' && n + 1 < outlen; p++)
+    const char *user = s->user_name != NULL ? s->user_name : "";
+    for (const char *p = user; *p != '\0' && n + 1 < outlen; p++)
         out[n++] = (*p > 0x20 && *p < 0x7f) ? *p : '?';
     out[n] = '\0';
 }

@@ -147,9 +147,12 @@ enum step cmd_rest(struct session *s, const char *arg, struct buf *out)
     return STEP_CONTINUE;
 }
 
-/* Common part of every transfer command: there must be a data channel. */
+/* Common part of every transfer command: there must be a data channel
+ * (and under tls_data = required, a protected one). */
 bool session_have_data_channel(struct session *s, struct buf *out)
 {
+    if (!tls_data_allowed(s, out))
+        return false;
     if (s->pasv_fd < 0 && !s->have_port) {
         reply(out, 425, "Use PORT or PASV first.");
         return false;
@@ -157,9 +160,23 @@ bool session_have_data_channel(struct session *s, struct buf *out)
     return true;
 }
 
+/* The session's bandwidth cap for a job of this kind: the account's own
+ * (users file options) where it has one, else the server's. */
+static uint64_t job_max_rate(const struct session *s, enum xfer_kind kind)
+{
+    bool upload = kind == XFER_RECV_FILE;
+    int64_t own = -1;
+    if (s->account != NULL)
+        own = upload ? s->account->max_rate_upload : s->account->max_rate_download;
+    if (own >= 0)
+        return (uint64_t)own;
+    return upload ? s->cfg->max_rate_upload : s->cfg->max_rate_download;
+}
+
 enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath)
 {
-    struct transfer *t = &s->xfer;
+    struct session_job *j = s->job; /* the command got it (session_job) */
+    struct transfer *t = &j->xfer;
     t->kind = kind;
     t->pasv_fd = s->pasv_fd;
     t->port_addr = s->port_addr;
@@ -168,7 +185,11 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->peer_addr = s->peer;
     t->data_timeout = s->cfg->data_timeout;
     t->ascii = s->type_ascii;
-    s->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
+    t->max_rate = job_max_rate(s, kind);
+    t->rate_total = s->rate_total;
+    t->tls_protect = s->tls_prot_p;
+    t->tls_control = s->tls_ctrl;
+    j->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
     s->in_transfer = true;
     return STEP_TRANSFER;
 }
@@ -197,10 +218,15 @@ enum step cmd_retr(struct session *s, const char *arg, struct buf *out)
               (unsigned long long)rest);
         return STEP_CONTINUE;
     }
-    s->xfer.file_fd = fd;
-    s->xfer.offset = rest;
-    s->xfer.size = (uint64_t)st.st_size - rest;
-    s->xfer.listing = NULL;
+    struct session_job *j = session_job(s, out);
+    if (j == NULL) {
+        close(fd);
+        return STEP_CONTINUE;
+    }
+    j->xfer.file_fd = fd;
+    j->xfer.offset = rest;
+    j->xfer.size = (uint64_t)st.st_size - rest;
+    j->xfer.listing = NULL;
     reply(out, 150, "Opening %s mode data connection for %s (%llu bytes).",
           s->type_ascii ? "ASCII" : "BINARY", arg, (unsigned long long)st.st_size);
     return session_start_job(s, XFER_SEND_FILE, vpath);
@@ -249,9 +275,14 @@ static enum step start_listing(struct session *s, const char *arg, enum listing_
         reply(out, 550, "No such file or directory.");
         return STEP_CONTINUE;
     }
-    s->xfer.listing = l;
-    s->xfer.file_fd = -1;
-    s->xfer.offset = s->xfer.size = 0;
+    struct session_job *j = session_job(s, out);
+    if (j == NULL) {
+        listing_close(l);
+        return STEP_CONTINUE;
+    }
+    j->xfer.listing = l;
+    j->xfer.file_fd = -1;
+    j->xfer.offset = j->xfer.size = 0;
     reply(out, 150, "Here comes the directory listing.");
     return session_start_job(s, XFER_SEND_LISTING, vpath);
 }

@@ -20,14 +20,20 @@ enum step cmd_syst(struct session *s, const char *arg, struct buf *out)
 
 enum step cmd_feat(struct session *s, const char *arg, struct buf *out)
 {
-    buf_printf(out, "211-Features:\r\n"
-                    " EPRT\r\n"
+    bool tls = s->cfg->tls != TLS_OFF;
+    buf_printf(out, "211-Features:\r\n");
+    if (tls)
+        buf_printf(out, " AUTH TLS\r\n");
+    buf_printf(out, " EPRT\r\n"
                     " EPSV\r\n"
                     " MDTM\r\n"
                     " MFMT\r\n"
                     " MLST type*;size*;modify*;perm*;unique*;\r\n"
-                    " PASV\r\n"
-                    " REST STREAM\r\n"
+                    " PASV\r\n");
+    if (tls)
+        buf_printf(out, " PBSZ\r\n"
+                        " PROT\r\n");
+    buf_printf(out, " REST STREAM\r\n"
                     " SIZE\r\n"
                     " TVFS\r\n"
                     " UTF8\r\n"
@@ -72,7 +78,7 @@ static enum step stat_server(struct session *s, struct buf *out)
     char local[SOCKADDR_STR_MAX];
     sockaddr_str(&s->local, local, sizeof local);
     buf_printf(out, "211-FTP server status:\r\n");
-    buf_printf(out, " Connected to %s from %s\r\n", local, s->peer_name);
+    buf_printf(out, " Connected to %s from %.*s\r\n", local, (int)s->peer_len, s->log_name);
     if (s->logged_in)
         buf_printf(out, " Logged in as %s\r\n",
                    s->account != NULL ? s->account->name : "anonymous");
@@ -87,8 +93,12 @@ static enum step stat_server(struct session *s, struct buf *out)
                (unsigned long long)s->bytes_sent);
     buf_printf(out, " Files received: %llu, bytes received: %llu\r\n",
                (unsigned long long)s->files_received, (unsigned long long)s->bytes_received);
+    if (s->cfg->tls != TLS_OFF)
+        buf_printf(out, " Control connection: %s; data connections: %s\r\n",
+                   s->tls_on ? "TLS" : "plain", s->tls_prot_p ? "TLS (PROT P)" : "plain (PROT C)");
     if (s->in_transfer)
-        buf_printf(out, " Transfer in progress: %s\r\n", s->xfer_path ? s->xfer_path : "?");
+        buf_printf(out, " Transfer in progress: %s\r\n",
+                   s->job->xfer_path ? s->job->xfer_path : "?");
     reply(out, 211, "End of status.");
     return STEP_CONTINUE;
 }

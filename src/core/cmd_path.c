@@ -28,7 +28,7 @@ void append_quoted(struct buf *out, const char *path)
 enum step cmd_pwd(struct session *s, const char *arg, struct buf *out)
 {
     buf_printf(out, "257 ");
-    append_quoted(out, s->cwd);
+    append_quoted(out, session_cwd(s));
     buf_printf(out, " is the current directory\r\n");
     return STEP_CONTINUE;
 }
@@ -44,8 +44,8 @@ static enum step change_dir(struct session *s, const char *arg, struct buf *out)
         return STEP_CONTINUE;
     }
     close(fd);
-    char *cwd = strdup(vpath);
-    if (cwd == NULL) {
+    char *cwd = NULL; /* the root takes no memory */
+    if (strcmp(vpath, "/") != 0 && (cwd = strdup(vpath)) == NULL) {
         reply(out, 451, "Out of memory.");
         return STEP_CONTINUE;
     }

@@ -105,7 +105,7 @@ static void upload_release(struct upload *up)
 
 int upload_end(struct session *s, enum xfer_result result, const char **why)
 {
-    struct upload *up = &s->up;
+    struct upload *up = &s->job->up;
     int code = 0;
     if (up->dir_fd < 0 || up->name == NULL) {
         upload_release(up);
@@ -129,7 +129,7 @@ int upload_end(struct session *s, enum xfer_result result, const char **why)
             unlinkat(up->dir_fd, up->tmp, 0);
         }
     } else if (result != XFER_OK && up->created && !keep) {
-        unlink_if_same(up->dir_fd, up->name, s->xfer.file_fd);
+        unlink_if_same(up->dir_fd, up->name, s->job->xfer.file_fd);
     }
     upload_release(up);
     return code;
@@ -203,7 +203,7 @@ static int open_upload(struct session *s, enum upload_kind kind, const char *arg
     const char *name = NULL;
     int dir;
     if (kind == UP_STOU && *arg == '\0') {
-        dir = path_open(s->root_fd, s->cwd, O_PATH | O_DIRECTORY);
+        dir = path_open(s->root_fd, session_cwd(s), O_PATH | O_DIRECTORY);
     } else {
         if (session_path(s, arg, vpath, out) < 0)
             return -1;
@@ -336,6 +336,11 @@ static enum step upload(struct session *s, enum upload_kind kind, const char *ar
     s->rest = 0;
     if (!session_have_data_channel(s, out))
         return STEP_CONTINUE;
+    /* The job first: once a file is created, nothing may fail before the
+     * engine takes it (session_command drops a job left unused). */
+    struct session_job *j = session_job(s, out);
+    if (j == NULL)
+        return STEP_CONTINUE;
     struct upload up;
     upload_init(&up);
     uint64_t offset;
@@ -345,17 +350,17 @@ static enum step upload(struct session *s, enum upload_kind kind, const char *ar
         upload_release(&up);
         return STEP_CONTINUE;
     }
-    s->up = up;
-    s->xfer.file_fd = fd;
-    s->xfer.offset = offset;
-    s->xfer.size = 0;
-    s->xfer.listing = NULL;
+    j->up = up;
+    j->xfer.file_fd = fd;
+    j->xfer.offset = offset;
+    j->xfer.size = 0;
+    j->xfer.listing = NULL;
     if (kind == UP_STOU)
         reply(out, 150, "FILE: %s", shown);
     else
         reply(out, 150, "Ok to send data.");
     char vpath[FTPD_PATH_MAX];
-    if (path_join(s->cwd, kind == UP_STOU ? up.name : arg, vpath, sizeof vpath) < 0)
+    if (path_join(session_cwd(s), kind == UP_STOU ? up.name : arg, vpath, sizeof vpath) < 0)
         vpath[0] = '\0';
     return session_start_job(s, XFER_RECV_FILE, vpath);
 }

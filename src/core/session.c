@@ -63,14 +63,15 @@ static const struct command commands[] = {
     {"RNFR", cmd_rnfr, WRITE_CMD, "RNFR <path>", PERM_RENAME},
     {"RNTO", cmd_rnto, WRITE_CMD, "RNTO <path>", PERM_RENAME},
     {"MFMT", cmd_mfmt, WRITE_CMD, "MFMT <YYYYMMDDHHMMSS> <path>", PERM_CHMOD},
-    /* Known, deliberately not implemented (TLS, accounts, reinit). */
+    /* FTPS (cmd_tls.c). */
+    {"AUTH", cmd_auth, CMD_NEEDS_ARG, "AUTH TLS", 0},
+    {"PBSZ", cmd_pbsz, CMD_NEEDS_ARG, "PBSZ 0", 0},
+    {"PROT", cmd_prot, CMD_NEEDS_ARG, "PROT P|C", 0},
+    {"CCC", cmd_ccc, CMD_NO_ARG, NULL, 0},
+    /* Known, deliberately not implemented (accounts, reinit). */
     {"ACCT", cmd_not_implemented, 0, NULL, 0},
     {"SMNT", cmd_not_implemented, 0, NULL, 0},
     {"REIN", cmd_not_implemented, 0, NULL, 0},
-    {"AUTH", cmd_not_implemented, 0, NULL, 0},
-    {"PBSZ", cmd_not_implemented, 0, NULL, 0},
-    {"PROT", cmd_not_implemented, 0, NULL, 0},
-    {"CCC", cmd_not_implemented, 0, NULL, 0},
     {"ADAT", cmd_not_implemented, 0, NULL, 0},
     {"LANG", cmd_not_implemented, 0, NULL, 0},
     {"MFCT", cmd_not_implemented, 0, NULL, 0},
@@ -115,24 +116,22 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
     struct session *s = calloc(1, sizeof *s);
     if (s == NULL)
         return NULL;
-    s->cwd = strdup("/");
-    if (s->cwd == NULL) {
-        free(s);
-        return NULL;
-    }
     s->cfg = cfg;
     s->root_fd = root_fd;
     s->local = *local;
     s->peer = *peer;
     sockaddr_unmap(&s->local);
     sockaddr_unmap(&s->peer);
-    sockaddr_str(&s->peer, s->peer_name, sizeof s->peer_name);
-    memcpy(s->log_name, s->peer_name, sizeof s->peer_name);
+    char name[SOCKADDR_STR_MAX];
+    sockaddr_str(&s->peer, name, sizeof name);
+    s->log_name = strdup(name);
+    if (s->log_name == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->peer_len = (unsigned char)strlen(name);
     s->own_root_fd = -1;
     s->pasv_fd = -1;
-    s->xfer.pasv_fd = -1;
-    s->xfer.file_fd = -1;
-    upload_init(&s->up);
     return s;
 }
 
@@ -141,26 +140,54 @@ void session_set_users(struct session *s, const struct users *users)
     s->users = users;
 }
 
+void session_set_rate_share(struct session *s, struct rate_share *total)
+{
+    s->rate_total = total;
+}
+
 void session_set_listing_cache(struct session *s, struct listing_cache *cache)
 {
     s->listing_cache = cache;
 }
 
+struct session_job *session_job(struct session *s, struct buf *out)
+{
+    if (s->job != NULL)
+        return s->job;
+    struct session_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        session_log(s, LOG_LVL_ERROR, "out of memory");
+        reply(out, 451, "Local error: out of memory.");
+        return NULL;
+    }
+    j->xfer.pasv_fd = -1;
+    j->xfer.file_fd = -1;
+    upload_init(&j->up);
+    s->job = j;
+    return j;
+}
+
+const char *session_cwd(const struct session *s)
+{
+    return s->cwd != NULL ? s->cwd : "/";
+}
+
 static void release_job(struct session *s)
 {
-    const char *why;
-    if (s->xfer.kind == XFER_RECV_FILE)
-        upload_end(s, XFER_ABORTED, &why); /* a no-op once transfer_done ran */
-    if (s->xfer.file_fd >= 0)
-        close(s->xfer.file_fd);
-    if (s->xfer.listing != NULL)
-        listing_close(s->xfer.listing);
-    s->xfer.file_fd = -1;
-    s->xfer.listing = NULL;
-    s->xfer.pasv_fd = -1;
-    free(s->xfer_path);
-    s->xfer_path = NULL;
+    struct session_job *j = s->job;
     s->in_transfer = false;
+    if (j == NULL)
+        return;
+    const char *why;
+    if (j->xfer.kind == XFER_RECV_FILE)
+        upload_end(s, XFER_ABORTED, &why); /* a no-op once transfer_done ran */
+    if (j->xfer.file_fd >= 0)
+        close(j->xfer.file_fd);
+    if (j->xfer.listing != NULL)
+        listing_close(j->xfer.listing);
+    free(j->xfer_path);
+    free(j);
+    s->job = NULL;
 }
 
 void session_close_data(struct session *s)
@@ -182,6 +209,8 @@ void session_free(struct session *s)
     if (s->own_root_fd >= 0)
         close(s->own_root_fd);
     free(s->cwd);
+    free(s->user_name);
+    free(s->log_name);
     free(s);
 }
 
@@ -197,7 +226,7 @@ void session_greet(struct session *s, struct buf *out)
 
 int session_path(struct session *s, const char *arg, char *vpath, struct buf *out)
 {
-    if (path_join(s->cwd, arg, vpath, FTPD_PATH_MAX) < 0) {
+    if (path_join(session_cwd(s), arg, vpath, FTPD_PATH_MAX) < 0) {
         reply(out, 553, "File name too long.");
         return -1;
     }
@@ -274,12 +303,19 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
     }
     if (!command_allowed(s, c, arg, out))
         return STEP_CONTINUE;
-    return c->handler(s, arg, out);
+    if ((c->handler == cmd_user || c->handler == cmd_pass) && !tls_login_allowed(s, out))
+        return STEP_CONTINUE;
+    enum step step = c->handler(s, arg, out);
+    /* A transfer command that failed before its transfer started leaves
+     * its job unused: an idle session holds none. */
+    if (!s->in_transfer)
+        release_job(s);
+    return step;
 }
 
 struct transfer *session_transfer(struct session *s)
 {
-    return s->in_transfer ? &s->xfer : NULL;
+    return s->in_transfer ? &s->job->xfer : NULL;
 }
 
 void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
@@ -287,11 +323,12 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
 {
     if (!s->in_transfer)
         return;
-    bool listing = s->xfer.kind == XFER_SEND_LISTING;
-    bool upload = s->xfer.kind == XFER_RECV_FILE;
+    struct session_job *j = s->job;
+    bool listing = j->xfer.kind == XFER_SEND_LISTING;
+    bool upload = j->xfer.kind == XFER_RECV_FILE;
     static const char *const result_names[] = {
-        "ok",          "no data connection", "aborted",   "connection lost",
-        "local error", "shutdown",           "disk full", "quota exceeded"};
+        "ok",       "no data connection", "aborted",        "connection lost",        "local error",
+        "shutdown", "disk full",          "quota exceeded", "TLS session not resumed"};
     /* An upload is committed (or rolled back) before its reply: 226 means
      * the file is in place under its name. */
     const char *why = NULL;
@@ -325,6 +362,11 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
         case XFER_QUOTA:
             reply(out, 552, "Exceeded storage allocation.");
             break;
+        case XFER_TLS_REFUSED:
+            reply(out, 522,
+                  "Data connection must resume the TLS session of the control "
+                  "connection.");
+            break;
         }
     }
     if (s->abort_pending) {
@@ -341,13 +383,13 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
         if (ok)
             s->files_sent++;
     }
-    bool cached = listing && s->xfer.listing != NULL && listing_cached(s->xfer.listing);
+    bool cached = listing && j->xfer.listing != NULL && listing_cached(j->xfer.listing);
     unsigned r = (unsigned)result < sizeof result_names / sizeof result_names[0] ? result : 4;
     session_log(s, ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes%s: %s",
                 listing  ? "LIST"
                 : upload ? "STOR"
                          : "RETR",
-                s->xfer_path ? s->xfer_path : "?", (unsigned long long)bytes,
+                j->xfer_path ? j->xfer_path : "?", (unsigned long long)bytes,
                 cached ? " (cached)" : "", code != 0 ? why : result_names[r]);
     release_job(s);
     session_close_data(s);
@@ -383,6 +425,12 @@ void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf 
         break;
     case REFUSE_NO_MEMORY:
         reply(out, 421, "Service not available, out of memory.");
+        break;
+    case REFUSE_BUSY:
+        reply(out, 421, "Server busy: every worker is serving a session, please try again later.");
+        break;
+    case REFUSE_ONE_AT_A_TIME:
+        reply(out, 421, "Serial server: one session at a time, please try again later.");
         break;
     }
 }

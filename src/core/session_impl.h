@@ -26,54 +26,68 @@ struct upload {
     bool created; /* written in place into a file this upload created */
 };
 
-struct session {
-    const struct ftpd_config *cfg;
-    int root_fd;              /* the served root: shared, or own_root_fd */
-    int own_root_fd;          /* a user's home, opened at login; -1: none */
-    union sockaddr_any local; /* control connection, our side */
-    union sockaddr_any peer;  /* control connection, the client */
-    char peer_name[SOCKADDR_STR_MAX];
-    /* peer_name, then " user" once logged in: every log line's prefix */
-    char log_name[SOCKADDR_STR_MAX + 1 + FTPD_USER_NAME_MAX + 1];
-    char *cwd; /* virtual absolute path, normalised ("/", "/a/b") */
-
-    bool user_given; /* USER accepted, PASS expected */
-    bool user_anon;  /* that USER names the anonymous account */
-    bool logged_in;
-    char user_name[FTPD_USER_NAME_MAX + 1]; /* USER's argument; "" if too long */
-    const struct users *users;              /* not owned; NULL: anonymous only */
-    const struct user *account;             /* the logged-in account; NULL: anonymous */
-    struct work *work;                      /* the PASS check, until taken */
-    const struct user *work_user;           /* whom it checks; NULL: nobody (dummy) */
-    bool delaying;                          /* a failed login waits for its 530 */
-    unsigned perms;                         /* enum perm letters, set at login */
-    unsigned prelogin_commands;
-    unsigned login_failures;
-
-    bool type_ascii;
-    bool epsv_all;
-    uint64_t rest;
-
-    /* The one data channel: a passive listener or an active address. */
-    int pasv_fd;
-    uint64_t pasv_rng; /* passive port probes (dataport.c); 0: not seeded */
-    bool have_port;
-    union sockaddr_any port_addr;
-
-    bool in_transfer;
-    bool abort_pending;
+/* What a transfer needs while it runs (or is being set up by its command):
+ * allocated on demand (session_job) and freed when it ends, so an idle
+ * session does not carry it. */
+struct session_job {
     struct transfer xfer;
     char *xfer_path;  /* virtual path of the job, for the log line */
     struct upload up; /* XFER_RECV_FILE: where the bytes go (cmd_write.c) */
+};
 
-    char *rnfr; /* RNFR's virtual path until RNTO; any other command drops it */
+/* Laid out for an idle session's size (100,000 of them fit in a hybrid
+ * server at under 1 KiB each): pointers, then counters, addresses, ints and
+ * flags, with no holes; state that only some commands need is allocated
+ * on demand (job, user_name, rnfr, cwd below the root). */
+struct session {
+    const struct ftpd_config *cfg;
+    const struct users *users;           /* not owned; NULL: anonymous only */
+    const struct user *account;          /* the logged-in account; NULL: anonymous */
+    struct work *work;                   /* the PASS check, until taken */
+    const struct user *work_user;        /* whom it checks; NULL: nobody (dummy) */
+    struct listing_cache *listing_cache; /* not owned; NULL: none */
+    struct rate_share *rate_total;       /* not owned; NULL: no total cap */
+    struct session_job *job;             /* the transfer (in_transfer); else NULL */
+    const struct stream *tls_ctrl;       /* FTPS: the control stream (opaque here) */
+    /* The peer's address ("127.0.0.1:40000"), then " user" once logged in:
+     * every log line's prefix, allocated to its length. Its first peer_len
+     * bytes are the peer's address alone. */
+    char *log_name;
+    char *user_name; /* USER's argument until the login ends ("" if too long); NULL: none */
+    char *cwd;       /* virtual absolute path, normalised ("/a/b"); NULL: the root "/" */
+    char *rnfr;      /* RNFR's virtual path until RNTO; any other command drops it */
 
+    uint64_t rest;
+    uint64_t pasv_rng; /* passive port probes (dataport.c); 0: not seeded */
     uint64_t files_sent;
     uint64_t bytes_sent;
     uint64_t files_received;
     uint64_t bytes_received;
 
-    struct listing_cache *listing_cache; /* not owned; NULL: none */
+    union sockaddr_any local;     /* control connection, our side */
+    union sockaddr_any peer;      /* control connection, the client */
+    union sockaddr_any port_addr; /* PORT/EPRT's address, when have_port */
+
+    int root_fd;                /* the served root: shared, or own_root_fd */
+    int own_root_fd;            /* a user's home, opened at login; -1: none */
+    int pasv_fd;                /* the one data channel: a passive listener, or -1 */
+    unsigned perms;             /* enum perm letters, set at login */
+    uint16_t prelogin_commands; /* up to FTPD_PRELOGIN_MAX + 1 */
+    uint16_t login_failures;    /* up to max_login_fails (<= 100) */
+
+    unsigned char peer_len; /* log_name's peer part (< SOCKADDR_STR_MAX) */
+    bool user_given : 1;    /* USER accepted, PASS expected */
+    bool user_anon : 1;     /* that USER names the anonymous account */
+    bool logged_in : 1;
+    bool delaying : 1; /* a failed login waits for its 530 */
+    bool type_ascii : 1;
+    bool epsv_all : 1;
+    bool have_port : 1; /* the data channel is port_addr (active) */
+    bool in_transfer : 1;
+    bool abort_pending : 1;
+    bool tls_on : 1;     /* FTPS (cmd_tls.c): the control connection is TLS */
+    bool tls_pbsz : 1;   /* PBSZ given (implied on implicit TLS) */
+    bool tls_prot_p : 1; /* PROT P: data connections are TLS */
 };
 
 /* Command rules, checked in one place (session_command) for every command,
@@ -112,11 +126,18 @@ void append_quoted(struct buf *out, const char *path);
 
 /* There is a data channel (PASV/EPSV/PORT/EPRT); else replies 425. */
 bool session_have_data_channel(struct session *s, struct buf *out);
-/* Fill the rest of s->xfer for kind (the caller set the source or sink and
+/* The session's job (allocated on first use; kept until the transfer ends,
+ * or until the command that asked for it returns without starting one).
+ * NULL: out of memory, with a 451 in out. */
+struct session_job *session_job(struct session *s, struct buf *out);
+/* The virtual cwd ("/" when s->cwd is NULL). */
+const char *session_cwd(const struct session *s);
+
+/* Fill the rest of s->job->xfer for kind (the caller set the source or sink and
  * replied 150) and mark the transfer running. */
 enum step session_start_job(struct session *s, enum xfer_kind kind, const char *vpath);
 
-/* End of an upload (cmd_write.c), before its fd is closed: rename the
+/* End of an upload (cmd_write.c, s->job->up), before its fd is closed: rename the
  * temporary file over the target, keep what arrived or remove it, as the
  * result and upload_partial say. Returns the reply code to give instead of
  * the result's (with its text in *why), or 0. Idempotent: a session freed
@@ -184,6 +205,16 @@ enum step cmd_list(struct session *, const char *, struct buf *);
 enum step cmd_nlst(struct session *, const char *, struct buf *);
 enum step cmd_mlsd(struct session *, const char *, struct buf *);
 enum step cmd_abor(struct session *, const char *, struct buf *);
+
+enum step cmd_auth(struct session *, const char *, struct buf *);
+enum step cmd_pbsz(struct session *, const char *, struct buf *);
+enum step cmd_prot(struct session *, const char *, struct buf *);
+enum step cmd_ccc(struct session *, const char *, struct buf *);
+/* tls = required: USER and PASS only on a TLS control connection; else
+ * replies 530. */
+bool tls_login_allowed(struct session *s, struct buf *out);
+/* tls_data = required: transfers only under PROT P; else replies 521. */
+bool tls_data_allowed(struct session *s, struct buf *out);
 
 /* The command table (session.c), for HELP. */
 const struct command *command_table(size_t *count);

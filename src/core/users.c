@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 
 #include "ftpd/limits.h"
 #include "ftpd/perm.h"
+#include "ftpd/rate.h"
 
 /* crypt_gensalt_rn("$y$", 0, ...) with libxcrypt's default yescrypt cost
  * (the one `ftpd --hash-password` uses), over 32 random bytes that were
@@ -111,14 +113,54 @@ static bool name_ok(const char *name, char *bad)
     return true;
 }
 
+/* The optional fifth field: "key=value,key=value" overriding server keys
+ * for this user (only the bandwidth caps so far). 0, or -1 with err set. */
+static int parse_options(char *opts, const char *path, int lineno, struct user *u, char *err,
+                         size_t errlen)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+    } keys[] = {
+        {"max_rate_download", offsetof(struct user, max_rate_download)},
+        {"max_rate_upload", offsetof(struct user, max_rate_upload)},
+    };
+    char *save = NULL;
+    for (char *opt = strtok_r(opts, ",", &save); opt != NULL; opt = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(opt, '=');
+        if (eq != NULL)
+            *eq = '\0';
+        size_t i = 0;
+        while (i < sizeof keys / sizeof keys[0] && strcmp(keys[i].key, opt) != 0)
+            i++;
+        if (i == sizeof keys / sizeof keys[0]) {
+            fail(err, errlen,
+                 "%s:%d: field 'options': unknown option '%s' (max_rate_download, "
+                 "max_rate_upload)",
+                 path, lineno, opt);
+            return -1;
+        }
+        uint64_t v;
+        if (eq == NULL || rate_parse(eq + 1, &v) != 0) {
+            fail(err, errlen,
+                 "%s:%d: field 'options': %s: '%s' is not a rate (bytes/s, e.g. 512K, 1M; 0 = "
+                 "unlimited)",
+                 path, lineno, opt, eq != NULL ? eq + 1 : "");
+            return -1;
+        }
+        *(int64_t *)(void *)((char *)u + keys[i].offset) = (int64_t)v;
+    }
+    return 0;
+}
+
 /* One line (newline stripped) into *u. 0, or -1 with err set. */
 static int parse_line(char *line, const char *path, int lineno, struct user *u, char *err,
                       size_t errlen)
 {
-    char *field[4];
+    char *field[5];
     int n = 0;
     for (char *p = line;; p++) {
-        if (n < 4)
+        if (n < 5)
             field[n] = p;
         n++;
         p = strchr(p, ':');
@@ -126,9 +168,10 @@ static int parse_line(char *line, const char *path, int lineno, struct user *u, 
             break;
         *p = '\0';
     }
-    if (n != 4) {
-        fail(err, errlen, "%s:%d: expected name:password-hash:home:permissions, got %d field%s",
-             path, lineno, n, n == 1 ? "" : "s");
+    if (n != 4 && n != 5) {
+        fail(err, errlen,
+             "%s:%d: expected name:password-hash:home:permissions[:options], got %d field%s", path,
+             lineno, n, n == 1 ? "" : "s");
         return -1;
     }
     char bad = 0;
@@ -169,6 +212,10 @@ static int parse_line(char *line, const char *path, int lineno, struct user *u, 
              lineno, bad);
         return -1;
     }
+    u->max_rate_download = -1;
+    u->max_rate_upload = -1;
+    if (n == 5 && parse_options(field[4], path, lineno, u, err, errlen) != 0)
+        return -1;
     u->name = strdup(field[0]);
     u->hash = strdup(field[1]);
     u->home = strdup(field[2]);

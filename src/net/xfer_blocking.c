@@ -44,6 +44,8 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
+#include "ftpd/rate.h"
+#include "ftpd/tls.h"
 
 /* Largest sendfile() per round. A non-blocking socket takes only what fits
  * in its buffer anyway; the cap bounds how long ctrl and stop go unpolled
@@ -64,6 +66,10 @@ struct engine {
     int64_t timeout_ms;    /* data timeout; 0 = none */
     int64_t last_progress; /* clock_ms() of the last byte moved */
     uint64_t *bytes;
+    /* Bandwidth caps (throttle below); limited false: none, no cost. */
+    struct rate_limit rate;
+    bool limited;
+    int64_t sleep_until; /* clock_ms() a throttled engine_wait ends; 0: not asleep */
 };
 
 enum wait_status {
@@ -96,7 +102,15 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, bool
             }
             wait_ms = clamp_ms(w->deadline - now);
         }
-        if (e->timeout_ms > 0) {
+        if (e->sleep_until > 0) {
+            /* Throttled (fd is -1): the wait is the rest of the sleep, and
+             * no data timeout runs, as no progress is expected. */
+            if (now >= e->sleep_until)
+                return WAIT_READY;
+            int64_t left = e->sleep_until - now;
+            if (wait_ms < 0 || left < wait_ms)
+                wait_ms = clamp_ms(left);
+        } else if (e->timeout_ms > 0) {
             int64_t left = e->last_progress + e->timeout_ms - now;
             if (left <= 0)
                 return WAIT_TIMEOUT;
@@ -172,6 +186,41 @@ static void progress(struct engine *e, size_t n)
 {
     *e->bytes += n;
     e->last_progress = clock_ms();
+    if (e->limited)
+        rate_limit_charge(&e->rate, n);
+}
+
+/* ---- bandwidth (max_rate_download, max_rate_upload, max_rate_total) ----- */
+
+/* How many of want bytes may move now under the transfer's caps, in
+ * *allowed (WAIT_READY; else *res says why the transfer ends). When none may yet, sleep until
+ * enough have accrued for a slice (ftpd/rate.h: half a burst, about 50 ms of the rate): the sleep
+ * is engine_wait's poll with no data fd in it, so ABOR, STAT and a stop are still answered at once,
+ * and an upload's socket is simply not read (TCP flow control slows the sender). Every byte that
+ * moves is charged in progress(). */
+static enum wait_status throttle(struct engine *e, size_t want, size_t *allowed,
+                                 enum xfer_result *res)
+{
+    *allowed = want;
+    if (!e->limited)
+        return WAIT_READY;
+    for (;;) {
+        int64_t now = clock_ms(), wait_ms;
+        uint64_t n = rate_limit_grant(&e->rate, now, want, &wait_ms);
+        if (n > 0) {
+            *allowed = n < want ? (size_t)n : want;
+            return WAIT_READY;
+        }
+        e->sleep_until = now + wait_ms;
+        enum wait_status st = engine_wait(e, -1, 0, false, res);
+        e->sleep_until = 0;
+        if (st == WAIT_TIMEOUT) /* not while asleep; kept for the contract */
+            *res = XFER_CONN_LOST;
+        if (st != WAIT_READY)
+            return st;
+        /* Time spent asleep is no stall of the client's. */
+        e->last_progress = clock_ms();
+    }
 }
 
 /* Passive: the client connects to the port we announced. */
@@ -241,9 +290,12 @@ static enum xfer_result send_all(struct engine *e, struct stream *ds, const char
 {
     short ev = POLLOUT;
     while (len > 0) {
+        enum xfer_result res;
+        size_t allowed;
+        if (throttle(e, len, &allowed, &res) != WAIT_READY)
+            return res;
         /* Poll before every write, not only after EAGAIN: a fast client
          * keeps the socket writable, and ABOR must still be heard. */
-        enum xfer_result res;
         switch (engine_wait(e, ds->fd, ev, false, &res)) {
         case WAIT_READY:
             break;
@@ -253,7 +305,7 @@ static enum xfer_result send_all(struct engine *e, struct stream *ds, const char
             return res;
         }
         size_t n;
-        enum stream_status st = stream_write(ds, p, len, &n);
+        enum stream_status st = stream_write(ds, p, allowed, &n);
         switch (st) {
         case STREAM_OK:
             /* Special problem: short writes; the rest goes next round. */
@@ -286,6 +338,9 @@ static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result 
     uint64_t off = t->offset, left = t->size;
     short ev = POLLOUT;
     while (left > 0) {
+        size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
+        if (throttle(e, want, &want, res) != WAIT_READY)
+            return true;
         switch (engine_wait(e, ds->fd, ev, false, res)) {
         case WAIT_READY:
             break;
@@ -295,7 +350,6 @@ static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result 
         case WAIT_END:
             return true;
         }
-        size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
         /* Short counts are normal (the socket buffer filled); the offset
          * moves with them. */
         size_t n;
@@ -437,6 +491,9 @@ static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *r
     loff_t off = (loff_t)t->offset;
     bool first = true;
     for (;;) {
+        size_t want;
+        if (throttle(e, FTPD_XFER_CHUNK, &want, res) != WAIT_READY)
+            goto out;
         switch (engine_wait(e, ds->fd, POLLIN, false, res)) {
         case WAIT_READY:
             break;
@@ -446,8 +503,7 @@ static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *r
         case WAIT_END:
             goto out;
         }
-        ssize_t n =
-            splice(ds->fd, NULL, p[1], NULL, FTPD_XFER_CHUNK, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        ssize_t n = splice(ds->fd, NULL, p[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -502,6 +558,9 @@ static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
     enum xfer_result res = XFER_OK;
     short ev = POLLIN;
     for (;;) {
+        size_t want;
+        if (throttle(e, FTPD_XFER_CHUNK, &want, &res) != WAIT_READY)
+            goto out;
         bool held = ev == POLLIN && stream_pending(ds) > 0;
         switch (engine_wait(e, ds->fd, ev, held, &res)) {
         case WAIT_READY:
@@ -513,7 +572,7 @@ static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
             goto out;
         }
         size_t n;
-        enum stream_status st = stream_read(ds, mem + 1, FTPD_XFER_CHUNK, &n);
+        enum stream_status st = stream_read(ds, mem + 1, want, &n);
         ev = stream_poll_events(st, POLLIN);
         switch (st) {
         case STREAM_OK:
@@ -546,6 +605,53 @@ out:
     return res;
 }
 
+/* The data stream's start (a TLS handshake) before any byte, even for a
+ * transfer of none, waited like every other step: ABOR, the stop and the
+ * data timeout apply. */
+static enum xfer_result start_stream(struct engine *e, struct stream *ds)
+{
+    for (;;) {
+        enum stream_status st = stream_handshake(ds);
+        if (st == STREAM_OK)
+            return XFER_OK;
+        if (st == STREAM_ERR || st == STREAM_EOF) {
+            log_debug("data connection: %s handshake: %s", ds->ops->name, strerror(errno));
+            return XFER_CONN_LOST;
+        }
+        enum xfer_result res;
+        switch (engine_wait(e, ds->fd, stream_poll_events(st, POLLIN), false, &res)) {
+        case WAIT_READY:
+            break;
+        case WAIT_TIMEOUT:
+            return XFER_CONN_LOST;
+        case WAIT_END:
+            return res;
+        }
+    }
+}
+
+/* Move the job's bytes over the started data stream. */
+static enum xfer_result move_data(struct engine *e, struct stream *ds)
+{
+    enum xfer_result res;
+    switch (e->t->kind) {
+    case XFER_SEND_FILE:
+        res = send_file(e, ds);
+        break;
+    case XFER_SEND_LISTING:
+        res = send_listing(e, ds);
+        break;
+    case XFER_RECV_FILE:
+        if (!recv_splice(e, ds, &res))
+            res = recv_copy(e, ds);
+        break;
+    default:
+        res = XFER_LOCAL_ERROR;
+        break;
+    }
+    return res;
+}
+
 enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *w, uint64_t *bytes)
 {
     struct xfer_watch none = {.ctrl = NULL, .stop_fd = -1};
@@ -559,6 +665,8 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
         .bytes = bytes,
     };
     *bytes = 0;
+    rate_limit_init(&e.rate, t->max_rate, t->rate_total, clock_ms());
+    e.limited = rate_limit_on(&e.rate);
 
     enum xfer_result res;
     int dfd = t->pasv_fd >= 0 ? data_accept(&e, &res) : data_connect(&e, &res);
@@ -571,21 +679,10 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
     }
     e.last_progress = clock_ms(); /* the data timeout starts afresh */
 
-    switch (t->kind) {
-    case XFER_SEND_FILE:
-        res = send_file(&e, &ds);
-        break;
-    case XFER_SEND_LISTING:
-        res = send_listing(&e, &ds);
-        break;
-    case XFER_RECV_FILE:
-        if (!recv_splice(&e, &ds, &res))
-            res = recv_copy(&e, &ds);
-        break;
-    default:
-        res = XFER_LOCAL_ERROR;
-        break;
-    }
+    res = start_stream(&e, &ds);
+    if (res == XFER_OK)
+        res = move_data(&e, &ds);
+    res = xfer_data_result(&ds, res); /* a refused TLS data connection: 522 */
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
     stream_close(&ds);

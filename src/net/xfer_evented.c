@@ -13,7 +13,11 @@
  * read + pwrite for STOR. Every data byte goes through the data
  * connection's stream (stream.h): the ev_io waits for what the last result
  * asked (stream_poll_events: a TLS write may need the socket readable), and
- * bytes the stream holds (stream_pending) are read without waiting. */
+ * bytes the stream holds (stream_pending) are read without waiting.
+ *
+ * Under a bandwidth cap (throttle_grant) a slice is at most what the cap
+ * grants; when it grants nothing yet, the ev_io is stopped and a third
+ * watcher, an ev_timer, wakes the job when a slice has accrued. */
 #include "ftpd/xfer_evented.h"
 
 #include <errno.h>
@@ -25,10 +29,13 @@
 #include <unistd.h>
 
 #include "ftpd/buf.h"
+#include "ftpd/clock.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/rate.h"
+#include "ftpd/tls.h"
 
 /* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
  * chunk can overshoot by one line (a long name plus its facts). */
@@ -67,21 +74,30 @@ struct xfer_ev {
     uint64_t off, left; /* file position and bytes still to read */
     bool last_cr;       /* TYPE A state across chunks (STOR: a CR held) */
     bool listing_more;  /* listing_fill said more remains */
+    bool started;       /* the stream's handshake (TLS) is done */
     /* MODE_COPY / MODE_RECV: a chunk read from the file (or the socket) and,
      * for TYPE A, its encoded form; pend..pend+pend_len is still to write. */
     char *mem;
     char *pend;
     size_t pend_len;
     struct buf list; /* MODE_LISTING: lines still to write */
+    /* Bandwidth caps (throttle_grant); limited false: none, no cost. */
+    struct rate_limit rate;
+    bool limited;
+    bool paused;     /* throttled: io stopped until `resume` fires */
+    ev_timer resume; /* throttled: when the next slice will have accrued */
+    size_t slice;    /* bytes this wake-up may move (SIZE_MAX: no cap) */
 };
 
 static void finish(struct xfer_ev *x, enum xfer_result res);
+static bool move_slice(struct xfer_ev *x);
 
 /* Stop everything and release what the engine owns (not the session's fds). */
 static uint64_t teardown(struct xfer_ev *x)
 {
     ev_io_stop(x->loop, &x->io);
     ev_timer_stop(x->loop, &x->timer);
+    ev_timer_stop(x->loop, &x->resume);
     /* A plain close: unsent bytes still drain to the client in the
      * background (no SO_LINGER), and the client sees EOF after them. */
     if (x->dfd >= 0)
@@ -96,6 +112,7 @@ static uint64_t teardown(struct xfer_ev *x)
 
 static void finish(struct xfer_ev *x, enum xfer_result res)
 {
+    res = xfer_data_result(&x->ds, res); /* a refused TLS data connection: 522 */
     xfer_ev_done_fn done = x->done;
     void *arg = x->arg;
     uint64_t bytes = teardown(x);
@@ -124,6 +141,8 @@ static void watch(struct xfer_ev *x, int fd, int events)
  * costs no epoll_ctl per wake-up. */
 static void await(struct xfer_ev *x)
 {
+    if (x->paused)
+        return; /* throttled: the resume timer comes back */
     int events = (x->want & POLLIN ? EV_READ : 0) | (x->want & POLLOUT ? EV_WRITE : 0);
     if (x->watch_fd != x->ds.fd || x->watch_events != events)
         watch(x, x->ds.fd, events);
@@ -181,7 +200,7 @@ static int write_pending(struct xfer_ev *x, const char *p, size_t len, size_t *w
 static bool move_sendfile(struct xfer_ev *x)
 {
     const struct transfer *t = x->t;
-    size_t budget = XFER_EV_SENDFILE_BUDGET;
+    size_t budget = XFER_EV_SENDFILE_BUDGET < x->slice ? XFER_EV_SENDFILE_BUDGET : x->slice;
     while (budget > 0) {
         if (x->left == 0) {
             finish(x, XFER_OK);
@@ -229,11 +248,11 @@ static bool move_copy(struct xfer_ev *x)
             return false;
         }
     }
-    size_t budget = XFER_EV_BUDGET;
+    size_t budget = XFER_EV_BUDGET < x->slice ? XFER_EV_BUDGET : x->slice;
     while (budget > 0) {
         if (x->pend_len > 0) {
             size_t n;
-            int r = write_pending(x, x->pend, x->pend_len, &n);
+            int r = write_pending(x, x->pend, x->pend_len < budget ? x->pend_len : budget, &n);
             if (r < 0)
                 return false;
             x->pend += n;
@@ -278,11 +297,12 @@ static bool move_listing(struct xfer_ev *x)
         finish(x, XFER_LOCAL_ERROR);
         return false;
     }
-    size_t budget = XFER_EV_BUDGET;
+    size_t budget = XFER_EV_BUDGET < x->slice ? XFER_EV_BUDGET : x->slice;
     while (budget > 0) {
         if (x->list.len > 0) {
             size_t n;
-            int r = write_pending(x, buf_head(&x->list), x->list.len, &n);
+            size_t len = x->list.len < budget ? x->list.len : budget;
+            int r = write_pending(x, buf_head(&x->list), len, &n);
             if (r < 0)
                 return false;
             buf_consume(&x->list, n);
@@ -330,10 +350,11 @@ static bool move_recv(struct xfer_ev *x)
             return false;
         }
     }
-    size_t budget = XFER_EV_BUDGET;
+    size_t budget = XFER_EV_BUDGET < x->slice ? XFER_EV_BUDGET : x->slice;
     while (budget > 0) {
         size_t n;
-        enum stream_status st = stream_read(&x->ds, x->mem + 1, FTPD_XFER_CHUNK, &n);
+        size_t want = budget < FTPD_XFER_CHUNK ? budget : FTPD_XFER_CHUNK;
+        enum stream_status st = stream_read(&x->ds, x->mem + 1, want, &n);
         switch (st) {
         case STREAM_OK:
             break;
@@ -366,11 +387,88 @@ static bool move_recv(struct xfer_ev *x)
     return true;
 }
 
+/* ---- bandwidth (max_rate_download, max_rate_upload, max_rate_total) ----- */
+
+/* May this wake-up move bytes, and how many (x->slice)? When the caps
+ * grant none yet: stop the data watcher (an upload's socket is then not
+ * read, and TCP flow control slows the sender) and arm the resume timer
+ * for when a slice will have accrued (ftpd/rate.h: half a burst, about
+ * 50 ms of the rate): one wake-up per slice, never one per byte. The
+ * control connection is another watcher: ABOR and STAT are answered
+ * meanwhile. Returns false when paused. */
+static bool throttle_grant(struct xfer_ev *x)
+{
+    x->slice = SIZE_MAX;
+    /* What is left to send, so the last slice waits for no more than
+     * that; unknown for uploads and a listing still being made. Nothing
+     * left: the move only finishes the job. */
+    uint64_t want = UINT32_MAX;
+    if (x->mode == MODE_SENDFILE || x->mode == MODE_COPY)
+        want = x->left + x->pend_len;
+    else if (x->mode == MODE_LISTING && !x->listing_more)
+        want = x->list.len;
+    if (!x->limited || want == 0)
+        return true;
+    int64_t wait_ms;
+    uint64_t n = rate_limit_grant(&x->rate, clock_ms(), want, &wait_ms);
+    if (n > 0) {
+        x->slice = n < SIZE_MAX ? (size_t)n : SIZE_MAX;
+        return true;
+    }
+    x->paused = true;
+    watch(x, x->watch_fd, 0);
+    ev_timer_stop(x->loop, &x->timer); /* no data timeout while throttled */
+    ev_timer_set(&x->resume, (ev_tstamp)wait_ms / 1000., 0.);
+    ev_timer_start(x->loop, &x->resume);
+    return false;
+}
+
+static bool move(struct xfer_ev *x);
+
+static void on_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct xfer_ev *x = w->data;
+    x->paused = false;
+    /* Time spent throttled is no stall of the client's: the data timeout
+     * starts afresh. */
+    if (x->timer.repeat > 0)
+        ev_timer_again(x->loop, &x->timer);
+    if (move(x))
+        await(x);
+}
+
 /* The data socket is ready: move one bounded slice. Returns false when the
  * transfer finished (x is gone); else x->want says what to wait for. */
 static bool move(struct xfer_ev *x)
 {
+    if (!throttle_grant(x))
+        return true;
+    uint64_t before = x->bytes;
+    bool more = move_slice(x);
+    if (more && x->limited)
+        rate_limit_charge(&x->rate, x->bytes - before);
+    return more;
+}
+
+/* One slice of at most x->slice bytes. Returns as move() does. */
+static bool move_slice(struct xfer_ev *x)
+{
     x->want = x->mode == MODE_RECV ? POLLIN : POLLOUT; /* unless a result says */
+    /* The stream's start (a TLS handshake) before any byte, even for a
+     * transfer of none: WANT_* become watcher changes like any result. */
+    if (!x->started) {
+        enum stream_status st = stream_handshake(&x->ds);
+        if (st == STREAM_ERR || st == STREAM_EOF) {
+            log_debug("data connection: %s handshake: %s", x->ds.ops->name, strerror(errno));
+            finish(x, XFER_CONN_LOST);
+            return false;
+        }
+        if (st != STREAM_OK) {
+            x->want = stream_poll_events(st, x->want);
+            return true;
+        }
+        x->started = true;
+    }
     switch (x->mode) {
     case MODE_SENDFILE:
         if (!move_sendfile(x))
@@ -537,6 +635,11 @@ struct xfer_ev *xfer_ev_start(struct ev_loop *loop, const struct transfer *t, xf
     x->io.data = x;
     ev_init(&x->timer, on_timer);
     x->timer.data = x;
+    ev_init(&x->resume, on_resume);
+    x->resume.data = x;
+    rate_limit_init(&x->rate, t->max_rate, t->rate_total, clock_ms());
+    x->limited = rate_limit_on(&x->rate);
+    x->slice = SIZE_MAX;
     x->timer.repeat = t->data_timeout > 0 ? (ev_tstamp)t->data_timeout : 0.;
     if (x->timer.repeat > 0)
         ev_timer_again(loop, &x->timer);

@@ -34,4 +34,20 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->pasv_address[0] = '\0';
     snprintf(cfg->banner, sizeof cfg->banner, "%s", "ftpd ready.");
     cfg->log_level = LOG_LVL_INFO;
+    /* Bandwidth caps: none. */
+    cfg->max_rate_download = 0;
+    cfg->max_rate_upload = 0;
+    cfg->max_rate_total = 0;
+    /* The adaptive prefork pool: see README "prefork". */
+    cfg->min_spare_workers = FTPD_DEFAULT_MIN_SPARE_WORKERS;
+    cfg->max_spare_workers = FTPD_DEFAULT_MAX_SPARE_WORKERS;
+    cfg->max_workers = FTPD_DEFAULT_MAX_WORKERS;
+    /* FTPS: off until a certificate is configured. */
+    cfg->tls = TLS_OFF;
+    cfg->tls_data_required = false;
+    snprintf(cfg->tls_ciphers, sizeof cfg->tls_ciphers, "%s", FTPD_DEFAULT_TLS_CIPHERS);
+    cfg->tls_min_13 = false;
+    cfg->tls_require_reuse = true;
+    cfg->implicit_tls_port = 0;
+    cfg->tls_handshake_timeout = FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
 }

@@ -7,6 +7,7 @@
 
 /* Room for a maximal line with its CRLF, plus pipelined commands behind it. */
 #define LINEBUF_CAP (2 * FTPD_LINE_MAX)
+_Static_assert(LINEBUF_CAP <= UINT16_MAX, "struct linebuf counts in 16 bits");
 
 enum {
     TELNET_IAC = 255,

@@ -34,7 +34,9 @@ FTPBENCH = os.path.join(os.path.dirname(FTPD_BIN), 'ftpbench') if FTPD_BIN else 
 
 COLUMNS = ('label,scenario,concurrency,duration_s,ops,errors,ops_per_s,mb_per_s,p50_ms,p99_ms,'
            'max_ms,sessions_held,noop_p50_ms,noop_p99_ms,mem_before_kib,mem_held_kib,'
-           'bytes_per_session,slow_clients,slow_ops,user,bg_logins,bg_login_p99_ms').split(',')
+           'bytes_per_session,slow_clients,slow_ops,user,bg_logins,bg_login_p99_ms,procs,'
+           'slab_delta_kib,sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session'
+           ).split(',')
 
 SMALL_SIZE = 4096
 BIG_SIZE = 8 * 1024 * 1024
@@ -185,6 +187,48 @@ class FtpbenchTest(FtpbenchHelpers, FtpdTestCase):
         self.assertGreater(r['mem_before_kib'], 0, self.msg)
         self.assertGreater(r['mem_held_kib'], 0, self.msg)
         self.assertIsNotNone(r['bytes_per_session'], self.msg)
+
+    @unittest.skipIf(CAPACITY < 4, 'a spread run needs a few sessions at once on ' + FTPD_ARCH)
+    def test_idle_spread_over_processes(self):
+        """--procs 3: the sessions of one run held by three client processes,
+        their figures added up, the kernel's memory read, and no client
+        process left behind."""
+        n = CAPACITY
+        label = 'spread-%d-%d' % (os.getpid(), time.monotonic_ns())
+        r = self.bench('--scenario', 'idle', '--sessions', n, '--hold', 1, '--procs', 3,
+                       '--sources', 2, '--server-pid', self.proc.pid, '--label', label)
+        self.assertEqual(r['label'], label, self.msg)
+        self.assertEqual(r['procs'], 3, self.msg)
+        self.assertEqual(r['sessions_held'], n, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        self.assertGreater(r['ops'], 0, self.msg)
+        self.assertLessEqual(r['ops'], n * 2, self.msg)
+        self.assertAlmostEqual(r['duration_s'], 1, delta=0.3, msg=self.msg)
+        self.assertIsNotNone(r['bytes_per_session'], self.msg)
+        for key in ('slab_delta_kib', 'sunreclaim_delta_kib', 'tcp_mem_delta_kib',
+                    'kernel_bytes_per_session'):
+            self.assertIsNotNone(r[key], key + ': ' + self.msg)
+        # The children were forked (same command line): none is left.
+        left = []
+        for pid in filter(str.isdigit, os.listdir('/proc')):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if label.encode() in f.read():
+                        left.append(pid)
+            except OSError:
+                pass
+        self.assertEqual(left, [], self.msg)
+
+    @unittest.skipIf(CAPACITY < 4, 'a paced ramp needs a few sessions at once on ' + FTPD_ARCH)
+    def test_idle_ramp_paced(self):
+        """--rate paces the idle ramp's logins, over every client process."""
+        n, rate = CAPACITY, 20
+        r = self.bench('--scenario', 'idle', '--sessions', n, '--hold', 0.5, '--rate', rate,
+                       '--procs', 2)
+        self.assertEqual(r['sessions_held'], n, self.msg)
+        self.assertEqual(r['errors'], 0, self.msg)
+        # n logins at 20/s take (n - 1) / 20 s at least (10/s per process).
+        self.assertGreaterEqual(self.elapsed, 0.5 + (n - 2) / rate, self.msg)
 
     @unittest.skipIf(CAPACITY < 4, 'slow clients would take every session of ' + FTPD_ARCH)
     def test_slow_clients(self):

@@ -96,8 +96,8 @@ class TimeoutTest(FtpdTestCase):
 @unittest.skipIf(FTPD_ARCH == 'serial',
                  'serial serves one connection at a time: others wait in the backlog')
 class MaxClientsTest(FtpdTestCase):
-    # More workers/threads than max_clients, so a free one can say 421
-    # (prefork and threadpool otherwise just leave the third in the backlog).
+    # More workers/threads than max_clients, so a free one says 421 for
+    # max_clients (with a full pool it would be the busy 421 instead).
     config = {'max_clients': 2, 'workers': 4, 'threads': 4}
 
     def test_third_client_gets_421(self):

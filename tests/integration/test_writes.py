@@ -17,8 +17,8 @@ import threading
 import time
 import unittest
 
-from ftpd_harness import (ESCAPING_LINKS, TIMEOUT, FtpdTestCase, data_connect, sha256_bytes,
-                          sha256_of, tree_snapshot)
+from ftpd_harness import (ESCAPING_LINKS, FTPD_ARCH, TIMEOUT, FtpdTestCase, data_connect,
+                          sha256_bytes, sha256_of, tree_snapshot)
 from test_clients import CURL, FTP, LFTP, ClientTestCase, tree_digest
 
 WRITE_CONFIG = {'write_enable': 'yes', 'anonymous_write': 'yes'}
@@ -170,6 +170,8 @@ class AnonymousUploadTest(FtpdTestCase):
         self.assertEqual(sha256_of(self.path('up/big100.bin')), h.hexdigest())
         os.unlink(self.path('up/big100.bin'))
 
+    @unittest.skipIf(FTPD_ARCH == 'serial',
+                     'serial serves one session at a time: the others get 421 (test_saying_no)')
     def test_concurrent_uploads(self):
         datas = [os.urandom(100 * 1024 + i) for i in range(20)]
         errors = []

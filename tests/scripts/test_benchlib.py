@@ -142,6 +142,18 @@ class MatrixTest(unittest.TestCase):
         self.assertEqual(p["slow@16"].args, ("--slow", "200", "--concurrency", "16", "--duration", "1.5",
                                              "--file", "/small.bin", "--size", "4096"))
 
+    def test_pool_plan(self):
+        got = [(pool, run.tag, run.args) for pool, run in matrix.pool_plan("prefork", matrix.QUICK)]
+        login = ("--concurrency", "1024", "--duration", matrix.QUICK.duration)
+        small = ("--concurrency", "128", "--duration", matrix.QUICK.duration, "--file",
+                 "/small.bin", "--size", "4096")
+        self.assertEqual(got, [("sized", "login@1024", login), ("defaults", "login@1024", login),
+                               ("sized", "retr-small@128", small),
+                               ("defaults", "retr-small@128", small)])
+        self.assertEqual(matrix.pool_plan("reactor", matrix.FULL), [])
+        self.assertEqual(matrix.pool_label("prefork", "defaults"), "ftpd-prefork+defaults")
+        self.assertEqual(matrix.kind_of(matrix.pool_label("prefork", "sized")), "prefork")
+
     def test_big_plan(self):
         self.assertEqual([(r.tag, r.args) for r in matrix.big_plan(matrix.QUICK)], [
             ("retr-big@1", ("--concurrency", "1", "--count", "20", "--file", "/big.bin",
@@ -209,6 +221,36 @@ class MatrixTest(unittest.TestCase):
         self.assertTrue(got["stor-small@16"].why.startswith("skipped: needs uploads (ftpd"))
         self.assertIsInstance(got["login@16"], matrix.Run)
 
+    def test_scale_run(self):
+        """idle@100000 for hybrid in the full matrix only, with the checks
+        that skip it on a machine that cannot hold it, each saying why."""
+        big = dict(nofile=20000, mem_available_kib=23 * 1024 * 1024, port_range=(32768, 60999),
+                   file_max=2466097)
+        got = matrix.scale_plan("hybrid", matrix.FULL, **big)
+        self.assertEqual([(i.tag, type(i)) for i in got], [("idle@100000", matrix.Run)])
+        self.assertEqual(got[0].scenario, "idle")
+        self.assertEqual(got[0].args, ("--sessions", "100000", "--hold", "5"))
+        self.assertEqual(matrix.scale_plan("hybrid", matrix.QUICK, **big), [])
+        self.assertEqual(matrix.scale_plan("reactor", matrix.FULL, **big), [])
+        self.assertEqual(matrix.scale_workers(), 7)
+        self.assertEqual(matrix.scale_workers(15000), 1)
+        for change, why in ((dict(nofile=4096), "ulimit -n is 4096"),
+                            (dict(mem_available_kib=1024 * 1024), "MemAvailable is 1,024 MiB"),
+                            (dict(port_range=(60000, 60999)), "ephemeral ports"),
+                            (dict(file_max=100000), "fs.file-max is 100,000")):
+            with self.subTest(change=change):
+                got = matrix.scale_plan("hybrid", matrix.FULL, **dict(big, **change))
+                self.assertEqual(len(got), 1)
+                self.assertIsInstance(got[0], matrix.Skip)
+                self.assertEqual(got[0].tag, "idle@100000")
+                self.assertIn(why, got[0].why)
+        # Unknown figures (no /proc) do not skip it.
+        got = matrix.scale_plan("hybrid", matrix.FULL, 65536, None, None, None)
+        self.assertIsInstance(got[0], matrix.Run)
+        self.assertTrue(matrix.selected("idle@100000", None))
+        self.assertTrue(matrix.selected("idle@100000", ["idle@100000"]))
+        self.assertFalse(matrix.selected("idle@10000", ["idle@100000"]))
+
     def test_limit(self):
         self.assertEqual(matrix.QUICK.limit(), 1 + 1 + 3 + 16 + 60)
         self.assertEqual(matrix.FULL.limit(), 5 + 1 + 10 + 40 + 60)
@@ -227,8 +269,14 @@ class ArgsTest(unittest.TestCase):
         self.assertEqual((o["quick"], o["fetch"], o["archs"], o["servers"], o["out"]),
                          (True, False, ["reactor", "hybrid+reuseport"], [], "/tmp/x"))
 
+    def test_only(self):
+        self.assertIsNone(run.parse_args([])["only"])
+        o = run.parse_args(["--only", "idle@100000,login@16"])
+        self.assertEqual(o["only"], ["idle@100000", "login@16"])
+
     def test_errors(self):
-        for argv in (["--archs"], ["--bogus"], ["--servers", "ftpd"]):
+        for argv in (["--archs"], ["--bogus"], ["--servers", "ftpd"], ["--only", "idle"],
+                     ["--only"]):
             with self.subTest(argv=argv), self.assertRaises(run.UsageError):
                 run.parse_args(argv)
 
@@ -256,10 +304,23 @@ class ServersTest(unittest.TestCase):
         k = self.keys(servers.ftpd_conf("threadpool+accept",
                                         matrix.variant_keys("threadpool+accept", VARIANTS), 12, 7), "=")
         self.assertEqual((k["workers"], k["threadpool_dispatch"]), ("0", "accept"))
+        # The scale run: a worker per 15,000 sessions, max_clients above them.
+        k = self.keys(servers.ftpd_conf("hybrid", {}, 12, 7, scale_sessions=100000), "=")
+        self.assertEqual((k["workers"], k["max_clients"], k["max_per_ip"], k["hybrid_balance"]),
+                         ("7", "101000", "0", "reuseport"))
         cmd = servers.ftpd_cmd("/b/ftpd", "/c.conf", "hybrid+reuseport", 2121, self.root)
         self.assertEqual(cmd, ["/b/ftpd", "--config", "/c.conf", "--arch", "hybrid", "--listen",
                                "127.0.0.1", "--port", "2121", "--root", self.root,
                                "--log-level", "error"])
+
+    def test_ftpd_conf_pool_phase(self):
+        k = self.keys(servers.ftpd_conf("prefork", {}, 12, 7, pool=("defaults", 1024)), "=")
+        for key in ("workers", "threads", "max_workers", "min_spare_workers"):
+            self.assertNotIn(key, k)  # as shipped
+        k = self.keys(servers.ftpd_conf("prefork", {}, 12, 7, pool=("sized", 128)), "=")
+        self.assertEqual((k["workers"], k["max_workers"], k["min_spare_workers"],
+                          k["max_spare_workers"]), ("128", "128", "0", "128"))
+        self.assertNotIn("threads", k)
 
     def test_ftpd_conf_parses_with_ftpd(self):
         """Every key is one ftpd knows (conf/ftpd.conf lists them all)."""
@@ -269,6 +330,9 @@ class ServersTest(unittest.TestCase):
             keys = matrix.variant_keys(arch, VARIANTS)
             for key in self.keys(servers.ftpd_conf(arch, keys, 32, 32), "="):
                 self.assertIn(key, known, arch)
+            for pool in (("defaults", 128), ("sized", 128)):
+                for key in self.keys(servers.ftpd_conf(arch, keys, 32, 32, pool=pool), "="):
+                    self.assertIn(key, known, (arch, pool))
 
     def test_vsftpd(self):
         k = self.keys(servers.vsftpd_conf(2122, self.root, self.tmp + "/empty"), "=")

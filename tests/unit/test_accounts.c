@@ -14,6 +14,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/perm.h"
+#include "ftpd/rate.h"
 #include "ftpd/session.h"
 #include "ftpd/users.h"
 #include "unit.h"
@@ -118,6 +119,25 @@ START_TEST(good_file)
     ck_assert_ptr_null(users_find(u, "Alice"));
     ck_assert_ptr_null(users_find(u, "dave"));
     ck_assert_ptr_null(users_find(NULL, "alice"));
+    /* No options: the server's caps (-1). */
+    ck_assert_int_eq(a->max_rate_download, -1);
+    ck_assert_int_eq(a->max_rate_upload, -1);
+    users_free(u);
+
+    /* The optional fifth field: per-user caps; 0 is "unlimited". */
+    snprintf(text, sizeof text,
+             "fast:%s:%s:r:max_rate_download=4M,max_rate_upload=0\n"
+             "slow:%s:%s:rw:max_rate_upload=64Ki\n"
+             "plain:%s:%s:r:\n",
+             hash_y, home, hash_y, home, hash_y, home);
+    u = load(text, err, sizeof err);
+    ck_assert_msg(u != NULL, "%s", err);
+    ck_assert_int_eq(users_find(u, "fast")->max_rate_download, 4000000);
+    ck_assert_int_eq(users_find(u, "fast")->max_rate_upload, 0);
+    ck_assert_int_eq(users_find(u, "slow")->max_rate_download, -1);
+    ck_assert_int_eq(users_find(u, "slow")->max_rate_upload, 64 * 1024);
+    ck_assert_uint_eq(users_find(u, "slow")->perms, PERM_READ | PERM_UPLOAD);
+    ck_assert_int_eq(users_find(u, "plain")->max_rate_download, -1);
     users_free(u);
 
     u = load("# nobody\n\n", err, sizeof err);
@@ -143,8 +163,11 @@ static const struct {
     {"x:{H}:/etc/passwd:r", "field 'home': '/etc/passwd': Not a directory"},
     {":{H}:{D}:r", "field 'name': empty"},
     {"a b:{H}:{D}:r", "field 'name': byte 0x20 not allowed"},
-    {"x:{H}:{D}", "expected name:password-hash:home:permissions, got 3 fields"},
-    {"x:{H}:{D}:r:extra", "expected name:password-hash:home:permissions, got 5 fields"},
+    {"x:{H}:{D}", "expected name:password-hash:home:permissions[:options], got 3 fields"},
+    {"x:{H}:{D}:r:o:p", "expected name:password-hash:home:permissions[:options], got 6 fields"},
+    {"x:{H}:{D}:r:extra", "field 'options': unknown option 'extra' (max_rate_download"},
+    {"x:{H}:{D}:r:max_rate_upload", "field 'options': max_rate_upload: '' is not a rate"},
+    {"x:{H}:{D}:r:max_rate_download=fast", "field 'options': max_rate_download: 'fast' is not"},
     {"alice:{H}:{D}:r", "field 'name': 'alice' already defined on line 1"},
 };
 
@@ -347,6 +370,68 @@ START_TEST(user_logs_in_each_scheme)
 }
 END_TEST
 
+/* The bandwidth caps a transfer job carries: the account's own (users
+ * file options) where it has them, else the server's, per direction, and
+ * the server's shared total as the back-end handed it to the session. */
+static uint64_t job_rate(struct session *s, const char *command, struct rate_share **total)
+{
+    enum step st;
+    ck_assert_int_eq(strncmp(cmd(s, "PASV", &st), "227 ", 4), 0);
+    const char *r = cmd(s, command, &st);
+    ck_assert_msg(st == STEP_TRANSFER, "%s: %s", command, r);
+    struct transfer *t = session_transfer(s);
+    ck_assert_ptr_nonnull(t);
+    uint64_t rate = t->max_rate;
+    *total = t->rate_total;
+    struct buf out;
+    buf_init(&out, 0);
+    session_transfer_done(s, XFER_OK, 0, &out);
+    buf_free(&out);
+    return rate;
+}
+
+START_TEST(transfer_carries_the_caps)
+{
+    char text[2048], err[512] = "";
+    snprintf(text, sizeof text,
+             "alice:%s:%s:rw:max_rate_download=4M,max_rate_upload=0\nbob:%s:%s:rw\n", hash_y, home,
+             hash_6, home);
+    struct users *u = load(text, err, sizeof err);
+    ck_assert_msg(u != NULL, "%s", err);
+    cfg.write_enable = true;
+    cfg.max_rate_download = 1000000;
+    cfg.max_rate_upload = 2000000;
+    struct rate_share *shared = rate_share_new(8000000), *total;
+    ck_assert_ptr_nonnull(shared);
+    enum step st;
+
+    struct session *s = new_session(u);
+    session_set_rate_share(s, shared);
+    ck_assert_str_eq(login(s, "alice", "secret", &st), "230 Login successful.\r\n");
+    ck_assert_uint_eq(job_rate(s, "RETR mine.txt", &total), 4000000);
+    ck_assert_ptr_eq(total, shared);
+    ck_assert_uint_eq(job_rate(s, "LIST", &total), 4000000);  /* a listing is a download */
+    ck_assert_uint_eq(job_rate(s, "STOR up.txt", &total), 0); /* her own: unlimited */
+    session_free(s);
+
+    s = new_session(u); /* no total given: none */
+    ck_assert_str_eq(login(s, "bob", "secret", &st), "230 Login successful.\r\n");
+    ck_assert_uint_eq(job_rate(s, "RETR mine.txt", &total), 1000000);
+    ck_assert_ptr_null(total);
+    ck_assert_uint_eq(job_rate(s, "STOR up2.txt", &total), 2000000);
+    session_free(s);
+
+    s = new_session(u); /* anonymous: the server's */
+    ck_assert_str_eq(cmd(s, "USER anonymous", &st), "331 Please specify the password.\r\n");
+    ck_assert_int_eq(strncmp(cmd(s, "PASS x@", &st), "230 ", 4), 0);
+    ck_assert_uint_eq(job_rate(s, "RETR public.txt", &total), 1000000);
+    session_free(s);
+
+    rate_share_free(shared);
+    users_free(u);
+}
+END_TEST
+
 /* An unknown user and a wrong password: the same steps, the same reply. */
 START_TEST(unknown_user_like_wrong_password)
 {
@@ -485,6 +570,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, delay_and_max_fails);
     tcase_add_test(tc, permission_letters);
     tcase_add_test(tc, anonymous_still_works);
+    tcase_add_test(tc, transfer_carries_the_caps);
     suite_add_tcase(s, tc);
     return s;
 }

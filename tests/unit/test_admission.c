@@ -125,7 +125,7 @@ static void refuse(enum refusal why, char *reply, size_t rcap, char *logged, siz
     struct stream ctrl;
     stream_plain(&ctrl, sv[0]);
     union sockaddr_any p = ip("127.0.0.9");
-    admission_refuse(&cfg, &ctrl, why, &p);
+    admission_refuse(NULL, &cfg, &ctrl, why, &p);
 
     fflush(stderr);
     ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);

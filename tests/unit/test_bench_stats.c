@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/mem.h"
 #include "bench/opts.h"
 #include "bench/reply.h"
 #include "bench/report.h"
@@ -64,6 +65,28 @@ START_TEST(hist_percentiles_of_uniform_values)
     ck_assert_uint_eq(hist_percentile(h, 100), 10000000000ull);
     ck_assert_uint_eq(h->min_ns, 1000000);
     free(h);
+}
+END_TEST
+
+START_TEST(hist_merge_is_one_recording)
+{
+    /* Records split over two histograms (two client processes), merged:
+     * the same histogram as if one had recorded them all. */
+    struct hist *a = new_hist(), *b = new_hist(), *all = new_hist();
+    for (uint64_t us = 1; us <= 3000; us++) {
+        hist_record(us % 3 ? a : b, us * 1000);
+        hist_record(all, us * 1000);
+    }
+    struct hist *empty = new_hist();
+    hist_merge(a, empty); /* an empty one changes nothing, min included */
+    hist_merge(a, b);
+    ck_assert_mem_eq(a, all, sizeof *a);
+    hist_merge(empty, all);
+    ck_assert_mem_eq(empty, all, sizeof *a);
+    free(a);
+    free(b);
+    free(all);
+    free(empty);
 }
 END_TEST
 
@@ -310,6 +333,10 @@ START_TEST(opts_stor_accounts_and_rates)
     const char *h[] = {"--scenario", "stor-big", "--count", "5", NULL};
     ck_assert_int_eq(parse(&o, err, h), OPTS_RUN);
     ck_assert(o.duration == 0);
+    /* idle: --rate paces the ramp's logins. */
+    ck_assert_int_eq(parse(&o, err, (const char *[]){"--scenario", "idle", "--rate", "50", NULL}),
+                     OPTS_RUN);
+    ck_assert(o.rate == 50.0);
 }
 END_TEST
 
@@ -324,7 +351,6 @@ START_TEST(opts_usage_errors)
         {"--scenario", "login", "--concurrency", "0", NULL},
         {"--scenario", "login", "--rate", "0", NULL},
         {"--scenario", "login", "--rate", "-5", NULL},
-        {"--scenario", "idle", "--rate", "20", NULL},               /* no measured clients */
         {"--scenario", "login", "--background-logins", "20", NULL}, /* idle only */
         {"--scenario", "idle", "--background-user", "u", NULL},     /* needs the rate */
         {"--scenario", "stor-small", "--file", "/x", NULL},         /* uploads go to --dir */
@@ -339,6 +365,9 @@ START_TEST(opts_usage_errors)
         {"--scenario", "login", "--user", "a\r\nDELE x", NULL}, /* command injection */
         {"--scenario", "idle", "--count", "5", NULL},
         {"--scenario", "login", "--timeout", "0", NULL},
+        {"--scenario", "login", "--procs", "2", NULL}, /* idle only */
+        {"--scenario", "idle", "--procs", "0", NULL},
+        {"--scenario", "idle", "--procs", "65", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct bench_opts o;
@@ -498,16 +527,18 @@ START_TEST(report_csv_and_json)
     ck_assert_str_eq(h, "label,scenario,concurrency,duration_s,ops,errors,ops_per_s,mb_per_s,"
                         "p50_ms,p99_ms,max_ms,sessions_held,noop_p50_ms,noop_p99_ms,"
                         "mem_before_kib,mem_held_kib,bytes_per_session,slow_clients,slow_ops,"
-                        "user,bg_logins,bg_login_p99_ms\n");
+                        "user,bg_logins,bg_login_p99_ms,procs,slab_delta_kib,"
+                        "sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session\n");
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv, "\"ftpd,\"\"reactor\"\"\",retr-big,4,2.000,10,1,5.0,25.00,1.500,2.250,"
-                          "3.000,,,,,,,,,,,\n");
+                          "3.000,,,,,,,,,,,,,,,,\n");
     char *json = render(report_json, &r);
     ck_assert_ptr_nonnull(strstr(json, "{\"label\": \"ftpd,\\\"reactor\\\"\", "));
     ck_assert_ptr_nonnull(strstr(json, "\"mb_per_s\": 25.00, "));
     ck_assert_ptr_nonnull(strstr(json, "\"sessions_held\": null, "));
     ck_assert_ptr_nonnull(strstr(json, "\"slow_ops\": null, \"user\": \"\", "));
-    ck_assert_ptr_nonnull(strstr(json, "\"bg_login_p99_ms\": null}\n"));
+    ck_assert_ptr_nonnull(strstr(json, "\"bg_login_p99_ms\": null, "));
+    ck_assert_ptr_nonnull(strstr(json, "\"kernel_bytes_per_session\": null}\n"));
     /* 1 error in 10 operations is over 1 %. */
     ck_assert_int_eq(result_exit_status(&r), 1);
     r.ops = 100;
@@ -542,13 +573,101 @@ START_TEST(report_idle_memory)
     char *csv = render(report_csv, &r);
     /* (3000 - 1000) KiB over 1000 sessions = 2048 bytes each. */
     ck_assert_str_eq(csv, ",idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,0.200,"
-                          "1000,3000,2048,,,,,\n");
+                          "1000,3000,2048,,,,,,,,,,\n");
     ck_assert_int_eq(result_exit_status(&r), 0);
     r.errors[ERR_CONNECT] = 60; /* 60 of 6000 attempts (sessions + NOOPs) */
     ck_assert_int_eq(result_exit_status(&r), 0);
     r.errors[ERR_CONNECT] = 61;
     ck_assert_int_eq(result_exit_status(&r), 1);
     free(csv);
+}
+END_TEST
+
+START_TEST(opts_procs_spread)
+{
+    /* idle: one process per 15,000 sessions unless --procs says; never
+     * more processes than sessions; other scenarios one. */
+    struct bench_opts o;
+    char err[256];
+    ck_assert_int_eq(parse(&o, err, (const char *[]){"--scenario", "idle", NULL}), OPTS_RUN);
+    ck_assert_uint_eq(opts_procs(&o), 1);
+    o.sessions = IDLE_SESSIONS_PER_PROC;
+    ck_assert_uint_eq(opts_procs(&o), 1);
+    o.sessions = IDLE_SESSIONS_PER_PROC + 1;
+    ck_assert_uint_eq(opts_procs(&o), 2);
+    o.sessions = 100000;
+    ck_assert_uint_eq(opts_procs(&o), 7);
+    ck_assert_int_eq(
+        parse(&o, err,
+              (const char *[]){"--scenario", "idle", "--sessions", "3", "--procs", "8", NULL}),
+        OPTS_RUN);
+    ck_assert_uint_eq(opts_procs(&o), 3);
+    o.sessions = 100;
+    ck_assert_uint_eq(opts_procs(&o), 8);
+    ck_assert_int_eq(parse(&o, err, (const char *[]){"--scenario", "login", NULL}), OPTS_RUN);
+    o.sessions = 100000;
+    ck_assert_uint_eq(opts_procs(&o), 1);
+}
+END_TEST
+
+START_TEST(kmem_parsers)
+{
+    int64_t v = 0;
+    ck_assert_int_eq(kmem_parse_meminfo("Slab:             123456 kB\n", "Slab", &v), 0);
+    ck_assert_int_eq(v, 123456);
+    ck_assert_int_eq(kmem_parse_meminfo("SUnreclaim:  77 kB\n", "SUnreclaim", &v), 0);
+    ck_assert_int_eq(v, 77);
+    /* Another key, or a key that only starts the same, is not it. */
+    ck_assert_int_eq(kmem_parse_meminfo("SReclaimable: 5 kB\n", "Slab", &v), -1);
+    ck_assert_int_eq(kmem_parse_meminfo("Slabby: 5 kB\n", "Slab", &v), -1);
+    ck_assert_int_eq(kmem_parse_meminfo("Slab: kB\n", "Slab", &v), -1);
+    ck_assert_int_eq(
+        kmem_parse_sockstat("TCP: inuse 200005 orphan 0 tw 3 alloc 200010 mem 42\n", &v), 0);
+    ck_assert_int_eq(v, 42);
+    ck_assert_int_eq(kmem_parse_sockstat("UDP: inuse 3 mem 2\n", &v), -1);
+    ck_assert_int_eq(kmem_parse_sockstat("TCP: inuse 5\n", &v), -1);
+    /* (Slab + TCP buffers) over the sessions, in bytes. */
+    struct kmem k0 = {.slab_kib = 1000, .sunreclaim_kib = 500, .tcp_mem_kib = 8};
+    struct kmem k1 = {.slab_kib = 2000, .sunreclaim_kib = 900, .tcp_mem_kib = 32};
+    ck_assert_int_eq(kmem_per_session(&k0, &k1, 1024), 1024);
+    ck_assert_int_eq(kmem_per_session(&k0, &k1, 0), -1);
+    struct kmem none;
+    kmem_read_none(&none);
+    ck_assert_int_eq(kmem_per_session(&none, &k1, 10), -1);
+    /* This machine's own figures read (Linux). */
+    struct kmem now;
+    kmem_read(&now);
+    ck_assert_int_gt(now.slab_kib, 0);
+    ck_assert_int_ge(now.tcp_mem_kib, 0);
+}
+END_TEST
+
+START_TEST(report_idle_kernel_and_procs)
+{
+    struct result r = {
+        .label = "",
+        .scenario = "idle",
+        .concurrency = 100000,
+        .duration_s = 5.0,
+        .idle = true,
+        .sessions_held = 100000,
+        .mem_before_kib = -1,
+        .mem_held_kib = -1,
+        .procs = 7,
+        .slab_delta_kib = 500000,
+        .sunreclaim_delta_kib = 300000,
+        .tcp_mem_delta_kib = -1,
+        .kernel_bytes_per_session = 5120,
+    };
+    char *csv = render(report_csv, &r);
+    ck_assert_str_eq(csv,
+                     ",idle,100000,5.000,0,0,0.0,,,,,100000,,,,,,,,,,,7,500000,300000,,5120\n");
+    char *human = render(report_human, &r);
+    ck_assert_ptr_nonnull(strstr(human, "Slab +500000 KiB (SUnreclaim +300000)"));
+    ck_assert_ptr_nonnull(strstr(human, "5120 bytes/session"));
+    ck_assert_ptr_nonnull(strstr(human, "7 processes"));
+    free(csv);
+    free(human);
 }
 END_TEST
 
@@ -574,7 +693,7 @@ START_TEST(report_stor_user_and_background)
     };
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv, "vsftpd,stor-small,16,2.000,2000,0,1000.0,4.10,1.000,2.000,3.000,"
-                          ",,,,,,,,\"a,b\",,\n");
+                          ",,,,,,,,\"a,b\",,,,,,,\n");
     free(csv);
 
     /* idle with background logins: their count and p99; each is an attempt. */
@@ -600,10 +719,10 @@ START_TEST(report_stor_user_and_background)
     };
     csv = render(report_csv, &i);
     ck_assert_str_eq(csv, "ftpd-hybrid,idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,"
-                          "0.200,,,,,,anonymous,100,25.500\n");
+                          "0.200,,,,,,anonymous,100,25.500,,,,,\n");
     char *json = render(report_json, &i);
     ck_assert_ptr_nonnull(strstr(json, "\"user\": \"anonymous\", \"bg_logins\": 100, "
-                                       "\"bg_login_p99_ms\": 25.500}\n"));
+                                       "\"bg_login_p99_ms\": 25.500, "));
     /* 61 errors of 6100 attempts (1000 logins, 5000 NOOPs, 100 background). */
     i.errors[ERR_BAD_REPLY] = 61;
     ck_assert_int_eq(result_exit_status(&i), 0);
@@ -621,6 +740,7 @@ Suite *unit_suite(void)
     tcase_add_test(t, hist_buckets_are_contiguous_and_narrow);
     tcase_add_test(t, hist_percentiles_of_uniform_values);
     tcase_add_test(t, hist_small_counts_and_edges);
+    tcase_add_test(t, hist_merge_is_one_recording);
     tcase_add_test(t, hist_p99_sees_the_tail);
     tcase_add_test(t, pace_keeps_the_rate);
     suite_add_tcase(s, t);
@@ -630,6 +750,8 @@ Suite *unit_suite(void)
     tcase_add_test(t, opts_usage_errors);
     tcase_add_test(t, opts_stor_accounts_and_rates);
     tcase_add_test(t, scenario_names_round_trip);
+    tcase_add_test(t, opts_procs_spread);
+    tcase_add_test(t, kmem_parsers);
     suite_add_tcase(s, t);
     t = tcase_create("reply");
     tcase_add_test(t, reply_framing);
@@ -639,6 +761,7 @@ Suite *unit_suite(void)
     tcase_add_test(t, report_csv_and_json);
     tcase_add_test(t, report_idle_memory);
     tcase_add_test(t, report_stor_user_and_background);
+    tcase_add_test(t, report_idle_kernel_and_procs);
     suite_add_tcase(s, t);
     return s;
 }

@@ -43,6 +43,12 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_str_eq(a->banner, b->banner);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_int_eq(a->listing_cache_ttl, b->listing_cache_ttl);
+    ck_assert_uint_eq(a->max_rate_download, b->max_rate_download);
+    ck_assert_uint_eq(a->max_rate_upload, b->max_rate_upload);
+    ck_assert_uint_eq(a->max_rate_total, b->max_rate_total);
+    ck_assert_int_eq(a->min_spare_workers, b->min_spare_workers);
+    ck_assert_int_eq(a->max_spare_workers, b->max_spare_workers);
+    ck_assert_int_eq(a->max_workers, b->max_workers);
 }
 
 /* Writes content to a fresh file under /tmp; the caller unlinks path. */
@@ -131,6 +137,9 @@ static const struct int_key {
     {"listing_cache_ttl", offsetof(struct ftpd_config, listing_cache_ttl), 0, 3600, false},
     {"pasv_min_port", offsetof(struct ftpd_config, pasv_min_port), 0, 65535, true},
     {"pasv_max_port", offsetof(struct ftpd_config, pasv_max_port), 0, 65535, true},
+    {"min_spare_workers", offsetof(struct ftpd_config, min_spare_workers), 0, 4096, false},
+    {"max_spare_workers", offsetof(struct ftpd_config, max_spare_workers), 1, 4096, false},
+    {"max_workers", offsetof(struct ftpd_config, max_workers), 1, 4096, false},
 };
 
 /* Values no integer key accepts, whatever its range. */
@@ -513,6 +522,31 @@ START_TEST(test_arch)
 }
 END_TEST
 
+/* The bandwidth caps: rates with their suffixes (the parser's own cases
+ * are in test_rate.c), and the message for a bad one. */
+START_TEST(test_rate_keys)
+{
+    static const char *const keys[] = {"max_rate_download", "max_rate_upload", "max_rate_total"};
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        struct ftpd_config cfg;
+        char err[256] = "";
+        config_defaults(&cfg);
+        ck_assert_msg(config_set(&cfg, keys[i], "2M", err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(config_set(&cfg, keys[i], "1.5M", err, sizeof err), -1);
+        char want[128];
+        snprintf(want, sizeof want, "key '%s': '1.5M' is not a rate (bytes/s", keys[i]);
+        ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "got \"%s\"", err);
+        ck_assert_int_eq(config_set(&cfg, keys[i], "-5", err, sizeof err), -1);
+        uint64_t *field = i == 0   ? &cfg.max_rate_download
+                          : i == 1 ? &cfg.max_rate_upload
+                                   : &cfg.max_rate_total;
+        ck_assert_uint_eq(*field, 2000000); /* a failed set changes nothing */
+        ck_assert_int_eq(config_set(&cfg, keys[i], "0", err, sizeof err), 0);
+        ck_assert_uint_eq(*field, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_unknown_key)
 {
     struct ftpd_config cfg, before;
@@ -576,6 +610,23 @@ START_TEST(test_validate)
 }
 END_TEST
 
+/* The prefork pool's spare range must be a range. */
+START_TEST(test_validate_spare_workers)
+{
+    struct ftpd_config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    ck_assert_int_eq(cfg.min_spare_workers, 5);
+    ck_assert_int_eq(cfg.max_spare_workers, 10);
+    ck_assert_int_eq(cfg.max_workers, 256);
+    cfg.min_spare_workers = cfg.max_spare_workers = 7;
+    ck_assert_msg(config_validate(&cfg, err, sizeof err) == 0, "%s", err);
+    cfg.min_spare_workers = 8;
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "min_spare_workers (8) is greater than max_spare_workers (7)");
+}
+END_TEST
+
 /* ---- the file -------------------------------------------------------------- */
 
 START_TEST(test_file_every_key)
@@ -603,6 +654,9 @@ START_TEST(test_file_every_key)
                        "pasv_max_port = 50010\n"
                        "pasv_address = 203.0.113.7\n"
                        "banner =   Hello there.  \n"
+                       "max_rate_download = 1M\n"
+                       "max_rate_upload = 512Ki\n"
+                       "max_rate_total = 250000\n"
                        "log_level: debug\r\n";
     ck_assert_msg(load_text(&cfg, text, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(cfg.nlisten, 2);
@@ -625,6 +679,9 @@ START_TEST(test_file_every_key)
     ck_assert_str_eq(cfg.pasv_address, "203.0.113.7");
     ck_assert_str_eq(cfg.banner, "Hello there.");
     ck_assert_int_eq(cfg.log_level, LOG_LVL_DEBUG);
+    ck_assert_uint_eq(cfg.max_rate_download, 1000000);
+    ck_assert_uint_eq(cfg.max_rate_upload, 512 * 1024);
+    ck_assert_uint_eq(cfg.max_rate_total, 250000);
     /* the write commands exist: write_enable and anonymous_write are valid */
     ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
     cfg.anonymous_write = true;
@@ -815,6 +872,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_log_level_values);
     tcase_add_test(tc, test_length_limits);
     tcase_add_test(tc, test_arch);
+    tcase_add_test(tc, test_rate_keys);
     tcase_add_test(tc, test_unknown_key);
     tcase_add_test(tc, test_small_error_buffer);
     tcase_add_loop_test(tc, test_validate, 0, ARRAY_LEN(validate_cases));
@@ -829,6 +887,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_file_missing);
     tcase_add_test(tc, test_file_is_directory);
     tcase_add_test(tc, test_shipped_conf);
+    tcase_add_test(tc, test_validate_spare_workers);
     suite_add_tcase(s, tc);
 
     return s;

@@ -363,6 +363,38 @@ START_TEST(pipelined_in_order)
 }
 END_TEST
 
+/* An idle connection gives its line and reply buffers back (evconn.c);
+ * they must come back whole for whatever arrives next: a line split over
+ * several reads, pipelined lines, a partial line left pending. */
+START_TEST(buffers_come_back_after_idle)
+{
+    struct client *c = open_client(0);
+    login(c); /* idle now: both buffers released */
+    for (int round = 0; round < 3; round++) {
+        send_str(c, "NO");
+        expect_silence(c, 50); /* half a line: held, no reply */
+        send_str(c, "OP\r\nSYST\r\nPWD\r\nSY");
+        expect(c, 200);
+        expect(c, 215);
+        expect(c, 257);
+        expect_silence(c, 50);
+        send_str(c, "ST\r\n");
+        expect(c, 215);
+    }
+    /* A burst bigger than one read, after idling. */
+    char burst[64 * 7 + 1] = "";
+    for (int i = 0; i < 64; i++)
+        strcat(burst, "NOOP\r\n");
+    send_str(c, burst);
+    for (int i = 0; i < 64; i++)
+        expect(c, 200);
+    send_str(c, "QUIT\r\n");
+    expect(c, 221);
+    expect_eof(c);
+    ck_assert_int_eq(F.es->nconns, 0);
+}
+END_TEST
+
 START_TEST(long_line_survives)
 {
     struct client *c = open_client(0);
@@ -809,6 +841,7 @@ Suite *unit_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, commands_then_quit);
     tcase_add_test(tc, pipelined_in_order);
+    tcase_add_test(tc, buffers_come_back_after_idle);
     tcase_add_test(tc, long_line_survives);
     tcase_add_test(tc, client_sends_then_closes);
     tcase_add_test(tc, admission_refuses);

@@ -195,7 +195,7 @@ static const struct {
     {"SITE HELP", "214 SITE commands: CHMOD HELP\r\n"},
     {"SITE EXEC ls", "500 Unknown SITE command.\r\n"},
     {"SITE", "501 SITE needs an argument.\r\n"},
-    {"AUTH TLS", "502 Command not implemented.\r\n"},
+    {"AUTH TLS", "502 AUTH not supported (TLS is off).\r\n"},
     {"REIN", "502 Command not implemented.\r\n"},
     {"XYZZY", "500 Unknown command.\r\n"},
     {"", "500 Unknown command.\r\n"},

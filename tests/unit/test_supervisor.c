@@ -174,6 +174,48 @@ START_TEST(resize_grows_and_shrinks)
 }
 END_TEST
 
+/* The adaptive pool's moves: add workers into unused slots, retire one
+ * (not replaced when it exits), and a worker killed meanwhile is. */
+START_TEST(add_retire_and_replace)
+{
+    struct supervisor s = make(until_sigterm, NULL, NULL);
+    ck_assert_int_eq(workers_resize(&s, 4), 0);
+    for (int i = 1; i < 4; i++)
+        s.w[i].pid = 0; /* as supervise() leaves the slots above nworkers */
+    workers_respawn(&s, clock_ms());
+    ck_assert_int_eq(running(&s), 1);
+
+    ck_assert_int_eq(workers_add(&s, 2), 2);
+    workers_respawn(&s, clock_ms());
+    ck_assert_int_eq(running(&s), 3);
+    ck_assert_int_eq(workers_add(&s, 5), 1); /* one unused slot left */
+    workers_respawn(&s, clock_ms());
+    ck_assert_int_eq(running(&s), 4);
+
+    /* Slot 3 retires (here: told by SIGTERM), slot 1 is killed. */
+    pid_t killed = s.w[1].pid;
+    workers_retire(&s, 3);
+    kill(s.w[3].pid, SIGTERM);
+    kill(killed, SIGKILL);
+    int64_t until = clock_ms() + 5000;
+    while ((s.w[3].pid != 0 || s.w[1].pid == killed) && clock_ms() < until) {
+        workers_reap(&s, clock_ms());
+        usleep(2000);
+    }
+    ck_assert_int_eq(s.w[3].pid, 0);  /* unused again */
+    ck_assert_int_eq(s.w[1].pid, -1); /* to be replaced */
+    workers_respawn(&s, clock_ms());
+    ck_assert_int_gt(s.w[1].pid, 0);
+    ck_assert_int_ne(s.w[1].pid, killed);
+    ck_assert_int_eq(running(&s), 3);
+
+    s.stops = 1;
+    workers_signal(&s, SIGTERM);
+    reap_all(&s);
+    workers_free(&s);
+}
+END_TEST
+
 START_TEST(dead_worker_slots_are_freed)
 {
     struct admission *adm = admission_new(8, 0);
@@ -206,6 +248,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, guard_forgets_after_a_long_life);
     tcase_add_test(tc, dead_workers_are_respawned_then_paused);
     tcase_add_test(tc, resize_grows_and_shrinks);
+    tcase_add_test(tc, add_retire_and_replace);
     tcase_add_test(tc, dead_worker_slots_are_freed);
     tcase_add_test(tc, worker_count_default);
     suite_add_tcase(s, tc);

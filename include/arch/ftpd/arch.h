@@ -9,6 +9,7 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct tls_context;
 struct users;
 
 #define ARCH_VARIANTS_MAX 2
@@ -20,6 +21,13 @@ struct ftpd_server {
      * by main() before the back-end starts; a reload (SIGHUP, issue 12)
      * will hand sessions started after it a new table. */
     const struct users *users;
+    /* max_rate_total (ftpd/rate.h), in memory shared across fork(), made
+     * by main() before the back-end starts so that every thread and
+     * process of it shares the one figure; NULL: no total cap. */
+    struct rate_share *rate_total;
+
+    /* FTPS (ftpd/tls.h), read-only; NULL: tls = off. */
+    const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 };

@@ -3,6 +3,7 @@
 #ifndef FTPD_SESSION_H
 #define FTPD_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,11 @@ enum step {
     STEP_DELAY,    /* write out, wait session_delay_ms() (a stop cuts it
                       short), then session_delay_done(); read no command
                       meanwhile */
+    STEP_TLS,      /* AUTH TLS: write out (234), then wrap the control
+                      stream in TLS and call session_tls_started(); the
+                      handshake comes before any further command. Bytes
+                      the client sent after AUTH in clear are dropped,
+                      never run as commands (STARTTLS injection). */
 };
 
 /* Why a connection is turned away before it gets a session. */
@@ -35,7 +41,10 @@ enum refusal {
     REFUSE_MAX_PER_IP,
     REFUSE_SHUTTING_DOWN,
     REFUSE_NO_MEMORY,
+    REFUSE_BUSY,          /* every worker busy, the pool at its maximum */
+    REFUSE_ONE_AT_A_TIME, /* serial: a session is being served */
 };
+#define REFUSAL_KINDS (REFUSE_ONE_AT_A_TIME + 1)
 
 /* root_fd is the served root, opened once (O_PATH|O_DIRECTORY) and shared. */
 struct session *session_new(const struct ftpd_config *cfg, int root_fd,
@@ -54,6 +63,12 @@ struct users;
 /* The accounts this session may log in to (ftpd/users.h), which must
  * outlive the session; NULL (the default): anonymous only. */
 void session_set_users(struct session *s, const struct users *users);
+
+struct rate_share;
+/* The server's bandwidth total (ftpd/rate.h: max_rate_total), made by the
+ * back-end and shared by all its sessions, which must outlive this one;
+ * NULL (the default): none. Each transfer job carries it to the engine. */
+void session_set_rate_share(struct session *s, struct rate_share *total);
 
 /* "ip:port" of the client, then " name" once logged in: the prefix of
  * every log line about the session. */
@@ -94,6 +109,13 @@ enum step session_work_refused(struct session *s, struct work *w, struct buf *ou
  * after max_login_fails). */
 int session_delay_ms(const struct session *s);
 enum step session_delay_done(struct session *s, struct buf *out);
+
+struct stream;
+/* The control connection is TLS now (after STEP_TLS, or an implicit TLS
+ * port: then PBSZ 0 and PROT P are implied). ctrl, opaque to the core,
+ * must outlive the session: PROT P transfers carry it so their data
+ * connection can prove it resumed ctrl's TLS session. */
+void session_tls_started(struct session *s, const struct stream *ctrl, bool implicit);
 
 /* Replies for events the back-end detects. */
 void session_line_too_long(struct session *s, struct buf *out);                        /* 500 */

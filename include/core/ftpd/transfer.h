@@ -13,6 +13,9 @@
 #include "ftpd/sockaddr.h"
 
 struct listing;
+struct rate_share;
+
+struct stream;
 
 enum xfer_kind {
     XFER_SEND_FILE,    /* RETR: file_fd from offset, size bytes */
@@ -41,6 +44,18 @@ struct transfer {
     bool ascii;      /* TYPE A: LF becomes CRLF on the wire (RETR), CRLF
                         becomes LF on the disk (STOR) */
     struct listing *listing;
+
+    /* Bandwidth (ftpd/rate.h): this session's cap for the direction, bytes
+     * per second (0 = none), and the server's total (NULL = none), which
+     * the back-end made and the session was given. */
+    uint64_t max_rate;
+    struct rate_share *rate_total;
+
+    /* FTPS: PROT P. The data connection is TLS, and must resume the
+     * session of tls_control (the control stream, opaque to the core; see
+     * net/stream_tls.c). */
+    bool tls_protect;
+    const struct stream *tls_control;
 };
 
 enum xfer_result {
@@ -53,6 +68,8 @@ enum xfer_result {
     XFER_NO_SPACE,    /* 452: writing the file: the disk is full (ENOSPC) */
     XFER_QUOTA,       /* 552: writing the file: quota or file size limit
                          (EDQUOT, EFBIG) */
+    XFER_TLS_REFUSED, /* 522: the PROT P data connection did not resume the
+                         control connection's TLS session */
 };
 
 /* The result for a failed write of an uploaded file, from its errno: disk

@@ -1,13 +1,18 @@
 /* User accounts: the users file, loaded once into a read-only table that
  * every session, thread and process may read, and the password hashes.
  *
- * The file: one account a line, `name:password-hash:home:permissions`;
- * blank lines and lines starting with '#' are skipped.
+ * The file: one account a line, `name:password-hash:home:permissions`,
+ * optionally followed by `:options`; blank lines and lines starting with
+ * '#' are skipped.
  *   name         1-FTPD_USER_NAME_MAX printable ASCII bytes, no ':' or space
  *   password     a crypt(3) hash: $y$ (yescrypt), $6$ (SHA-512) or $2b$
  *                (bcrypt); never a plain password (`ftpd --hash-password`)
  *   home         an absolute path to a directory, served as "/" to the user
  *   permissions  letters r w m d f c (ftpd/perm.h), possibly none
+ *   options      (optional) comma-separated key=value pairs overriding a
+ *                server key for this user: max_rate_download and
+ *                max_rate_upload (a rate as in the config, rate_parse;
+ *                0 = unlimited for this user)
  * A line longer than FTPD_USERS_LINE_MAX, more than FTPD_USERS_MAX
  * accounts, a name given twice or a home that is not a directory is an
  * error naming the file, the line and the field. */
@@ -16,12 +21,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct user {
     const char *name;
     const char *hash;
     const char *home;
     unsigned perms; /* enum perm */
+    /* Bandwidth caps for this user, bytes/s (0 = unlimited); -1: the
+     * server's (max_rate_download, max_rate_upload). */
+    int64_t max_rate_download;
+    int64_t max_rate_upload;
 };
 
 struct users;

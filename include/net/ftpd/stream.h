@@ -60,6 +60,12 @@ struct stream_ops {
     enum stream_status (*shutdown)(struct stream *s);
     /* Release the implementation's state (not the fd). */
     void (*release)(struct stream *s);
+    /* Finish what the stream must do before its first byte (TLS: the
+     * handshake, and a data connection's binding check). STREAM_OK when
+     * ready, WANT_* to call again, ERR. NULL: nothing to do (TCP). The
+     * first read or write would do it too; a transfer engine calls it
+     * first so that a transfer of 0 bytes completes the handshake. */
+    enum stream_status (*handshake)(struct stream *s);
 };
 
 /* Held by value in a connection or a transfer engine: a plain stream costs
@@ -93,6 +99,11 @@ static inline enum stream_status stream_sendfile(struct stream *s, int file_fd, 
 static inline size_t stream_pending(const struct stream *s)
 {
     return s->ops->pending(s);
+}
+
+static inline enum stream_status stream_handshake(struct stream *s)
+{
+    return s->ops->handshake != NULL ? s->ops->handshake(s) : STREAM_OK;
 }
 
 static inline bool stream_raw_bytes(const struct stream *s)

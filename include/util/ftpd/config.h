@@ -7,11 +7,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 
 #define FTPD_ARCH_NAME_MAX 16
+
+/* FTPS (tls = ...): off, AUTH TLS offered, or AUTH TLS required before
+ * USER/PASS. */
+enum tls_mode { TLS_OFF, TLS_OPTIONAL, TLS_REQUIRED };
 
 struct ftpd_config {
     char listen[FTPD_LISTEN_MAX][64]; /* numeric addresses, v4 or v6 */
@@ -50,6 +55,28 @@ struct ftpd_config {
     char banner[FTPD_BANNER_MAX];
     enum log_level log_level;
     int listing_cache_ttl; /* seconds a cached listing may be served; 0 = no cache */
+
+    /* Bandwidth caps (ftpd/rate.h), bytes per second, 0 = unlimited. */
+    uint64_t max_rate_download; /* per session, server to client (RETR, listings) */
+    uint64_t max_rate_upload;   /* per session, client to server (STOR, APPE, STOU) */
+    uint64_t max_rate_total;    /* the whole server, shared by running transfers */
+
+    /* The adaptive prefork pool (issue 10): `workers` are started, then the
+     * master keeps min_spare..max_spare idle workers, max_workers in all. */
+    int min_spare_workers;
+    int max_spare_workers;
+    int max_workers;
+
+    /* FTPS (issue 11): explicit AUTH TLS, implicit TLS, PROT P data. */
+    enum tls_mode tls;
+    bool tls_data_required;                 /* tls_data = required: PROT C data gets 521 */
+    char tls_cert_file[FTPD_PATH_MAX];      /* PEM: the certificate, then its chain */
+    char tls_key_file[FTPD_PATH_MAX];       /* PEM private key; "" = in tls_cert_file */
+    char tls_ciphers[FTPD_TLS_CIPHERS_MAX]; /* TLS 1.2 cipher list (OpenSSL syntax) */
+    bool tls_min_13;                        /* tls_min_version = 1.3 (else 1.2) */
+    bool tls_require_reuse;    /* a PROT P data connection must resume its control's session */
+    int implicit_tls_port;     /* 0 = off */
+    int tls_handshake_timeout; /* seconds */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -77,4 +77,20 @@
 #define FTPD_DEFAULT_THREADS          32
 #define FTPD_DEFAULT_LOGIN_FAIL_DELAY 1 /* seconds */
 
+/* The adaptive prefork pool: 50 sessions at once fit long before the
+ * maximum (Apache prefork's 5 / 10 / 256). */
+#define FTPD_DEFAULT_MIN_SPARE_WORKERS 5
+#define FTPD_DEFAULT_MAX_SPARE_WORKERS 10
+#define FTPD_DEFAULT_MAX_WORKERS       256
+
+/* FTPS: the longest tls_ciphers value, the default cipher list for TLS 1.2
+ * (forward secret AEAD suites only: no RSA key exchange, CBC, RC4, 3DES,
+ * SHA-1 MACs; TLS 1.3 suites are OpenSSL's defaults, all AEAD), and the
+ * default seconds a TLS handshake may take. */
+#define FTPD_TLS_CIPHERS_MAX 512
+#define FTPD_DEFAULT_TLS_CIPHERS                                                                   \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT 10
+
 #endif

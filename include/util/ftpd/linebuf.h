@@ -11,11 +11,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+/* Small: every idle connection embeds one (the counts fit 16 bits, as the
+ * buffer holds 2 * FTPD_LINE_MAX bytes at most). */
 struct linebuf {
     char *data;
-    size_t len;        /* bytes held (IAC already removed) */
-    size_t scanned;    /* prefix of data known to contain no '\n' */
+    uint16_t len;      /* bytes held (IAC already removed) */
+    uint16_t scanned;  /* prefix of data known to contain no '\n' */
     unsigned char iac; /* Telnet parser state across reads */
     bool discarding;   /* inside an over-long line, dropping to its '\n' */
 };

@@ -28,6 +28,11 @@ struct stop_state {
     /* Listeners to stop (net_stop_listening) on the first notice: set only
      * by a process that owns them alone (serial). */
     const struct ftpd_server *owner;
+    /* Called by stop_notice before anything else: fd may be a set that
+     * also wakes for other reasons (the serial back-end's listeners while
+     * it serves a session). NULL: none. */
+    void (*on_notice)(void *arg);
+    void *notice_arg;
 };
 
 void stop_init_events(struct stop_state *st, struct ctl_events *events, int grace_seconds);

@@ -17,6 +17,7 @@
 #include "ftpd/net.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
+#include "ftpd/tls.h"
 
 struct conn {
     const struct ftpd_server *srv;
@@ -104,6 +105,22 @@ static void wait_delay(struct conn *c, int ms)
     }
 }
 
+/* AUTH TLS: the 234 is out. Wrap the control stream and finish the
+ * handshake (within tls_handshake_timeout) before another byte is read as a
+ * command; what the client sent in clear after AUTH is dropped. */
+static enum step start_tls(struct conn *c)
+{
+    linebuf_free(&c->in);
+    linebuf_init(&c->in);
+    if (tls_wrap_control(c->ctrl, c->srv->tls) < 0 ||
+        tls_handshake_blocking(c->ctrl, c->srv->cfg->tls_handshake_timeout * 1000) != STREAM_OK) {
+        log_info("%s TLS handshake failed: %s", session_peer_name(c->session), strerror(errno));
+        return STEP_CLOSE;
+    }
+    session_tls_started(c->session, c->ctrl, false);
+    return STEP_CONTINUE;
+}
+
 /* Run one command line through the core, and what it asks for: a
  * transfer, a password check (run here: this thread or process serves
  * nobody else), a failed login's delay. */
@@ -112,6 +129,8 @@ static void run_line(struct conn *c, const char *line, size_t len)
     enum step step = session_command(c->session, line, len, &c->out);
     if (flush(c) < 0)
         return;
+    if (step == STEP_TLS)
+        step = start_tls(c);
     if (step == STEP_TRANSFER)
         step = run_transfer(c);
     if (step == STEP_WORK && c->park_delays) {
@@ -340,7 +359,8 @@ struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, cons
 
 enum conn_next conn_greet(struct conn *c)
 {
-    c->session = prologue_session(&c->arrival, c->srv, c->adm, &c->out);
+    if (prologue_implicit_tls_blocking(&c->arrival, c->srv, c->adm))
+        c->session = prologue_session(&c->arrival, c->srv, c->adm, &c->out);
     if (c->session == NULL) {
         c->closing = true;
         return CONN_CLOSE;
@@ -421,7 +441,7 @@ void conn_end(struct conn *c, enum conn_end why)
 void conn_refuse(struct conn *c, enum refusal why)
 {
     admission_release(c->adm, c->arrival.slot);
-    admission_refuse(c->srv->cfg, c->ctrl, why, &c->arrival.peer);
+    admission_refuse(c->adm, c->srv->cfg, c->ctrl, why, &c->arrival.peer);
     buf_free(&c->out);
     free(c);
 }
@@ -433,7 +453,7 @@ void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct
     if (c == NULL) {
         log_error("out of memory");
         admission_release(adm, a->slot);
-        admission_refuse(srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
+        admission_refuse(adm, srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
         return;
     }
     c->stop = stop;

@@ -30,6 +30,8 @@ void stop_init_broadcast(struct stop_state *st, int fd, int grace_seconds)
 
 void stop_notice(struct stop_state *st)
 {
+    if (st->on_notice != NULL)
+        st->on_notice(st->notice_arg);
     if (st->events != NULL) {
         enum ctl_event e = ctl_events_drain(st->events);
         st->stopping |= e != CTL_NONE;

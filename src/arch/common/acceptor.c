@@ -17,6 +17,7 @@ int acceptor_init(struct acceptor *a)
 {
     atomic_init(&a->shortage, false);
     atomic_init(&a->dropped, 0);
+    a->taken = NULL;
     pthread_mutex_init(&a->lock, NULL);
     a->spare_fd = open_spare();
     if (a->spare_fd < 0) {
@@ -48,6 +49,8 @@ static enum accept_result out_of_fds(struct acceptor *a, int lfd, int err)
         if (victim >= 0) {
             close(victim);
             atomic_fetch_add(&a->dropped, 1);
+            if (a->taken != NULL)
+                atomic_fetch_add_explicit(a->taken, 1, memory_order_relaxed);
         }
         a->spare_fd = open_spare();
     } else {
@@ -63,6 +66,8 @@ enum accept_result acceptor_take(struct acceptor *a, int lfd, int *fd, union soc
 {
     *fd = net_accept(lfd, peer, true);
     if (*fd >= 0) {
+        if (a->taken != NULL)
+            atomic_fetch_add_explicit(a->taken, 1, memory_order_relaxed);
         if (atomic_load(&a->shortage) && atomic_exchange(&a->shortage, false))
             log_warn("file descriptors available again (%lu connections dropped)",
                      atomic_exchange(&a->dropped, 0));
@@ -93,6 +98,7 @@ void accept_poll_init(struct accept_poll *p, struct acceptor *acc, const struct 
 {
     p->acc = acc;
     p->nlisteners = n;
+    p->tick_ms = -1;
     for (int i = 0; i < n; i++)
         p->pfd[i] = (struct pollfd){.fd = l[i].fd, .events = POLLIN};
     p->pfd[n] = (struct pollfd){.fd = event_fd, .events = POLLIN};
@@ -102,12 +108,15 @@ enum accept_next acceptor_next(struct accept_poll *p, int *fd, union sockaddr_an
 {
     int n = p->nlisteners;
     for (;;) {
-        if (poll(p->pfd, (nfds_t)n + 1, -1) < 0) {
+        int ready = poll(p->pfd, (nfds_t)n + 1, p->tick_ms);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             log_error("poll: %s", strerror(errno));
             return NEXT_FAIL;
         }
+        if (ready == 0)
+            return NEXT_TICK;
         if (p->pfd[n].revents)
             return NEXT_EVENT;
         for (int i = 0; i < n; i++) {

@@ -34,6 +34,10 @@ struct acceptor {
     atomic_bool shortage; /* inside an EMFILE burst */
     atomic_ulong dropped; /* connections dropped in this burst */
     pthread_mutex_t lock;
+    /* NULL, or a counter of the connections this acceptor took off the
+     * listen queues (accepted or dropped), shared with whoever watches
+     * those queues for connections waiting too long (backlog.h). */
+    atomic_ulong *taken;
 };
 
 int acceptor_init(struct acceptor *a);
@@ -58,6 +62,7 @@ struct accept_poll {
     struct acceptor *acc;
     struct pollfd pfd[FTPD_LISTEN_MAX + 1]; /* listeners, then the event fd */
     int nlisteners;
+    int tick_ms; /* -1 (accept_poll_init): wait forever; else NEXT_TICK after that long */
 };
 
 void accept_poll_init(struct accept_poll *p, struct acceptor *acc, const struct listener *l, int n,
@@ -67,6 +72,7 @@ enum accept_next {
     NEXT_CONN,  /* *fd, *peer: a new connection */
     NEXT_EVENT, /* the event fd is readable */
     NEXT_FAIL,  /* poll failed (logged) */
+    NEXT_TICK,  /* tick_ms passed with nothing to do */
 };
 
 /* Wait for the next connection or event. */

@@ -1,7 +1,9 @@
 #include "arch/common/admission.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -22,7 +24,8 @@ struct admission {
     int max_clients;
     int max_per_ip;
     int active;
-    int hint; /* where the next free slot probably is */
+    int hint;                            /* where the next free slot probably is */
+    atomic_ulong refused[REFUSAL_KINDS]; /* lock-free: counted outside the lock */
     struct slot slots[];
 };
 
@@ -152,13 +155,19 @@ const char *refusal_reason(enum refusal why)
         return "shutting down";
     case REFUSE_NO_MEMORY:
         return "out of memory";
+    case REFUSE_BUSY:
+        return "every worker busy";
+    case REFUSE_ONE_AT_A_TIME:
+        return "serial: one session at a time";
     }
     return "refused";
 }
 
-void admission_refuse(const struct ftpd_config *cfg, struct stream *ctrl, enum refusal why,
-                      const union sockaddr_any *peer)
+void admission_refuse(struct admission *l, const struct ftpd_config *cfg, struct stream *ctrl,
+                      enum refusal why, const union sockaddr_any *peer)
 {
+    if (l != NULL)
+        atomic_fetch_add_explicit(&l->refused[why], 1, memory_order_relaxed);
     char name[SOCKADDR_STR_MAX];
     sockaddr_str(peer, name, sizeof name);
     log_warn("%s refused: %s", name, refusal_reason(why));
@@ -172,4 +181,33 @@ void admission_refuse(const struct ftpd_config *cfg, struct stream *ctrl, enum r
         stream_write(ctrl, buf_head(&out), out.len, &n);
     buf_free(&out);
     stream_close(ctrl);
+}
+
+void admission_refuse_fd(struct admission *l, const struct ftpd_config *cfg, int fd,
+                         enum refusal why, const union sockaddr_any *peer)
+{
+    struct stream ctrl;
+    stream_plain(&ctrl, fd);
+    admission_refuse(l, cfg, &ctrl, why, peer);
+}
+
+unsigned long admission_refused(struct admission *l, enum refusal why)
+{
+    return atomic_load_explicit(&l->refused[why], memory_order_relaxed);
+}
+
+void admission_log_refusals(struct admission *l)
+{
+    char line[512];
+    size_t len = 0;
+    for (int why = 0; why < REFUSAL_KINDS; why++) {
+        unsigned long n = admission_refused(l, (enum refusal)why);
+        if (n == 0 || len >= sizeof line)
+            continue;
+        int w = snprintf(line + len, sizeof line - len, "%s%s %lu", len > 0 ? ", " : "",
+                         refusal_reason((enum refusal)why), n);
+        if (w > 0)
+            len += (size_t)w;
+    }
+    log_info("refusals: %s", len > 0 ? line : "none");
 }

@@ -27,11 +27,23 @@ void admission_hand_over(struct admission *a, int slot, pid_t from, pid_t to);
 void admission_release_owner(struct admission *a, pid_t owner);
 int admission_active(struct admission *a);
 
-/* A refused connection: log why, write the 421 (non-blocking, best effort:
- * a slow peer never holds the caller) and close the stream. */
+/* A refused connection: count it, log why with the peer's address, write
+ * the 421 (non-blocking, best effort: a slow peer never holds the caller)
+ * and close the stream. Usable from any thread or process of the back-end
+ * (the counters are atomics in the shared table). */
 struct stream;
-void admission_refuse(const struct ftpd_config *cfg, struct stream *ctrl, enum refusal why,
-                      const union sockaddr_any *peer);
+void admission_refuse(struct admission *a, const struct ftpd_config *cfg, struct stream *ctrl,
+                      enum refusal why, const union sockaddr_any *peer);
+/* The same for a connection just accept()ed and never read from: wraps fd
+ * in a plain stream (the pre-greeting phase never ran). */
+void admission_refuse_fd(struct admission *a, const struct ftpd_config *cfg, int fd,
+                         enum refusal why, const union sockaddr_any *peer);
+
+/* Connections refused so far for why, by every process of the back-end. */
+unsigned long admission_refused(struct admission *a, enum refusal why);
+/* One log line with the counts by reason ("refusals: none" when none);
+ * the back-end's owner calls it when it stops. */
+void admission_log_refusals(struct admission *a);
 
 /* The words a log line uses for why. */
 const char *refusal_reason(enum refusal why);

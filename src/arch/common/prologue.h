@@ -22,7 +22,12 @@
  * the accepting side, so a full server's 421 never waits for a free thread
  * or a fork; step 3 runs where the session is served. A pre-greeting phase
  * that reads from the peer would block that accepting side: when one is
- * added, those patterns must move steps 1 and 2 after their hand-off. */
+ * added, those patterns must move steps 1 and 2 after their hand-off.
+ * The implicit TLS handshake is such a phase, split for that reason: the
+ * evented connection runs it in step 1 (prologue_implicit_tls, before
+ * admission), the blocking loop on its serving side just before step 3
+ * (prologue_implicit_tls_blocking, after admission), so no acceptor ever
+ * waits on a handshake. */
 #ifndef FTPD_ARCH_COMMON_PROLOGUE_H
 #define FTPD_ARCH_COMMON_PROLOGUE_H
 
@@ -56,6 +61,20 @@ enum prologue_step prologue_pregreet(struct arrival *a, const struct ftpd_config
 /* Step 1 for a blocking loop: run it to its end, waiting at most
  * idle_timeout for each step. true when done; false: failed, stream closed. */
 bool prologue_pregreet_blocking(struct arrival *a, const struct ftpd_config *cfg);
+
+/* Implicit FTPS, the TLS part of step 1, for a connection that arrived on
+ * implicit_tls_port: wrap the control stream (once) and run the handshake
+ * as far as the peer lets it, non-blocking. PROLOGUE_DONE at once for a
+ * connection on another port or when TLS is off. The evented connection
+ * calls it after prologue_pregreet() (it bounds it with its timer). */
+enum prologue_step prologue_implicit_tls(struct arrival *a, const struct ftpd_server *srv);
+
+/* The same for a blocking loop, run where the session is served (never on
+ * an accepting thread or process: a stalled handshake would hold it), to
+ * its end within tls_handshake_timeout. true when done (or not TLS);
+ * false: failed (logged), stream closed, slot released. */
+bool prologue_implicit_tls_blocking(struct arrival *a, const struct ftpd_server *srv,
+                                    struct admission *adm);
 
 /* Step 2. owner: the pid serving the connection (freed by the master if it
  * dies). true with a->slot set; false: refused with a 421, stream closed. */

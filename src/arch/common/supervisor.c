@@ -60,6 +60,37 @@ int workers_resize(struct supervisor *s, int n)
     return 0;
 }
 
+/* Grow to n slots (new ones unused) and make them all eligible. */
+static int workers_reserve(struct supervisor *s, int n)
+{
+    int target = s->target;
+    if (workers_resize(s, n) < 0)
+        return -1;
+    for (int i = target; i < n; i++) {
+        if (s->w[i].pid < 0)
+            s->w[i].pid = 0;
+    }
+    return 0;
+}
+
+int workers_add(struct supervisor *s, int n)
+{
+    int added = 0;
+    for (int i = 0; i < s->target && added < n; i++) {
+        if (s->w[i].pid == 0) {
+            s->w[i].pid = -1;
+            s->w[i].retiring = false;
+            added++;
+        }
+    }
+    return added;
+}
+
+void workers_retire(struct supervisor *s, int i)
+{
+    s->w[i].retiring = true;
+}
+
 static void log_exit(pid_t pid, int status, bool expected)
 {
     enum log_level level = expected ? LOG_LVL_INFO : LOG_LVL_ERROR;
@@ -79,13 +110,14 @@ void workers_reap(struct supervisor *s, int64_t now)
         pid_t r = waitpid(s->w[i].pid, &status, WNOHANG);
         if (r == 0 || (r < 0 && errno == EINTR))
             continue;
-        bool retired = i >= s->target;
+        bool retired = i >= s->target || s->w[i].retiring;
         if (r > 0) {
             log_exit(r, status, s->stops > 0 || retired);
             if (s->adm != NULL)
                 admission_release_owner(s->adm, r);
         }
         s->w[i].pid = retired ? 0 : -1;
+        s->w[i].retiring = false;
         if (!retired && s->stops == 0)
             respawn_guard_death(&s->guard, now, s->w[i].started);
     }
@@ -93,6 +125,8 @@ void workers_reap(struct supervisor *s, int64_t now)
 
 static pid_t spawn(struct supervisor *s, int index)
 {
+    if (s->before_spawn != NULL)
+        s->before_spawn(s->arg, index);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork worker %d: %s", index, strerror(errno));
@@ -165,7 +199,10 @@ int supervise(struct supervisor *s, int nworkers)
 {
     if (ctl_events_open(&s->events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
         return 1;
-    if (workers_resize(s, nworkers) < 0) {
+    if (workers_resize(s, nworkers) < 0 ||
+        (s->reserve > nworkers && workers_reserve(s, s->reserve) < 0)) {
+        log_error("cannot allocate the worker table: %s", strerror(errno));
+        workers_free(s);
         ctl_events_close(&s->events);
         return 1;
     }
@@ -176,13 +213,15 @@ int supervise(struct supervisor *s, int nworkers)
         /* Wake up now and then to retry a worker that could not be forked
          * or whose respawn was paused. */
         struct pollfd pfd = {.fd = s->events.fd, .events = POLLIN};
-        if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+        if (poll(&pfd, 1, s->tick_ms > 0 ? s->tick_ms : 1000) < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             break;
         }
         on_events(s);
         int64_t now = clock_ms();
         workers_reap(s, now);
+        if (s->tick != NULL && s->stops == 0)
+            s->tick(s, now);
         workers_respawn(s, now);
     }
     workers_free(s);

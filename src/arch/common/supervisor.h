@@ -37,6 +37,7 @@ bool respawn_guard_allows(const struct respawn_guard *g, int64_t now);
 struct worker {
     pid_t pid;       /* > 0 running; -1 to be (re)spawned; 0 unused slot */
     int64_t started; /* clock_ms() of its fork */
+    bool retiring;   /* asked to leave: not replaced when it exits */
 };
 
 struct supervisor {
@@ -46,6 +47,14 @@ struct supervisor {
     void *arg;                  /* for worker and started */
     struct admission *adm;      /* a dead worker's slots are freed; may be NULL */
     void (*started)(void *arg); /* in the master once the first workers run */
+    /* An adaptive pool (prefork): slots up to `reserve` exist from the
+     * start, unused beyond the first nworkers; tick() runs every tick_ms
+     * (default 1000) while not stopping, and may add or retire workers;
+     * before_spawn() runs in the master before each fork into a slot. */
+    int reserve;
+    int tick_ms;
+    void (*tick)(struct supervisor *s, int64_t now);
+    void (*before_spawn)(void *arg, int index);
 
     /* The master's state. */
     struct worker *w;
@@ -65,6 +74,12 @@ int supervise(struct supervisor *s, int nworkers);
  * shrinking sends SIGTERM to the workers above n, which are then not
  * replaced. 0, or -1 (ENOMEM). */
 int workers_resize(struct supervisor *s, int n);
+/* Adaptive pools: mark up to n unused slots below target to be spawned
+ * (workers_respawn forks them); returns how many. */
+int workers_add(struct supervisor *s, int n);
+/* Worker i was asked to leave (how is the pattern's business): when it
+ * exits its slot becomes unused instead of being respawned. */
+void workers_retire(struct supervisor *s, int i);
 /* Reap every exited worker (SIGCHLD coalesces): log it, free its
  * admission slots, mark it for respawn (or retire it). */
 void workers_reap(struct supervisor *s, int64_t now);

@@ -39,11 +39,13 @@
 
 #include "arch/common/prologue.h"
 #include "arch/evented/workpool.h"
+#include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
+#include "ftpd/tls.h"
 #include "ftpd/xfer_evented.h"
 
 struct evconn {
@@ -52,21 +54,24 @@ struct evconn {
     ev_io io;
     ev_timer idle;
     struct arrival arrival; /* the control stream, the peer, the slot */
-    /* Small fields together: an idle connection is all this struct. */
+    /* Small fields together: an idle connection is mostly this struct. */
+    uint16_t deferred_len;   /* of deferred (a line: at most FTPD_LINE_MAX) */
     unsigned char events;    /* what io watches now (0: stopped) */
     unsigned char write_ev;  /* what a pending reply waits for: EV_WRITE (TLS: maybe EV_READ) */
     unsigned char read_ev;   /* what the next read waits for: EV_READ (TLS: maybe EV_WRITE) */
     bool delaying;           /* a failed login's delay runs on idle */
     bool closing;            /* close once the replies are written */
     bool hold_reply;         /* a transfer just started: see conn_start_transfer */
+    bool start_tls;          /* AUTH TLS answered: wrap once the 234 is out */
+    bool tls_handshaking;    /* after AUTH TLS: idle holds tls_handshake_timeout */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
     struct linebuf in;
     struct buf out;
     char *deferred; /* a command that arrived mid-transfer, run after it */
-    size_t deferred_len;
 };
+_Static_assert(FTPD_LINE_MAX <= UINT16_MAX, "deferred_len holds a line's length");
 
 /* ---- connection lifetime ---------------------------------------------- */
 
@@ -304,13 +309,49 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
         }
         memcpy(c->deferred, line, len);
         c->deferred[len] = '\0';
-        c->deferred_len = len;
+        c->deferred_len = (uint16_t)len;
         break;
     case STEP_CLOSE:
         c->closing = true;
         conn_end_transfer(c, XFER_ABORTED); /* as the blocking loop does */
         break;
+    case STEP_TLS:
+        c->start_tls = true;
+        break;
     }
+}
+
+/* AUTH TLS: the 234 is out. Wrap the control stream; its handshake runs
+ * inside the next reads (WANT_* become watcher changes), bounded by
+ * tls_handshake_timeout on the idle timer. What the client sent in clear
+ * after AUTH is dropped, never run as a command. */
+static int conn_start_tls(struct evconn *c)
+{
+    const struct ftpd_config *cfg = c->es->srv->cfg;
+    c->start_tls = false;
+    linebuf_free(&c->in);
+    linebuf_init(&c->in);
+    if (tls_wrap_control(&c->arrival.ctrl, c->es->srv->tls) < 0) {
+        log_info("%s TLS: %s", session_peer_name(c->session), strerror(errno));
+        return -1;
+    }
+    session_tls_started(c->session, &c->arrival.ctrl, false);
+    c->tls_handshaking = true;
+    c->idle.repeat =
+        (ev_tstamp)(cfg->tls_handshake_timeout < cfg->idle_timeout ? cfg->tls_handshake_timeout
+                                                                   : cfg->idle_timeout);
+    ev_timer_again(c->es->loop, &c->idle);
+    return 0;
+}
+
+/* The control handshake after AUTH TLS is done: the idle timeout again. */
+static void conn_tls_check_done(struct evconn *c)
+{
+    if (!c->tls_handshaking || stream_handshake(&c->arrival.ctrl) != STREAM_OK)
+        return;
+    c->tls_handshaking = false;
+    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    ev_timer_again(c->es->loop, &c->idle);
 }
 
 /* Drive the connection as far as it can go without waiting: write replies,
@@ -328,6 +369,8 @@ static void conn_run(struct evconn *c)
          * the buffer cannot grow, and the idle timer ends the wait. */
         if (c->out.len > 0)
             break;
+        if (c->start_tls && !c->closing && conn_start_tls(c) < 0)
+            c->closing = true;
         if (c->closing) {
             conn_close(c);
             return;
@@ -396,6 +439,7 @@ static int conn_read(struct evconn *c)
         return -1;
     }
     enum stream_status st = stream_read(&c->arrival.ctrl, space, avail, &n);
+    conn_tls_check_done(c);
     c->read_ev = EV_READ;
     if (st == STREAM_AGAIN || st == STREAM_WANT_READ || st == STREAM_WANT_WRITE) {
         c->read_ev = ev_events(st, POLLIN);
@@ -442,6 +486,11 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     }
     if (c->job != NULL)
         return; /* the check ends soon, and restarts the idle time */
+    if (c->tls_handshaking) {
+        log_info("%s TLS handshake failed: %s", session_peer_name(c->session), strerror(ETIMEDOUT));
+        conn_close(c);
+        return;
+    }
     if (c->session == NULL || c->closing || c->out.len > 0) {
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */
@@ -480,7 +529,10 @@ static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
     const struct ftpd_config *cfg = es->srv->cfg;
-    switch (prologue_pregreet(&c->arrival, cfg)) {
+    enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
+    if (pre == PROLOGUE_DONE)
+        pre = prologue_implicit_tls(&c->arrival, es->srv);
+    switch (pre) {
     case PROLOGUE_DONE:
         break;
     case PROLOGUE_WANT_READ:
@@ -505,7 +557,20 @@ static void conn_prologue(struct evconn *c)
     }
     session_set_listing_cache(c->session, es->listing_cache);
     linebuf_init(&c->in);
+    if (c->idle.repeat != (ev_tstamp)cfg->idle_timeout) { /* the pre-greeting timeout ran */
+        c->idle.repeat = (ev_tstamp)cfg->idle_timeout;
+        ev_timer_again(es->loop, &c->idle);
+    }
     conn_run(c);
+}
+
+/* Seconds the pre-greeting phase may take: an implicit TLS handshake gets
+ * tls_handshake_timeout (when shorter than the idle timeout). */
+static int evconn_pregreet_timeout(const struct ftpd_config *cfg)
+{
+    if (cfg->implicit_tls_port != 0 && cfg->tls_handshake_timeout < cfg->idle_timeout)
+        return cfg->tls_handshake_timeout;
+    return cfg->idle_timeout;
 }
 
 void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
@@ -526,7 +591,7 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(es->srv->cfg);
     c->idle.data = c;
     ev_timer_again(es->loop, &c->idle);
     c->next = es->conns;
