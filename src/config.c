@@ -190,6 +190,31 @@ static int set_listen(struct ftpd_config *cfg, const struct key *k, const char *
 }
 
 /* A key whose value is one of two words, stored as a bool (true = second). */
+/* A key whose value is one of the words in hint ("a\0b\0c\0"), stored as
+ * the word's index in an enum field. */
+static int set_enum(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                    size_t errlen)
+{
+    int i = 0;
+    for (const char *w = k->hint; *w != '\0'; w += strlen(w) + 1, i++) {
+        if (strcmp(value, w) == 0) {
+            *int_field(cfg, k) = i;
+            return 0;
+        }
+    }
+    char words[128] = "";
+    size_t used = 0;
+    for (const char *w = k->hint; *w != '\0' && used < sizeof words; w += strlen(w) + 1) {
+        const char *next = w + strlen(w) + 1;
+        const char *sep = used == 0 ? "" : *next == '\0' ? " or " : ", ";
+        int n = snprintf(words + used, sizeof words - used, "%s%s", sep, w);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return fail(err, errlen, "key '%s': '%s' is not %s", k->name, value, words);
+}
+
 static int set_choice(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
                       size_t errlen)
 {
@@ -341,7 +366,7 @@ static const struct key keys[] = {
     {"arch", set_arch, FIELD(arch), 0, 0, NULL},
     {"workers", set_int, FIELD(workers), 0, 1024, "0-1024, 0 = number of CPUs"},
     {"threads", set_int, FIELD(threads), 1, 4096, NULL},
-    {"threadpool_dispatch", set_choice, FIELD(threadpool_queue), 0, 0, "accept\0queue"},
+    {"threadpool_dispatch", set_enum, FIELD(threadpool_dispatch), 0, 0, "event\0queue\0accept\0"},
     {"hybrid_balance", set_choice, FIELD(hybrid_reuseport), 0, 0, "shared\0reuseport"},
     {"root", set_path, FIELD(root), 1, 0, NULL},
     {"anonymous", set_bool, FIELD(anonymous), 0, 0, NULL},

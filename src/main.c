@@ -182,11 +182,13 @@ static void list_archs(void)
     /* "threadpool+accept  threadpool with threadpool_dispatch = accept":
      * the scripts take variants from here. */
     for (size_t i = 0; i < count; i++) {
-        const char *v = table[i].variant;
-        const char *colon = v != NULL ? strchr(v, ':') : NULL;
-        if (colon != NULL)
-            printf("%s+%.*s  %s with%s\n", table[i].name, (int)(colon - v), v, table[i].name,
-                   colon + 1);
+        for (size_t j = 0; j < ARCH_VARIANTS_MAX; j++) {
+            const char *v = table[i].variants[j].variant;
+            const char *colon = v != NULL ? strchr(v, ':') : NULL;
+            if (colon != NULL)
+                printf("%s+%.*s  %s with%s\n", table[i].name, (int)(colon - v), v, table[i].name,
+                       colon + 1);
+        }
     }
 }
 

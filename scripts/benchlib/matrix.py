@@ -147,10 +147,15 @@ def account_args(account):
     return ("--user", account[0], "--password", account[1])
 
 
-def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
+def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None, keys=None):
     """The main phase for one server, in order: Run and Skip items. kind:
     kind_of(label). ftpd (ftpd's back-ends only): {"uploads": "" or why
-    not, "account": (user, password) or None, "no_account": why not}."""
+    not, "account": (user, password) or None, "no_account": why not}.
+    keys: the config keys of the variant (variant_keys), {} or None for
+    none."""
+    # threadpool parks idle sessions (threadpool_dispatch = event, the
+    # default); its queue and accept variants give each session a thread.
+    holds_thread = (keys or {}).get("threadpool_dispatch", "event") != "event"
     dur = ("--duration", m.duration)
     small = ("--file", "/small.bin", "--size", str(m.small_size))
     out = []
@@ -188,7 +193,7 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None):
         elif kind == "prefork":
             why = ("each session holds a worker, at most max_workers (256); "
                    "the rest are refused with 421")
-        elif kind == "threadpool":
+        elif kind == "threadpool" and holds_thread:
             why = (f"each session holds one of the {pool_threads} threads; "
                    "the rest are refused with 421")
         elif kind in ("process", "vsftpd", "pure-ftpd", "proftpd"):

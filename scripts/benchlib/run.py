@@ -568,9 +568,11 @@ class Bench:
             self.note(label, tag, f"ftpbench exit {status}: {last}")
 
     def matrix(self, label):
+        ftpd = label.startswith("ftpd-")
+        keys = matrix.variant_keys(label[len("ftpd-"):], self.variants) if ftpd else {}
         for item in matrix.plan(matrix.kind_of(label), self.m, self.nofile_num(),
                                 self.prefork_workers, self.pool_threads,
-                                self.caps if label.startswith("ftpd-") else None):
+                                self.caps if ftpd else None, keys):
             if not matrix.selected(item.tag, self.only):
                 continue
             if isinstance(item, matrix.Skip):

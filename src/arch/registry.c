@@ -19,9 +19,13 @@ static const struct arch archs[] = {
      .summary = "a master forks N workers that each accept on the shared listener",
      .run = arch_prefork_run},
     {.name = "threadpool",
-     .summary = "N threads started at boot take the connections the main thread accepts",
+     .summary = "N threads run the commands of sessions parked in an event set between them",
      .run = arch_threadpool_run,
-     .variant = "accept: threadpool_dispatch = accept"},
+     .variants =
+         {
+             {.variant = "queue: threadpool_dispatch = queue"},
+             {.variant = "accept: threadpool_dispatch = accept"},
+         }},
     {.name = "reactor",
      .summary = "one libev event loop serves every connection without blocking",
      .run = arch_reactor_run},
@@ -29,7 +33,10 @@ static const struct arch archs[] = {
      .summary = "nginx-style: a master and N worker processes, each running the reactor",
      .run = arch_hybrid_run,
      .reuseport_listeners = true,
-     .variant = "reuseport: hybrid_balance = reuseport"},
+     .variants =
+         {
+             {.variant = "reuseport: hybrid_balance = reuseport"},
+         }},
 };
 
 const struct arch *arch_table(size_t *count)

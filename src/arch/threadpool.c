@@ -1,28 +1,43 @@
-/* threadpool: `threads` threads started at boot. Two ways to hand them
- * connections (threadpool_dispatch):
+/* threadpool: `threads` threads started at boot. Three ways to hand them
+ * sessions (threadpool_dispatch):
  *
+ *  - event (the default): half-sync/half-async, as Apache's event MPM and
+ *    MySQL's thread pool do it. The main thread accepts and admits; a
+ *    session waiting for its next command is parked in an event thread's
+ *    epoll set (blocking/parking.c), and a pool thread takes it only to
+ *    greet it, run the commands that arrived (a pipelined batch included)
+ *    or move a transfer, then parks it again. `threads` threads serve
+ *    max_clients sessions; each command costs two thread wake-ups (the
+ *    event thread's, a pool thread's). Password checks and a failed
+ *    login's delay hold no pool thread (parking.c). New sessions are
+ *    greeted on a pool thread, never on the acceptor: a pre-greeting
+ *    phase (implicit TLS) may wait on the peer.
+ *  - queue: the main thread accepts, admits (max_clients, max_per_ip) and
+ *    pushes the connection on a bounded queue; a free thread pops it and
+ *    serves it to its end. No herd, and max_clients is answered with 421 at
+ *    once even while every thread is busy; but a session holds its thread,
+ *    so the rest wait in the queue.
  *  - accept: each thread runs the blocking accept loop on the shared
  *    non-blocking listeners; a connection wakes the pollers, one accept()
  *    wins, the rest see EAGAIN. No hand-off; idle sessions beyond `threads`
  *    wait in the listen backlog.
- *  - queue: the main thread accepts, admits (max_clients, max_per_ip) and
- *    pushes the connection on a bounded queue; a free thread pops it. No
- *    herd, and max_clients is answered with 421 at once even while every
- *    thread is busy; costs a lock and a wake-up per connection.
  *
  * Saying no when every thread is busy: in queue mode a connection that
  * waited BACKLOG_WAIT_MS in the queue gets 421 from the main thread; in
  * accept mode the threads report busy/idle on a scoreboard, and while all
  * are busy the main thread refuses the connections that waited that long
  * in the listen queue (common/backlog.c). Either way a client that cannot
- * be served hears so within a second.
+ * be served hears so within a second. In event mode no session waits for
+ * a thread to be greeted for long: threads are taken only per command.
  *
- * The README gives the measured difference.
+ * The README gives the measured differences.
  *
  *     start `threads` threads, each:
- *         accept:  for (;;) { fd = accept(listener); serve(fd); close(fd); }
+ *         event:   for (;;) { s = next_ready(); step(s); park(s) or end(s); }
  *         queue:   for (;;) { fd = pop(queue); serve(fd); close(fd); }
- *     main, queue mode: for (;;) { fd = accept(listener); push(queue, fd); }
+ *         accept:  for (;;) { fd = accept(listener); serve(fd); close(fd); }
+ *     event thread: for (;;) { epoll_wait(parked); hand the ready to the pool; }
+ *     main, event and queue: for (;;) { fd = accept(listener); push(fd); }
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +48,7 @@
 
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
+#include "arch/blocking/parking.h"
 #include "arch/blocking/threads.h"
 #include "arch/common/backlog.h"
 #include "arch/common/scoreboard.h"
@@ -47,8 +63,12 @@ struct pool {
     int stop_fd;         /* the stop broadcast */
     struct acceptor acc; /* one spare fd for the whole pool */
     atomic_int running;
+    enum threadpool_dispatch dispatch;
     struct scoreboard *sb; /* accept mode: which threads are busy */
     atomic_int next_index; /* accept mode: each thread's scoreboard slot */
+
+    /* event mode: the parked sessions and the event thread */
+    struct parking *parking;
 
     /* queue mode: a ring of admitted connections waiting for a thread */
     pthread_mutex_t lock;
@@ -111,7 +131,75 @@ static void *queue_thread_main(void *arg)
     return NULL;
 }
 
-/* Queue mode, main thread: admit a new connection and queue it. */
+/* Event mode, a pool thread: what the event side woke s for. */
+static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct stop_state *stop,
+                       struct conn_scratch *scratch)
+{
+    struct conn *c = parked_conn(s);
+    enum conn_next next = CONN_CLOSE;
+    enum conn_end end = CONN_END_DONE;
+    switch (why) {
+    case WAKE_NEW:
+        if (stop->stopping) { /* queued, never greeted: as queue_close() */
+            conn_refuse(c, REFUSE_SHUTTING_DOWN);
+            parking_drop(p->parking, s);
+            return;
+        }
+        next = conn_greet(c);
+        break;
+    case WAKE_READY:
+        next = conn_step(c, stop, scratch);
+        break;
+    case WAKE_DELAY:
+        next = conn_delay_done(c, stop, scratch);
+        break;
+    case WAKE_WORK:
+        next = conn_work_done(c, stop, scratch);
+        break;
+    case WAKE_IDLE:
+        end = CONN_END_IDLE;
+        break;
+    case WAKE_STOP:
+        end = CONN_END_STOPPING;
+        break;
+    }
+    if (next == CONN_WORK) {
+        parking_work(p->parking, s);
+        return;
+    }
+    if (next == CONN_PARK || next == CONN_DELAY) {
+        conn_park(c);
+        if (next == CONN_PARK)
+            parking_park(p->parking, s);
+        else
+            parking_delay(p->parking, s, conn_delay_ms(c));
+        return;
+    }
+    conn_end(c, end);
+    parking_drop(p->parking, s);
+}
+
+static void *event_thread_main(void *arg)
+{
+    struct pool *p = arg;
+    struct stop_state stop;
+    stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
+    struct conn_scratch *scratch = malloc(sizeof *scratch);
+    if (scratch == NULL)
+        log_error("threadpool: out of memory for a pool thread");
+    enum wake why;
+    for (struct parked *s; scratch != NULL && (s = parking_next(p->parking, &why)) != NULL;) {
+        if (!stop.stopping && parking_stopping(p->parking))
+            stop_notice(&stop);
+        serve_wake(p, s, why, &stop, scratch);
+    }
+    free(scratch);
+    atomic_fetch_sub(&p->running, 1);
+    return NULL;
+}
+
+/* Event and queue modes, main thread: admit a new connection and hand it
+ * to the pool. */
 static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
 {
     const struct ftpd_config *cfg = p->srv->cfg;
@@ -119,7 +207,18 @@ static void enqueue_conn(struct pool *p, int fd, const union sockaddr_any *peer)
     arrival_init(&a, fd, peer);
     if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, p->adm, getpid(), false))
         return;
-    if (!queue_push(p, &a)) {
+    if (p->dispatch == DISPATCH_EVENT) {
+        struct conn *c = conn_new(p->srv, p->adm, &a, false);
+        if (c != NULL && parking_add(p->parking, c))
+            return;
+        log_error("threadpool: out of memory");
+        if (c != NULL) {
+            conn_refuse(c, REFUSE_NO_MEMORY);
+            return;
+        }
+        admission_release(p->adm, a.slot);
+        admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_NO_MEMORY, peer);
+    } else if (!queue_push(p, &a)) {
         admission_release(p->adm, a.slot);
         admission_refuse(p->adm, cfg, &a.ctrl, REFUSE_MAX_CLIENTS, peer);
     }
@@ -174,14 +273,26 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct admission *ad
     p->srv = srv;
     p->adm = adm;
     p->stop_fd = stop_fd;
+    p->dispatch = srv->cfg->threadpool_dispatch;
     /* Every admitted connection fits (admission caps them at max_clients),
      * so the queue refuses no one the limits would let in; clamped so a huge
      * max_clients does not reserve memory for nothing. */
     p->cap = srv->cfg->max_clients < QUEUE_MAX ? srv->cfg->max_clients : QUEUE_MAX;
-    p->ring = calloc((size_t)p->cap, sizeof *p->ring);
-    p->since = calloc((size_t)p->cap, sizeof *p->since);
+    if (p->dispatch == DISPATCH_QUEUE) {
+        p->ring = calloc((size_t)p->cap, sizeof *p->ring);
+        p->since = calloc((size_t)p->cap, sizeof *p->since);
+    }
+    if (p->dispatch == DISPATCH_EVENT)
+        p->parking = parking_new(srv->cfg);
     p->sb = scoreboard_new(srv->cfg->threads);
-    if (p->ring == NULL || p->since == NULL || p->sb == NULL || acceptor_init(&p->acc) < 0) {
+    bool ready = p->dispatch == DISPATCH_QUEUE   ? p->ring != NULL && p->since != NULL
+                 : p->dispatch == DISPATCH_EVENT ? p->parking != NULL
+                                                 : true;
+    if (!ready || p->sb == NULL || acceptor_init(&p->acc) < 0) {
+        if (p->parking != NULL) {
+            parking_stop(p->parking);
+            parking_free(p->parking);
+        }
         scoreboard_free(p->sb);
         free(p->since);
         free(p->ring);
@@ -196,6 +307,7 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct admission *ad
 
 static void pool_free(struct pool *p)
 {
+    parking_free(p->parking);
     acceptor_close(&p->acc);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->nonempty);
@@ -287,10 +399,19 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     struct pool *p = pool_new(srv, adm, stop.rd);
     if (p == NULL)
         return 1;
-    bool queue = cfg->threadpool_queue;
-    int started = start_threads(p, cfg->threads, queue ? queue_thread_main : accept_thread_main);
-    log_info("threadpool: %d threads, dispatch %s", started, queue ? "queue" : "accept");
-    if (started > 0 && queue)
+    static void *(*const thread_mains[])(void *) = {
+        [DISPATCH_EVENT] = event_thread_main,
+        [DISPATCH_QUEUE] = queue_thread_main,
+        [DISPATCH_ACCEPT] = accept_thread_main,
+    };
+    static const char *const names[] = {
+        [DISPATCH_EVENT] = "event",
+        [DISPATCH_QUEUE] = "queue",
+        [DISPATCH_ACCEPT] = "accept",
+    };
+    int started = start_threads(p, cfg->threads, thread_mains[p->dispatch]);
+    log_info("threadpool: %d threads, dispatch %s", started, names[p->dispatch]);
+    if (started > 0 && p->dispatch != DISPATCH_ACCEPT)
         accept_into_queue(p, &events);
     else if (started > 0)
         watch_backlog(p, &events, started);
@@ -299,8 +420,10 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     log_info("stopping: waiting for %d sessions", admission_active(adm));
     admission_log_refusals(adm);
     stop_broadcast_fire(&stop);
-    if (queue)
+    if (p->dispatch == DISPATCH_QUEUE)
         queue_close(p);
+    if (p->parking != NULL)
+        parking_stop(p->parking); /* parked sessions get their 421 */
     if (wait_for_drain(&events, pool_done, p)) {
         /* Every thread is out of the pool; after a second signal some may
          * still run, and the process exits right after without freeing. */

@@ -13,7 +13,7 @@ void config_defaults(struct ftpd_config *cfg)
     snprintf(cfg->arch, sizeof cfg->arch, "%s", "reactor");
     cfg->workers = 0;
     cfg->threads = FTPD_DEFAULT_THREADS;
-    cfg->threadpool_queue = true; /* the benchmark's choice: see README */
+    cfg->threadpool_dispatch = DISPATCH_EVENT; /* serves max_clients with `threads`: README */
     snprintf(cfg->root, sizeof cfg->root, "%s", ".");
     cfg->anonymous = true;
     cfg->write_enable = false;

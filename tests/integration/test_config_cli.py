@@ -61,6 +61,7 @@ class CliTest(unittest.TestCase):
             self.assertIn(name.partition('+')[0], ARCHS)
         self.assertIn(FTPD_ARCH, listed)
         self.assertIn('threadpool+accept', listed)
+        self.assertIn('threadpool+queue', listed)
         self.assertIn('hybrid+reuseport', listed)
 
     def test_check_config_good(self):

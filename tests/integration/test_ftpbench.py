@@ -27,7 +27,8 @@ import tempfile
 import time
 import unittest
 
-from ftpd_harness import FTPD_ARCH, FTPD_BIN, TIMEOUT, FtpdTestCase, run_ftpd, write_config
+from ftpd_harness import (FTPD_ARCH, FTPD_BIN, TIMEOUT, VARIANT_CONFIG, FtpdTestCase, run_ftpd,
+                          write_config)
 
 FTPBENCH = os.path.join(os.path.dirname(FTPD_BIN), 'ftpbench') if FTPD_BIN else ''
 
@@ -42,9 +43,12 @@ BIG_SIZE = 8 * 1024 * 1024
 DIR_ENTRIES = 200
 
 # Sessions the back-end serves at once with the config below: serial one,
-# prefork its workers, threadpool its threads; the others many.
+# prefork its workers, threadpool its threads where a session holds one
+# (threadpool_dispatch queue or accept); the others many.
 WORKERS, THREADS = 2, 8
-CAPACITY = {'serial': 1, 'prefork': WORKERS, 'threadpool': THREADS}.get(FTPD_ARCH, 16)
+HOLDS_THREAD = VARIANT_CONFIG.get('threadpool_dispatch', 'event') != 'event'
+CAPACITY = {'serial': 1, 'prefork': WORKERS,
+            'threadpool': THREADS if HOLDS_THREAD else 16}.get(FTPD_ARCH, 16)
 
 
 class FtpbenchHelpers:

@@ -27,7 +27,7 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_str_eq(a->arch, b->arch);
     ck_assert_int_eq(a->workers, b->workers);
     ck_assert_int_eq(a->threads, b->threads);
-    ck_assert_int_eq(a->threadpool_queue, b->threadpool_queue);
+    ck_assert_int_eq(a->threadpool_dispatch, b->threadpool_dispatch);
     ck_assert_int_eq(a->hybrid_reuseport, b->hybrid_reuseport);
     ck_assert_str_eq(a->root, b->root);
     ck_assert_int_eq(a->anonymous, b->anonymous);
@@ -221,31 +221,38 @@ static const struct bool_case {
     {"01", -1}, {"enabled", -1},
 };
 
-/* Keys whose value is one of two words. */
+/* Keys whose value is one of a few words. */
 START_TEST(test_choice_keys)
 {
     static const struct {
         const char *key, *value;
         int want; /* -1: refused */
     } cases[] = {
-        {"threadpool_dispatch", "accept", 0}, {"threadpool_dispatch", "queue", 1},
-        {"threadpool_dispatch", "Queue", -1}, {"threadpool_dispatch", "", -1},
-        {"hybrid_balance", "shared", 0},      {"hybrid_balance", "reuseport", 1},
-        {"hybrid_balance", "queue", -1},      {"hybrid_balance", "reuseport ", -1},
+        {"threadpool_dispatch", "event", DISPATCH_EVENT},
+        {"threadpool_dispatch", "queue", DISPATCH_QUEUE},
+        {"threadpool_dispatch", "accept", DISPATCH_ACCEPT},
+        {"threadpool_dispatch", "Queue", -1},
+        {"threadpool_dispatch", "", -1},
+        {"threadpool_dispatch", "event ", -1},
+        {"hybrid_balance", "shared", 0},
+        {"hybrid_balance", "reuseport", 1},
+        {"hybrid_balance", "queue", -1},
+        {"hybrid_balance", "reuseport ", -1},
     };
     for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
         struct ftpd_config cfg;
         char err[256];
         config_defaults(&cfg);
-        ck_assert(cfg.threadpool_queue && !cfg.hybrid_reuseport);
-        cfg.threadpool_queue = false;
+        ck_assert(cfg.threadpool_dispatch == DISPATCH_EVENT && !cfg.hybrid_reuseport);
+        bool hybrid = strcmp(cases[i].key, "hybrid_balance") == 0;
+        if (!hybrid)
+            cfg.threadpool_dispatch = DISPATCH_ACCEPT + 1; /* none of them: set or untouched */
         int rc = config_set(&cfg, cases[i].key, cases[i].value, err, sizeof err);
-        bool got = strcmp(cases[i].key, "hybrid_balance") == 0 ? cfg.hybrid_reuseport
-                                                               : cfg.threadpool_queue;
+        int got = hybrid ? cfg.hybrid_reuseport : (int)cfg.threadpool_dispatch;
         if (cases[i].want < 0) {
             ck_assert_int_eq(rc, -1);
             ck_assert_msg(strstr(err, "' is not ") != NULL, "%s", err);
-            ck_assert(!got);
+            ck_assert_int_eq(got, hybrid ? 0 : DISPATCH_ACCEPT + 1);
         } else {
             ck_assert_msg(rc == 0, "%s", err);
             ck_assert_int_eq(got, cases[i].want);
@@ -255,7 +262,9 @@ START_TEST(test_choice_keys)
     struct ftpd_config cfg;
     config_defaults(&cfg);
     config_set(&cfg, "threadpool_dispatch", "bogus", err, sizeof err);
-    ck_assert_str_eq(err, "key 'threadpool_dispatch': 'bogus' is not accept or queue");
+    ck_assert_str_eq(err, "key 'threadpool_dispatch': 'bogus' is not event, queue or accept");
+    config_set(&cfg, "hybrid_balance", "bogus", err, sizeof err);
+    ck_assert_str_eq(err, "key 'hybrid_balance': 'bogus' is not shared or reuseport");
 }
 END_TEST
 

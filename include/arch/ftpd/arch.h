@@ -12,6 +12,8 @@
 struct tls_context;
 struct users;
 
+#define ARCH_VARIANTS_MAX 2
+
 struct ftpd_server {
     const struct ftpd_config *cfg;
     int root_fd; /* the served root, O_PATH|O_DIRECTORY */
@@ -41,12 +43,14 @@ struct arch {
     /* hybrid_balance = reuseport applies: main() opens the listeners with
      * SO_REUSEPORT so each worker can bind its own set next to them. */
     bool reuseport_listeners;
-    /* A second way to run it, tested and benchmarked beside the default:
-     * "name: key = value", listed as "arch+name" (e.g. threadpool+accept)
-     * by --list-archs. NULL: none. CMake reads this table for the list of
-     * back-ends the integration suite runs against: keep one field per
-     * line. */
-    const char *variant;
+    /* Other ways to run it, tested and benchmarked beside the default:
+     * .variant = "name: key = value", listed as "arch+name" (e.g.
+     * threadpool+accept) by --list-archs; unused entries are NULL. CMake
+     * reads this table for the list of back-ends the integration suite runs
+     * against: keep one .name or .variant per line. */
+    struct arch_variant {
+        const char *variant;
+    } variants[ARCH_VARIANTS_MAX];
 };
 
 const struct arch *arch_find(const char *name);

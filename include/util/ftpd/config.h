@@ -23,9 +23,14 @@ struct ftpd_config {
     int nlisten;
     int port;
     char arch[FTPD_ARCH_NAME_MAX];
-    int workers;           /* prefork/hybrid processes; 0 = number of CPUs */
-    int threads;           /* threadpool size */
-    bool threadpool_queue; /* threadpool_dispatch = queue: one acceptor feeds a queue */
+    int workers; /* prefork/hybrid processes; 0 = number of CPUs */
+    int threads; /* threadpool size */
+    /* How threadpool hands sessions to its threads (threadpool_dispatch). */
+    enum threadpool_dispatch {
+        DISPATCH_EVENT,  /* parked in an event set between commands */
+        DISPATCH_QUEUE,  /* one acceptor feeds a queue; a session holds its thread */
+        DISPATCH_ACCEPT, /* every thread accepts; a session holds its thread */
+    } threadpool_dispatch;
     bool hybrid_reuseport; /* hybrid_balance = reuseport: a SO_REUSEPORT set per worker */
     char root[FTPD_PATH_MAX];
     bool anonymous;

@@ -11,6 +11,7 @@
 #include "arch/common/events.h"
 #include "arch/common/prologue.h"
 #include "ftpd/arch.h"
+#include "ftpd/limits.h"
 
 /* How a blocking loop learns the server is stopping: from its process's
  * control events (serial, a process child, a prefork worker: a first stop
@@ -54,5 +55,63 @@ void stop_broadcast_close(struct stop_broadcast *b);
  * run transfers, then close the connection and release its slot. */
 void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct arrival *a,
                     struct stop_state *stop);
+
+/* The same loop cut into resumable steps, for a thread pool that parks a
+ * session between commands (threadpool_dispatch = event): the thread that
+ * takes a ready session runs one step, then hands it back to be watched.
+ * Whoever holds a conn is the only one touching it. */
+struct conn;
+
+/* The lines of one step; a pool thread lends its own to each session it
+ * serves, so a parked session holds none. */
+struct conn_scratch {
+    char line[FTPD_LINE_MAX + 1];
+    char deferred[FTPD_LINE_MAX + 1]; /* a command that arrived mid-transfer */
+};
+
+enum conn_next {
+    CONN_PARK,  /* nothing held: step again when the control fd is readable */
+    CONN_CLOSE, /* over (QUIT, error, stop): conn_end(CONN_END_DONE) */
+    CONN_DELAY, /* a failed login's 530 waits conn_delay_ms(), then
+                   conn_delay_done(); read nothing meanwhile (steps only) */
+    CONN_WORK,  /* a password check: conn_work_run() on any thread, then
+                   conn_work_done(); read nothing meanwhile (steps only) */
+};
+
+enum conn_end {
+    CONN_END_DONE,     /* the session said its last word */
+    CONN_END_IDLE,     /* parked past idle_timeout: 421 first */
+    CONN_END_STOPPING, /* the server stops: 421 first */
+};
+
+/* An admitted arrival, taken over (copied) by the new conn. own_scratch:
+ * the conn carries its step's lines (the blocking loop); otherwise
+ * conn_step() is given them. NULL: out of memory, the arrival is still the
+ * caller's. */
+struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, const struct arrival *a,
+                      bool own_scratch);
+/* Step 3 of the prologue: the session and its 220. */
+enum conn_next conn_greet(struct conn *c);
+/* Serve what is ready: read the control connection (non-blocking), run
+ * every complete line (a pipelined batch, transfers included), and go on
+ * while the stream holds bytes (stream_pending). A stop noticed in stop
+ * gets the 421 and CONN_CLOSE. scratch: NULL with own_scratch. */
+enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_scratch *scratch);
+/* After CONN_DELAY: the 530, then what conn_step() does. */
+enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
+                               struct conn_scratch *scratch);
+int conn_delay_ms(const struct conn *c);
+/* After CONN_WORK: the check (touches nothing but its job), then on a
+ * thread that owns c the reply and what conn_step() does. */
+void conn_work_run(struct conn *c);
+enum conn_next conn_work_done(struct conn *c, struct stop_state *stop,
+                              struct conn_scratch *scratch);
+int conn_fd(const struct conn *c);
+/* About to wait: give back what an idle session needs not hold. */
+void conn_park(struct conn *c);
+/* The end: a 421 if why says so, the prologue's end, the conn freed. */
+void conn_end(struct conn *c, enum conn_end why);
+/* A conn never greeted: release its slot, 421 why, free it. */
+void conn_refuse(struct conn *c, enum refusal why);
 
 #endif

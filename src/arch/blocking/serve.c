@@ -21,19 +21,29 @@
 
 struct conn {
     const struct ftpd_server *srv;
-    struct stream *ctrl;
+    struct admission *adm;
+    struct stream *ctrl; /* &arrival.ctrl */
     struct session *session;
     struct linebuf in;
     struct buf out;
-    struct stop_state *stop;
-    bool closing;      /* close after the reply is written */
-    bool has_deferred; /* a command that arrived mid-transfer, run after it */
+    struct stop_state *stop; /* of the thread serving the current step */
+    bool closing;            /* close after the reply is written */
+    bool has_deferred;       /* a command that arrived mid-transfer, run after it */
+    /* Steps (conn_step): a password check and a failed login's delay are
+     * the caller's (CONN_WORK, CONN_DELAY), so no thread waits for them. */
+    bool park_delays;
+    bool delaying;     /* a delay is pending: conn_delay_done() */
+    struct work *work; /* a password check is pending: conn_work_done() */
     size_t deferred_len;
+    /* FTPD_LINE_MAX + 1 bytes each, lent by the thread serving the current
+     * step (conn_step), or the conn's own scratch (own_scratch). */
+    char *line;
+    char *deferred;
+    struct arrival arrival; /* the control stream, the peer, the slot */
     /* Last, and never zeroed: an idle session touches only the first bytes
      * of these, so their pages cost no memory (the thread back-end keeps
-     * one conn per idle session). */
-    char line[FTPD_LINE_MAX + 1];
-    char deferred[FTPD_LINE_MAX + 1];
+     * one conn per idle session). Present only with own_scratch. */
+    struct conn_scratch own[];
 };
 
 /* Write the pending replies. A client that does not read its replies for
@@ -123,12 +133,20 @@ static void run_line(struct conn *c, const char *line, size_t len)
         step = start_tls(c);
     if (step == STEP_TRANSFER)
         step = run_transfer(c);
+    if (step == STEP_WORK && c->park_delays) {
+        c->work = session_work_take(c->session); /* conn_step says CONN_WORK */
+        return;
+    }
     if (step == STEP_WORK) {
         struct work *w = session_work_take(c->session);
         work_run(w);
         step = session_work_done(c->session, w, &c->out);
         if (flush(c) < 0)
             return;
+    }
+    if (step == STEP_DELAY && c->park_delays) {
+        c->delaying = true; /* no thread waits: conn_step says CONN_DELAY */
+        return;
     }
     if (step == STEP_DELAY) {
         wait_delay(c, session_delay_ms(c->session));
@@ -228,6 +246,8 @@ static void run_pending_lines(struct conn *c)
         if (c->has_deferred) {
             c->has_deferred = false;
             run_line(c, c->deferred, c->deferred_len);
+            if (c->delaying || c->work != NULL)
+                return;
             continue;
         }
         size_t len;
@@ -240,32 +260,65 @@ static void run_pending_lines(struct conn *c)
             continue;
         }
         run_line(c, c->line, len);
-        if (c->stop->stopping)
+        if (c->stop->stopping || c->delaying || c->work != NULL)
             return;
     }
 }
 
+/* A 421 for an event the loop detected (idle timeout, stop), written before
+ * the connection closes. */
+static void say_goodbye(struct conn *c, void (*reply)(struct session *, struct buf *))
+{
+    reply(c->session, &c->out);
+    flush(c);
+    c->closing = true;
+}
+
+enum conn_next conn_step(struct conn *c, struct stop_state *stop, struct conn_scratch *scratch)
+{
+    c->stop = stop;
+    if (scratch != NULL) {
+        c->line = scratch->line;
+        c->deferred = scratch->deferred;
+    }
+    for (;;) {
+        if (c->stop->stopping) {
+            say_goodbye(c, session_shutdown);
+            return CONN_CLOSE;
+        }
+        if (read_control(c) < 0)
+            return CONN_CLOSE;
+        run_pending_lines(c);
+        if (c->closing)
+            return CONN_CLOSE;
+        if (c->work != NULL)
+            return CONN_WORK;
+        if (c->delaying)
+            return CONN_DELAY;
+        /* Bytes a stream already holds (TLS) make no fd readable. */
+        if (stream_pending(c->ctrl) == 0 && !c->stop->stopping)
+            return CONN_PARK;
+    }
+}
+
+/* The blocking modes: wait for the next command here, then step. */
 static void serve(struct conn *c)
 {
     const struct ftpd_config *cfg = c->srv->cfg;
-    flush(c); /* the 220 */
     int64_t idle_deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
     while (!c->closing) {
         if (c->stop->stopping) {
-            session_shutdown(c->session, &c->out);
-            flush(c);
+            say_goodbye(c, session_shutdown);
             return;
         }
         int64_t wait = idle_deadline - clock_ms();
         if (wait <= 0) {
-            session_idle_timeout(c->session, &c->out);
-            flush(c);
+            say_goodbye(c, session_idle_timeout);
             return;
         }
-        /* Bytes a stream already holds (TLS) make no fd readable. */
         struct pollfd pfd[2] = {{.fd = c->ctrl->fd, .events = POLLIN},
                                 {.fd = c->stop->fd, .events = POLLIN}};
-        int n = stream_pending(c->ctrl) > 0 ? 0 : poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
+        int n = poll(pfd, 2, wait > 60000 ? 60000 : (int)wait);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -274,38 +327,137 @@ static void serve(struct conn *c)
         }
         if (pfd[1].revents)
             stop_notice(c->stop);
-        if (pfd[0].revents || stream_pending(c->ctrl) > 0) {
-            if (read_control(c) < 0)
+        if (pfd[0].revents) {
+            if (conn_step(c, c->stop, NULL) == CONN_CLOSE)
                 return;
-            run_pending_lines(c);
             idle_deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
         }
     }
 }
 
+struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, const struct arrival *a,
+                      bool own_scratch)
+{
+    size_t size = sizeof(struct conn) + (own_scratch ? sizeof(struct conn_scratch) : 0);
+    struct conn *c = malloc(size);
+    if (c == NULL)
+        return NULL;
+    memset(c, 0, offsetof(struct conn, own));
+    c->srv = srv;
+    c->adm = adm;
+    c->arrival = *a;
+    c->ctrl = &c->arrival.ctrl;
+    if (own_scratch) {
+        c->line = c->own->line;
+        c->deferred = c->own->deferred;
+    }
+    c->park_delays = !own_scratch;
+    buf_init(&c->out, 0);
+    linebuf_init(&c->in);
+    return c;
+}
+
+enum conn_next conn_greet(struct conn *c)
+{
+    if (prologue_implicit_tls_blocking(&c->arrival, c->srv, c->adm))
+        c->session = prologue_session(&c->arrival, c->srv, c->adm, &c->out);
+    if (c->session == NULL) {
+        c->closing = true;
+        return CONN_CLOSE;
+    }
+    return flush(c) < 0 ? CONN_CLOSE : CONN_PARK;
+}
+
+int conn_delay_ms(const struct conn *c)
+{
+    return session_delay_ms(c->session);
+}
+
+/* The 530 after a failed login's delay (cut short by a stop, as in
+ * wait_delay()). */
+static void end_delay(struct conn *c)
+{
+    c->delaying = false;
+    if (session_delay_done(c->session, &c->out) == STEP_CLOSE)
+        c->closing = true;
+    flush(c);
+}
+
+enum conn_next conn_delay_done(struct conn *c, struct stop_state *stop,
+                               struct conn_scratch *scratch)
+{
+    end_delay(c);
+    if (c->closing)
+        return CONN_CLOSE;
+    return conn_step(c, stop, scratch); /* the lines that waited behind it */
+}
+
+void conn_work_run(struct conn *c)
+{
+    work_run(c->work);
+}
+
+enum conn_next conn_work_done(struct conn *c, struct stop_state *stop, struct conn_scratch *scratch)
+{
+    struct work *w = c->work;
+    c->work = NULL;
+    enum step step = session_work_done(c->session, w, &c->out);
+    if (flush(c) < 0 || step == STEP_CLOSE)
+        return CONN_CLOSE;
+    if (step == STEP_DELAY) {
+        c->delaying = true;
+        return CONN_DELAY;
+    }
+    return conn_step(c, stop, scratch); /* the lines that waited behind it */
+}
+
+int conn_fd(const struct conn *c)
+{
+    return c->ctrl->fd;
+}
+
+void conn_park(struct conn *c)
+{
+    buf_shrink(&c->out); /* the line buffer gave its memory back when emptied */
+}
+
+void conn_end(struct conn *c, enum conn_end why)
+{
+    work_free(c->work); /* a check nobody will hear of (NULL: none) */
+    if (c->session != NULL) {
+        if (c->delaying)
+            end_delay(c);
+        if (why == CONN_END_IDLE)
+            say_goodbye(c, session_idle_timeout);
+        else if (why == CONN_END_STOPPING)
+            say_goodbye(c, session_shutdown);
+        prologue_end(&c->arrival, c->session, c->adm);
+    }
+    linebuf_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+void conn_refuse(struct conn *c, enum refusal why)
+{
+    admission_release(c->adm, c->arrival.slot);
+    admission_refuse(c->adm, c->srv->cfg, c->ctrl, why, &c->arrival.peer);
+    buf_free(&c->out);
+    free(c);
+}
+
 void serve_blocking(const struct ftpd_server *srv, struct admission *adm, struct arrival *a,
                     struct stop_state *stop)
 {
-    struct conn *c = malloc(sizeof *c);
+    struct conn *c = conn_new(srv, adm, a, true);
     if (c == NULL) {
         log_error("out of memory");
         admission_release(adm, a->slot);
         admission_refuse(adm, srv->cfg, &a->ctrl, REFUSE_NO_MEMORY, &a->peer);
         return;
     }
-    memset(c, 0, offsetof(struct conn, line));
-    buf_init(&c->out, 0);
-    if (prologue_implicit_tls_blocking(a, srv, adm))
-        c->session = prologue_session(a, srv, adm, &c->out);
-    if (c->session != NULL) {
-        c->srv = srv;
-        c->ctrl = &a->ctrl;
-        c->stop = stop;
-        linebuf_init(&c->in);
+    c->stop = stop;
+    if (conn_greet(c) == CONN_PARK)
         serve(c);
-        linebuf_free(&c->in);
-        prologue_end(a, c->session, adm);
-    }
-    buf_free(&c->out);
-    free(c);
+    conn_end(c, CONN_END_DONE);
 }
