@@ -15,7 +15,7 @@
 int xfer_data_stream(const struct transfer *t, int fd, struct stream *out)
 {
     stream_plain(out, fd);
-    if (t->tls_protect && tls_wrap_data(out, t->tls_control, true) < 0) {
+    if (t->tls_protect && tls_wrap_data(out, t->tls_control, t->kind != XFER_RECV_FILE) < 0) {
         int err = errno;
         close(fd);
         out->fd = -1;

@@ -456,5 +456,10 @@ int tls_wrap_data(struct stream *s, const struct stream *ctrl, bool tickets)
     if (setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0)
         log_debug("TCP_NODELAY: %s", strerror(errno));
     const struct tls_conn *c = conn_of(ctrl);
+    /* A fresh ticket on the control connection too, sent with its next
+     * reply: a client that did not read the one of its last data
+     * connection (an upload: curl -T then a download) resumes with it. */
+    if (SSL_version(c->ssl) >= TLS1_3_VERSION && SSL_new_session_ticket(c->ssl) != 1)
+        log_ssl_error("new control ticket");
     return wrap(s, c->tc, c->id, true, tickets);
 }

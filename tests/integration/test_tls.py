@@ -322,6 +322,29 @@ class FtpsProtocolTest(TlsTestCase):
         self.assertEqual(sha256_of(self.path('curl_up.bin')), sha256_bytes(data))
 
     @unittest.skipUnless(CURL, 'curl is not installed')
+    def test_curl_several_transfers_on_one_control_connection(self):
+        # Each data connection must resume the control session: with TLS
+        # 1.3 a client uses a ticket once, so every transfer needs a fresh
+        # one (a download's own, or the control connection's after an
+        # upload, whose ticket a client may never read), and the client's
+        # close_notify must not meet a reset (which makes OpenSSL drop the
+        # session). Before both, curl's second transfer got 522.
+        url = 'ftp://127.0.0.1:%d/' % self.port
+        common = [CURL, '-sS', '--ssl-reqd', '-k', '--max-time', '30']
+        src = os.path.join(self.certdir, 'curl_up2.bin')
+        data = os.urandom(54321)
+        with open(src, 'wb') as fp:
+            fp.write(data)
+        outs = [os.path.join(self.certdir, 'curl_out%d' % i) for i in range(3)]
+        self.run_client(common + [url + 'small.bin', '-o', outs[0],
+                                  url + 'medium.bin', '-o', outs[1],
+                                  '--next'] + common[1:] + ['-T', src, url + 'curl_up2.bin',
+                                  '--next'] + common[1:] + [url + 'small.bin', '-o', outs[2]])
+        for out, name in zip(outs, ['small.bin', 'medium.bin', 'small.bin']):
+            self.assertEqual(sha256_of(out), sha256_bytes(self.files[name]), name)
+        self.assertEqual(sha256_of(self.path('curl_up2.bin')), sha256_bytes(data))
+
+    @unittest.skipUnless(CURL, 'curl is not installed')
     def test_curl_implicit(self):
         p = self.run_client([CURL, '-sS', '-k', '--max-time', '30',
                              'ftps://127.0.0.1:%d/a/b/b.bin' % self.implicit_port])
