@@ -27,8 +27,10 @@
  * accept mode the threads report busy/idle on a scoreboard, and while all
  * are busy the main thread refuses the connections that waited that long
  * in the listen queue (common/backlog.c). Either way a client that cannot
- * be served hears so within a second. In event mode no session waits for
- * a thread to be greeted for long: threads are taken only per command.
+ * be served hears so within a second. In event mode threads are taken
+ * only per command or transfer, but when every one is busy (transfers) a
+ * new session queued BACKLOG_WAIT_MS for its greeting gets the same 421
+ * (parking_expire).
  *
  * The README gives the measured differences.
  *
@@ -242,6 +244,23 @@ static bool queue_expire(struct pool *p, int64_t now)
     return left;
 }
 
+/* Event mode, main thread: every pool thread is busy (transfers, commands)
+ * and new sessions have waited too long for one to greet them: refuse them,
+ * as queue_expire does. Returns whether any new one still waits. */
+static bool parking_expire(struct pool *p, int64_t now)
+{
+    struct conn *expired[64];
+    bool left;
+    int n;
+    do {
+        n = parking_expire_new(p->parking, now, BACKLOG_WAIT_MS, expired,
+                               (int)(sizeof expired / sizeof expired[0]), &left);
+        for (int i = 0; i < n; i++)
+            conn_refuse(expired[i], REFUSE_BUSY);
+    } while (n > 0 && left);
+    return left;
+}
+
 /* Stopping: wake the queue threads; connections still queued were never
  * greeted, so they get the 421 of a server going down. */
 static void queue_close(struct pool *p)
@@ -354,7 +373,8 @@ static void accept_into_queue(struct pool *p, struct ctl_events *events)
             enqueue_conn(p, fd, &peer);
         else if (next == NEXT_FAIL || (next == NEXT_EVENT && stop_pending(events)))
             return;
-        queued = queue_expire(p, clock_ms());
+        queued = p->dispatch == DISPATCH_EVENT ? parking_expire(p, clock_ms())
+                                               : queue_expire(p, clock_ms());
     }
 }
 

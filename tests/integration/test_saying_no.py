@@ -14,6 +14,7 @@ address and the counts by reason are logged when the server stops.
     the spare range within a few seconds after the sessions leave.
 """
 
+import ftplib
 import os
 import re
 import signal
@@ -171,6 +172,54 @@ class FullPoolRefusalTest(RefusalCase):
         self.assertCode(held[1].cmd('NOOP'), 200)
         held[1].close()
         self.assertSummaryAtStop('every worker busy', 2)
+
+
+@unittest.skipUnless(FTPD_ARCH == 'threadpool' and FTPD_VARIANT not in ('queue', 'accept'),
+                     'threadpool_dispatch = event only')
+class EventPoolBusyRefusalTest(RefusalCase):
+    """Event mode: idle sessions hold no thread, transfers do. With both
+    threads moving (throttled) downloads, a newcomer that would wait for a
+    thread to greet it gets 421 within a second."""
+    config = {'threads': 2, 'max_rate_download': 100000}
+
+    def slow_download(self, started, stop):
+        f = ftplib.FTP(timeout=30)
+        f.connect(self.host, self.port)
+        f.login()
+        f.voidcmd('TYPE I')
+        conn = f.transfercmd('RETR slow.bin')
+        started.release()
+        try:
+            while not stop.is_set() and conn.recv(65536):
+                pass
+        except OSError:
+            pass
+        conn.close()
+        f.close()
+
+    def test_every_thread_moving_a_transfer_gets_421_within_1s(self):
+        with open(self.path('slow.bin'), 'wb') as fp:
+            fp.truncate(8 << 20)  # 80 s at the cap: longer than the test
+        started, stop = threading.Semaphore(0), threading.Event()
+        movers = [threading.Thread(target=self.slow_download, args=(started, stop), daemon=True)
+                  for _ in range(2)]
+        for t in movers:
+            t.start()
+        try:
+            for _ in movers:
+                self.assertTrue(started.acquire(timeout=10), 'a transfer did not start')
+            time.sleep(0.2)
+            line, port = expect_refusal(self, self.port)
+            self.assertIn('busy', line)
+            self.assertRefusalLogged(port, 'every worker busy')
+        finally:
+            stop.set()
+            for t in movers:
+                t.join(10)
+        # The threads are free again: a newcomer is greeted and served.
+        time.sleep(0.3)
+        self.assertFreshSessionWorks()
+        self.assertSummaryAtStop('every worker busy', 1)
 
 
 @unittest.skipUnless(FTPD_ARCH == 'prefork', 'prefork only')

@@ -294,6 +294,7 @@ bool parking_add(struct parking *pk, struct conn *c)
     s->conn = c;
     s->fd = conn_fd(c);
     s->why = WAKE_NEW;
+    s->idle_at = clock_ms(); /* queued for its greeting since */
     pthread_mutex_lock(&pk->lock);
     pk->sessions++;
     list_append(&pk->runq, s);
@@ -366,6 +367,34 @@ void parking_work(struct parking *pk, struct parked *s)
     list_append(&pk->work, s);
     pthread_cond_signal(&pk->work_ready);
     pthread_mutex_unlock(&pk->lock);
+}
+
+int parking_expire_new(struct parking *pk, int64_t now, int wait_ms, struct conn **out, int max,
+                       bool *left)
+{
+    int n = 0;
+    *left = false;
+    pthread_mutex_lock(&pk->lock);
+    for (struct parked *s = pk->runq.head, *next; s != NULL; s = next) {
+        next = s->next;
+        if (s->why != WAKE_NEW)
+            continue;
+        if (now - s->idle_at < wait_ms || n == max) {
+            *left = true;
+            continue;
+        }
+        list_unlink(&pk->runq, s);
+        out[n++] = s->conn;
+        free(s);
+        pk->sessions--;
+    }
+    if (n > 0 && finished(pk)) {
+        pthread_cond_broadcast(&pk->ready);
+        pthread_cond_broadcast(&pk->work_ready);
+        wake_event_thread(pk);
+    }
+    pthread_mutex_unlock(&pk->lock);
+    return n;
 }
 
 void parking_drop(struct parking *pk, struct parked *s)

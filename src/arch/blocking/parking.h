@@ -21,6 +21,7 @@
 #define FTPD_ARCH_BLOCKING_PARKING_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "arch/blocking/blocking.h"
 
@@ -59,6 +60,12 @@ void parking_delay(struct parking *pk, struct parked *s, int ms);
  * threads, which run below the pool's priority (nice 10) so a burst of
  * logins does not slow every other session's commands. */
 void parking_work(struct parking *pk, struct parked *s);
+/* The acceptor: new sessions queued wait_ms or more for a thread to greet
+ * them (every pool thread busy) leave the run queue: up to max of their
+ * conns go to out, for the caller to refuse (conn_refuse, REFUSE_BUSY).
+ * Returns how many; *left says whether new ones still wait. */
+int parking_expire_new(struct parking *pk, int64_t now, int wait_ms, struct conn **out, int max,
+                       bool *left);
 /* A pool thread ended s's conn (conn_end/conn_refuse): forget it. */
 void parking_drop(struct parking *pk, struct parked *s);
 
