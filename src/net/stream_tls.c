@@ -33,7 +33,9 @@
  * for the next transfer: curl takes it and resumes with it. A data
  * connection that receives (STOR) issues none: a client that only writes
  * never reads it, and closing with it unread would reset the connection
- * under the last bytes of the upload. */
+ * under the last bytes of the upload. Each data connection also queues a
+ * fresh ticket on its control connection (tls_wrap_data), which goes out
+ * with the next reply: every client reads those. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
