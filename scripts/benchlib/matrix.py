@@ -234,7 +234,9 @@ def plan(kind, m, nofile, prefork_workers=32, pool_threads=32, ftpd=None, keys=N
 # back-end hand-sized (one worker per client), each on a server of its own
 # started for the run, so the defaults are measured as shipped: cold, the
 # pool growing during the run. results.md compares them (table.RATE_TARGETS).
-POOL_KINDS = ("prefork",)
+# threadpool: its default dispatch (event), 32 threads against one thread
+# per client; its variants (queue, accept) are not run.
+POOL_KINDS = ("prefork", "threadpool")
 POOL_RUNS = (("login", 1024), ("retr-small", 128))
 POOLS = ("sized", "defaults")
 

@@ -645,7 +645,7 @@ class Bench:
             self.scale(arch)
 
         # Adaptive pools: defaults against hand-sized, a fresh server per run.
-        for arch in archs:
+        for arch in (a for a in archs if "+" not in a):  # the defaults of each kind
             for pool, run in matrix.pool_plan(matrix.kind_of(f"ftpd-{arch}"), self.m):
                 label = matrix.pool_label(arch, pool)
                 print(f"{label} ({run.tag})", flush=True)

@@ -104,6 +104,8 @@ RATE_TARGETS = [
     # sized by hand to the load.
     ("ftpd-prefork+defaults", "ftpd-prefork+sized", "login", 1024, 0.8),
     ("ftpd-prefork+defaults", "ftpd-prefork+sized", "retr-small", 128, 0.8),
+    ("ftpd-threadpool+defaults", "ftpd-threadpool+sized", "login", 1024, 0.8),
+    ("ftpd-threadpool+defaults", "ftpd-threadpool+sized", "retr-small", 128, 0.8),
 ]
 # Every back-end against vsftpd (which uses sendfile) on a large file, sent
 # (retr-big) and received (stor-big).
@@ -123,6 +125,7 @@ IDLE_TARGETS = [
     ("ftpd-reactor", 10000, 1024, 1.0),
     ("ftpd-hybrid", 10000, 1024, 1.0),
     ("ftpd-thread", 5000, 16 * 1024, 1.0),
+    ("ftpd-threadpool", 10000, 2048, 1.0),
     # The scale run (matrix.SCALE_SESSIONS): hybrid with a worker per 15,000.
     ("ftpd-hybrid", 100000, 1024, 2.0),
 ]

@@ -151,6 +151,8 @@ class MatrixTest(unittest.TestCase):
                                ("sized", "retr-small@128", small),
                                ("defaults", "retr-small@128", small)])
         self.assertEqual(matrix.pool_plan("reactor", matrix.FULL), [])
+        self.assertEqual([run.tag for _, run in matrix.pool_plan("threadpool", matrix.QUICK)],
+                         [run.tag for _, run in matrix.pool_plan("prefork", matrix.QUICK)])
         self.assertEqual(matrix.pool_label("prefork", "defaults"), "ftpd-prefork+defaults")
         self.assertEqual(matrix.kind_of(matrix.pool_label("prefork", "sized")), "prefork")
 
