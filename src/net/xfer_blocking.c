@@ -223,6 +223,31 @@ static enum wait_status throttle(struct engine *e, size_t want, size_t *allowed,
     }
 }
 
+/* Wait until the data connection is ready for ev (held: the stream holds
+ * bytes already read). false: the transfer ends, *res says why (no
+ * progress for data_timeout: XFER_CONN_LOST). */
+static bool wait_data(struct engine *e, int fd, short ev, bool held, enum xfer_result *res)
+{
+    switch (engine_wait(e, fd, ev, held, res)) {
+    case WAIT_READY:
+        return true;
+    case WAIT_TIMEOUT:
+        *res = XFER_CONN_LOST;
+        return false;
+    case WAIT_END:
+        break;
+    }
+    return false;
+}
+
+/* One slice of a moving transfer: how many of want bytes the caps let move
+ * now (throttle), then the wait for the data connection (wait_data). */
+static bool await_slice(struct engine *e, int fd, short ev, bool held, size_t want, size_t *allowed,
+                        enum xfer_result *res)
+{
+    return throttle(e, want, allowed, res) == WAIT_READY && wait_data(e, fd, ev, held, res);
+}
+
 /* Passive: the client connects to the port we announced. */
 static int data_accept(struct engine *e, enum xfer_result *res)
 {
@@ -292,18 +317,10 @@ static enum xfer_result send_all(struct engine *e, struct stream *ds, const char
     while (len > 0) {
         enum xfer_result res;
         size_t allowed;
-        if (throttle(e, len, &allowed, &res) != WAIT_READY)
-            return res;
         /* Poll before every write, not only after EAGAIN: a fast client
          * keeps the socket writable, and ABOR must still be heard. */
-        switch (engine_wait(e, ds->fd, ev, false, &res)) {
-        case WAIT_READY:
-            break;
-        case WAIT_TIMEOUT:
-            return XFER_CONN_LOST;
-        case WAIT_END:
+        if (!await_slice(e, ds->fd, ev, false, len, &allowed, &res))
             return res;
-        }
         size_t n;
         enum stream_status st = stream_write(ds, p, allowed, &n);
         switch (st) {
@@ -339,17 +356,8 @@ static bool send_sendfile(struct engine *e, struct stream *ds, enum xfer_result 
     short ev = POLLOUT;
     while (left > 0) {
         size_t want = left < SENDFILE_CHUNK ? (size_t)left : SENDFILE_CHUNK;
-        if (throttle(e, want, &want, res) != WAIT_READY)
+        if (!await_slice(e, ds->fd, ev, false, want, &want, res))
             return true;
-        switch (engine_wait(e, ds->fd, ev, false, res)) {
-        case WAIT_READY:
-            break;
-        case WAIT_TIMEOUT:
-            *res = XFER_CONN_LOST;
-            return true;
-        case WAIT_END:
-            return true;
-        }
         /* Short counts are normal (the socket buffer filled); the offset
          * moves with them. */
         size_t n;
@@ -492,17 +500,8 @@ static bool recv_splice(struct engine *e, struct stream *ds, enum xfer_result *r
     bool first = true;
     for (;;) {
         size_t want;
-        if (throttle(e, FTPD_XFER_CHUNK, &want, res) != WAIT_READY)
+        if (!await_slice(e, ds->fd, POLLIN, false, FTPD_XFER_CHUNK, &want, res))
             goto out;
-        switch (engine_wait(e, ds->fd, POLLIN, false, res)) {
-        case WAIT_READY:
-            break;
-        case WAIT_TIMEOUT:
-            *res = XFER_CONN_LOST;
-            goto out;
-        case WAIT_END:
-            goto out;
-        }
         ssize_t n = splice(ds->fd, NULL, p[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
@@ -559,18 +558,9 @@ static enum xfer_result recv_copy(struct engine *e, struct stream *ds)
     short ev = POLLIN;
     for (;;) {
         size_t want;
-        if (throttle(e, FTPD_XFER_CHUNK, &want, &res) != WAIT_READY)
-            goto out;
         bool held = ev == POLLIN && stream_pending(ds) > 0;
-        switch (engine_wait(e, ds->fd, ev, held, &res)) {
-        case WAIT_READY:
-            break;
-        case WAIT_TIMEOUT:
-            res = XFER_CONN_LOST;
+        if (!await_slice(e, ds->fd, ev, held, FTPD_XFER_CHUNK, &want, &res))
             goto out;
-        case WAIT_END:
-            goto out;
-        }
         size_t n;
         enum stream_status st = stream_read(ds, mem + 1, want, &n);
         ev = stream_poll_events(st, POLLIN);
@@ -619,14 +609,8 @@ static enum xfer_result start_stream(struct engine *e, struct stream *ds)
             return XFER_CONN_LOST;
         }
         enum xfer_result res;
-        switch (engine_wait(e, ds->fd, stream_poll_events(st, POLLIN), false, &res)) {
-        case WAIT_READY:
-            break;
-        case WAIT_TIMEOUT:
-            return XFER_CONN_LOST;
-        case WAIT_END:
+        if (!wait_data(e, ds->fd, stream_poll_events(st, POLLIN), false, &res))
             return res;
-        }
     }
 }
 
