@@ -6,7 +6,7 @@
 FTPD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build, the tests and the client checks need.
-FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev check python3 curl lftp ftp clang-format)
+FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev libssl-dev openssl check python3 curl lftp ftp clang-format)
 
 ftpd_die() {
     printf '%s\n' "$*" >&2

@@ -41,6 +41,7 @@ static void fill_result(const struct bench *b, struct result *r)
         .bg_ops = b->bg_ops,
         .bg_user = o->bg_user,
         .bg_p99_ms = ms(hist_percentile(&b->bg_lat, 99)),
+        .tls = o->tls,
     };
     for (int k = 0; k < ERR_KINDS; k++)
         r->errors[k] = b->errors[k];

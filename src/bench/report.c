@@ -7,16 +7,17 @@ const char *const report_columns[REPORT_COLUMNS] = {
     "errors",       "ops_per_s",         "mb_per_s",     "p50_ms",      "p99_ms",
     "max_ms",       "sessions_held",     "noop_p50_ms",  "noop_p99_ms", "mem_before_kib",
     "mem_held_kib", "bytes_per_session", "slow_clients", "slow_ops",    "user",
-    "bg_logins",    "bg_login_p99_ms",
+    "bg_logins",    "bg_login_p99_ms",   "tls",
 };
 
-/* Columns 0, 1 and 19 are text; the others numbers (or empty). */
+/* Columns 0, 1, 19 and 22 are text; the others numbers (or empty). */
 #define COL_USER 19
+#define COL_TLS  22
 #define CELL_MAX 48
 
 static bool text_column(int i)
 {
-    return i < 2 || i == COL_USER;
+    return i < 2 || i == COL_USER || i == COL_TLS;
 }
 
 uint64_t result_errors(const struct result *r)
@@ -98,6 +99,8 @@ static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MA
 
 static const char *text_cell(const struct result *r, int i)
 {
+    if (i == COL_TLS)
+        return r->tls ? "yes" : "";
     const char *s = i == 0 ? r->label : i == 1 ? r->scenario : r->user;
     return s != NULL ? s : "";
 }
@@ -187,8 +190,9 @@ void report_human(FILE *f, const struct result *r)
 {
     char cell[REPORT_COLUMNS][CELL_MAX];
     fill_cells(r, cell);
-    fprintf(f, "%s%s%s: %s %s, %s s\n", r->scenario, r->label[0] != '\0' ? " " : "", r->label,
-            cell[2], r->idle ? "sessions" : "clients", cell[3]);
+    fprintf(f, "%s%s%s%s: %s %s, %s s\n", r->scenario, r->tls ? " (TLS)" : "",
+            r->label[0] != '\0' ? " " : "", r->label, cell[2], r->idle ? "sessions" : "clients",
+            cell[3]);
     fprintf(f, "  ops         %s (%s/s)\n", cell[4], cell[6]);
     if (r->has_bytes)
         fprintf(f, "  data        %.1f MB %s(%s MB/s)%s\n", (double)r->bytes / 1e6,

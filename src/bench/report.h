@@ -36,10 +36,11 @@ struct result {
     uint64_t bg_ops;   /* background logins completed */
     const char *bg_user;
     double bg_p99_ms;
+    bool tls; /* --tls */
 };
 
 /* The result's columns, in CSV order. */
-#define REPORT_COLUMNS 22
+#define REPORT_COLUMNS 23
 extern const char *const report_columns[REPORT_COLUMNS];
 
 uint64_t result_errors(const struct result *r);
