@@ -100,7 +100,7 @@ static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MA
 static const char *text_cell(const struct result *r, int i)
 {
     if (i == COL_TLS)
-        return r->tls ? "yes" : "";
+        return r->tls ? "yes" : NULL; /* NULL: empty in CSV, null in JSON */
     const char *s = i == 0 ? r->label : i == 1 ? r->scenario : r->user;
     return s != NULL ? s : "";
 }
@@ -149,10 +149,12 @@ void report_csv(FILE *f, const struct result *r)
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         if (i > 0)
             fputc(',', f);
-        if (text_column(i))
-            csv_text(f, text_cell(r, i));
-        else
+        if (text_column(i)) {
+            const char *t = text_cell(r, i);
+            csv_text(f, t != NULL ? t : "");
+        } else {
             fputs(cell[i], f);
+        }
     }
     fputc('\n', f);
 }
@@ -164,8 +166,10 @@ void report_json(FILE *f, const struct result *r)
     fputc('{', f);
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         fprintf(f, "%s\"%s\": ", i > 0 ? ", " : "", report_columns[i]);
-        if (text_column(i))
+        if (text_column(i) && text_cell(r, i) != NULL)
             json_text(f, text_cell(r, i));
+        else if (text_column(i))
+            fputs("null", f);
         else
             fputs(cell[i][0] != '\0' ? cell[i] : "null", f);
     }
