@@ -5,7 +5,7 @@
 #
 # Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
 #                         [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
-#                         [--out DIR] [--no-fetch]
+#                         [--tls-only | --no-tls] [--out DIR] [--no-fetch]
 # scripts/bench.sh --help describes the flags and the environment variables.
 #
 # This installs what is missing, builds build-bench-rel/ (Release), then
