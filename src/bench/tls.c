@@ -74,11 +74,21 @@ SSL *tls_client_new(SSL_CTX *ctx, int fd, const char *verify_host, SSL_SESSION *
     SSL *ssl = SSL_new(ctx);
     if (ssl == NULL)
         return NULL;
-    if (SSL_set_fd(ssl, fd) != 1 || (resume != NULL && SSL_set_session(ssl, resume) != 1)) {
+    /* A copy of the session: OpenSSL marks the session of a connection
+     * that fails or is freed without a shutdown both ways (a close_notify
+     * written to a server that already closed) as not resumable, and the
+     * original serves every data connection of the FTP session (servers
+     * that issue no ticket on data connections, as ftpd, never give a
+     * fresh one). */
+    SSL_SESSION *copy = resume != NULL ? SSL_SESSION_dup(resume) : NULL;
+    if (SSL_set_fd(ssl, fd) != 1 || (resume != NULL && copy == NULL) ||
+        (copy != NULL && SSL_set_session(ssl, copy) != 1)) {
+        SSL_SESSION_free(copy);
         SSL_free(ssl);
         ERR_clear_error();
         return NULL;
     }
+    SSL_SESSION_free(copy); /* ssl holds its own reference */
     if (verify_host != NULL) {
         /* An IP literal is checked against the certificate's IP SANs, a
          * name against its DNS names. */
