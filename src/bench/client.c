@@ -442,10 +442,11 @@ static int data_open(struct client *c, int port)
     c->data_eof = c->got_prelim = c->got_final = false;
     if (b->tls != NULL) {
         /* Resuming the control session; the handshake starts once the
-         * connect completes (writable), in data_read_tls. A TLS 1.3
-         * ticket may be good for one resumption only (vsftpd's are): the
-         * ticket the server issues on this resumed connection, of the
-         * same session, goes to the slot for the next data connection. */
+         * connect completes (writable), in data_read_tls. A ticket the
+         * server issues on this resumed connection (vsftpd does; ftpd
+         * does not) is of the same session and replaces the one in the
+         * slot for the next data connection, as curl's session cache
+         * does: a server whose tickets resume once only is served too. */
         c->dssl = tls_client_new(b->tls, fd, b->tls_host, &c->sess, c->sess);
         if (c->dssl == NULL) {
             fail(c, ERR_LOCAL);

@@ -8,7 +8,8 @@
  * the handshake, read with the first reply) into the slot the caller gave
  * tls_client_new; every data connection resumes it (SSL_set_session), as
  * servers that bind data to their control session (vsftpd's
- * require_ssl_reuse) demand. */
+ * require_ssl_reuse) demand. A data connection may be given the same slot:
+ * a ticket issued on it then serves the next one. */
 #ifndef FTPBENCH_TLS_H
 #define FTPBENCH_TLS_H
 
