@@ -697,7 +697,7 @@ class TlsTest(unittest.TestCase):
                              [("tls-login@128", "skip"), ("tls-retr-small@16", "skip")])
 
     def test_big_plan(self):
-        for m, count in ((matrix.FULL, "40"), (matrix.QUICK, "20")):
+        for m, count in ((matrix.FULL, "20"), (matrix.QUICK, "20")):
             (item,) = matrix.tls_big_plan("proftpd", m)
             self.assertEqual(item.tag, "tls-retr-big@1")
             a = list(item.args)
