@@ -20,8 +20,8 @@ ratios, and a PNG chart.
 Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
                         [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
                         [--tls-only | --no-tls] [--out DIR] [--no-fetch]
-  --quick     reduced matrix, under 3 minutes on 2 cores (serial left out
-              unless named in --archs)
+  --quick     reduced matrix, about 4 minutes on 2 cores (2.5 with
+              --no-tls; serial left out unless named in --archs)
   --archs     ftpd back-ends to run (default: every one ftpd --list-archs
               lists); a variant runs a back-end with other config keys:
               threadpool+accept, hybrid+reuseport (benchlib/matrix.py)
