@@ -93,6 +93,21 @@ package_of() {
     esac
 }
 
+# Packages unpacked into the same folder: proftpd's mod_tls (the TLS runs)
+# is in proftpd-mod-crypto.
+extras_of() {
+    case $1 in
+        proftpd) if [[ -n $(candidate proftpd-mod-crypto) ]]; then echo proftpd-mod-crypto; fi ;;
+    esac
+}
+
+# A file an extra package must have left (else the folder is fetched again).
+extra_file_of() {
+    case $1 in
+        proftpd) echo usr/lib/proftpd/mod_tls.so ;;
+    esac
+}
+
 binary_of() {
     case $1 in
         vsftpd) echo usr/sbin/vsftpd ;;
@@ -117,7 +132,10 @@ fetch_extracted() {
     dest=$BENCH_SERVERS_DIR/$name
     bin=$dest/$(binary_of "$name")
     pkg=$(package_of "$name")
-    if ((force == 0)) && [[ -x $bin && -f $dest/.deb-version ]]; then
+    local extra_file
+    extra_file=$(extra_file_of "$name")
+    if ((force == 0)) && [[ -x $bin && -f $dest/.deb-version ]] &&
+        [[ -z $extra_file || -e $dest/$extra_file ]]; then
         report[$name]="$bin ($(cat "$dest/.deb-version"))"
         return 0
     fi
@@ -132,21 +150,25 @@ fetch_extracted() {
     fi
     tmp=$(mktemp -d)
     chmod 755 "$tmp" # apt's _apt user downloads into it (else a warning)
-    if ! (cd "$tmp" && ftpd_quiet "${sudo[@]}" apt-get download -qq "$pkg"); then
+    local pkgs=("$pkg")
+    mapfile -t -O 1 pkgs < <(extras_of "$name")
+    if ! (cd "$tmp" && ftpd_quiet "${sudo[@]}" apt-get download -qq "${pkgs[@]}"); then
         rm -rf "$tmp"
-        report[$name]="not fetched: apt-get download $pkg failed"
+        report[$name]="not fetched: apt-get download ${pkgs[*]} failed"
         return 0
     fi
-    deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n 1)
     rm -rf "$dest"
     mkdir -p "$dest"
-    if ! dpkg -x "$deb" "$dest"; then
-        rm -rf "$tmp" "$dest"
-        report[$name]="not fetched: dpkg -x $pkg failed"
-        return 0
-    fi
-    local libs=()
-    mapfile -t libs < <(lib_depends "$deb")
+    local libs=() more=()
+    for deb in "$tmp"/*.deb; do
+        if ! dpkg -x "$deb" "$dest"; then
+            rm -rf "$tmp" "$dest"
+            report[$name]="not fetched: dpkg -x $(basename "$deb") failed"
+            return 0
+        fi
+        mapfile -t more < <(lib_depends "$deb")
+        libs+=("${more[@]}")
+    done
     rm -rf "$tmp"
     if ((${#libs[@]})) && ! apt_install "${libs[@]}"; then
         report[$name]="unpacked, but its libraries did not install: ${libs[*]}"

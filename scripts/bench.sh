@@ -5,7 +5,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
 #                         [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
-#                         [--out DIR] [--no-fetch] [--only "idle@100000 ..."]
+#                         [--tls-only | --no-tls] [--out DIR] [--no-fetch]
+#                         [--only "idle@100000 ..."]
 # scripts/bench.sh --help describes the flags and the environment variables.
 #
 # This installs what is missing, builds build-bench-rel/ (Release), then

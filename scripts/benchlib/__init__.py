@@ -19,13 +19,21 @@ ratios, and a PNG chart.
 
 Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
                         [--servers "vsftpd pure-ftpd proftpd pyftpdlib"]
-                        [--out DIR] [--no-fetch] [--only "idle@100000 ..."]
-  --quick     reduced matrix, under 3 minutes on 2 cores (serial left out
-              unless named in --archs)
+                        [--tls-only | --no-tls] [--out DIR] [--no-fetch]
+                        [--only "idle@100000 ..."]
+  --quick     reduced matrix, about 4 minutes on 2 cores (2.5 with
+              --no-tls; serial left out unless named in --archs)
   --archs     ftpd back-ends to run (default: every one ftpd --list-archs
               lists); a variant runs a back-end with other config keys:
               threadpool+accept, hybrid+reuseport (benchlib/matrix.py)
   --servers   other servers to run ("" for none; default: all four)
+  --tls-only  only the FTPS runs: tls-login@128, tls-retr-small@16 and
+              tls-retr-big@1 (ftpbench --tls: AUTH TLS, PROT P, data
+              connections resuming the control session) against every
+              ftpd back-end (tls = optional), vsftpd, pure-ftpd and proftpd
+              (mod_tls), each started again with TLS on and a self-signed
+              ECDSA certificate made with openssl at bench time
+  --no-tls    leave the FTPS runs out (by default they follow the plain ones)
   --out DIR   results directory (default: bench-results/<UTC timestamp>)
   --no-fetch  do not run scripts/bench-servers.sh for a missing server
   --only      make only the runs with these tags (as in results.md:
@@ -41,6 +49,7 @@ Environment:
   PYFTPDLIB          "system" (the python3 that imports pyftpdlib) or a
                      directory holding the pyftpdlib package
   FTPBENCH           load generator (default: build-bench-rel/ftpbench)
+  FTPD               the ftpd to benchmark (default: build-bench-rel/ftpd)
   BENCH_PREFORK_WORKERS, BENCH_THREADS   prefork workers and threadpool
                      threads (default 32 each); hybrid runs one worker per CPU
 

@@ -1,6 +1,8 @@
 """What a benchmark runs: the back-ends (from ftpd --list-archs, plus their
 config variants), the scenario matrix (full or --quick) and, for each
-server, the list of ftpbench runs and of the runs it skips, and why.
+server, the list of ftpbench runs and of the runs it skips, and why: the
+plain runs (plan, big_plan) and the FTPS ones (tls_plan, tls_big_plan),
+which run against the same server started again with TLS on.
 
 Pure functions of their arguments: nothing here starts a process.
 """
@@ -140,6 +142,19 @@ def kind_of(label):
 # ftpd's runs that need what this ftpd may not have yet (run.py probes it).
 NEEDS_UPLOADS = "skipped: needs uploads"
 NEEDS_ACCOUNTS = "skipped: needs accounts"
+NEEDS_TLS = "skipped: needs TLS"
+
+# The FTPS runs (ftpbench --tls: AUTH TLS, PBSZ 0, PROT P, every data
+# connection resuming the control session), tagged "tls-SCENARIO@N".
+TLS_LOGIN_N = 128
+TLS_SMALL_N = 16
+TLS_BIG_N = 1
+# Files of a tls-retr-big run at most: a TLS stream copies and encrypts in
+# user space (no kernel TLS here), ~10x slower than plain sendfile, so 20
+# big files already make a run of ~10 s.
+TLS_BIG_FILES = 20
+# The servers with a TLS configuration (servers.py); pyftpdlib has none.
+TLS_SERVERS = ("vsftpd", "pure-ftpd", "proftpd")
 
 
 def account_args(account):
@@ -339,3 +354,48 @@ def scale_plan(kind, m, nofile, mem_available_kib, port_range, file_max):
 def selected(tag, only):
     """--only: the run tags to make (None: all of them)."""
     return only is None or tag in only
+
+
+def tls_plan(kind, m, ftpd=None):
+    """The FTPS runs of one server besides the large file, in order: Run
+    and Skip items, tagged tls-login@128 and tls-retr-small@16 (repeated
+    like its plain run). ftpd (ftpd's back-ends only): {"tls": "" or why
+    this ftpd cannot be given TLS}."""
+    small = ("--file", "/small.bin", "--size", str(m.small_size))
+    tags = (f"tls-login@{TLS_LOGIN_N}", f"tls-retr-small@{TLS_SMALL_N}")
+    why = tls_skip(kind, ftpd)
+    if why:
+        return [Skip(t, why) for t in tags]
+    out = []
+    if kind == "serial":
+        out.append(Skip(tags[0], "skipped: serial serves one session at a time"))
+    else:
+        out.append(Run("login", TLS_LOGIN_N, ("--concurrency", str(TLS_LOGIN_N), "--tls",
+                                              "--duration", m.duration), name="tls-login"))
+    out.append(Run("retr-small", TLS_SMALL_N, ("--concurrency", str(TLS_SMALL_N), "--tls",
+                                               "--duration", m.duration) + small, m.reps,
+                   name="tls-retr-small"))
+    return out
+
+
+def tls_big_plan(kind, m, ftpd=None):
+    """The FTPS large-file run of one server in one round (like big_plan):
+    tls-retr-big@1, as many files as the plain retr-big@1 up to
+    TLS_BIG_FILES."""
+    tag = f"tls-retr-big@{TLS_BIG_N}"
+    why = tls_skip(kind, ftpd)
+    if why:
+        return [Skip(tag, why)]
+    count = min(dict(m.big_runs).get(TLS_BIG_N, m.big_runs[0][1]), TLS_BIG_FILES)
+    return [Run("retr-big", TLS_BIG_N, ("--concurrency", str(TLS_BIG_N), "--count", str(count),
+                                        "--file", "/big.bin", "--size", str(m.big_size), "--tls",
+                                        "--duration", m.big_duration()), name="tls-retr-big")]
+
+
+def tls_skip(kind, ftpd=None):
+    """Why a server has no TLS runs, or ""."""
+    if ftpd is not None:
+        return f"{NEEDS_TLS} ({ftpd['tls']})" if ftpd.get("tls") else ""
+    if kind not in TLS_SERVERS:
+        return "skipped: no TLS configuration for it in scripts/benchlib/servers.py"
+    return ""

@@ -35,7 +35,8 @@ def parse_args(argv):
     """bench.sh's flags -> dict; raises UsageError. archs/servers are lists,
     or None when not given (archs: checked against --list-archs later)."""
     opts = {"quick": False, "fetch": True, "archs": None, "servers": None, "out": "",
-            "build": None, "help": False, "check_args": False, "only": None}
+            "build": None, "help": False, "check_args": False, "only": None,
+            "tls": "also"}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -43,6 +44,11 @@ def parse_args(argv):
             opts["quick"] = True
         elif a == "--no-fetch":
             opts["fetch"] = False
+        elif a in ("--tls-only", "--no-tls"):
+            want = "only" if a == "--tls-only" else "none"
+            if opts["tls"] not in ("also", want):
+                raise UsageError("--tls-only and --no-tls exclude each other")
+            opts["tls"] = want
         elif a in ("--archs", "--servers", "--out", "--build", "--only"):
             if i + 1 >= len(argv):
                 raise UsageError(f"{a} needs a value")
@@ -211,13 +217,14 @@ def check_uploads(scratch, ops, size):
     return ""
 
 
-def ftpd_capabilities(ftpd, fix, confdir):
+def ftpd_capabilities(ftpd, fix, confdir, tls=None):
     """What this ftpd can be given, probed rather than assumed: anonymous
-    uploads (write_enable and anonymous_write pass --check-config) and an
-    account (ftpd --hash-password makes a hash and users_file passes
-    --check-config). {"uploads": "" or why not, "users_file": path or None,
-    "account": (user, password) or None, "no_account": why not}."""
-    caps = {"uploads": "", "users_file": None, "account": None, "no_account": ""}
+    uploads (write_enable and anonymous_write pass --check-config), FTPS
+    (tls: (cert, key); its keys pass --check-config) and an account (ftpd
+    --hash-password makes a hash and users_file passes --check-config).
+    {"uploads": "" or why not, "tls": "" or why not, "users_file": path or
+    None, "account": (user, password) or None, "no_account": why not}."""
+    caps = {"uploads": "", "tls": "", "users_file": None, "account": None, "no_account": ""}
 
     def check(name, text):
         conf = os.path.join(confdir, name)
@@ -237,6 +244,12 @@ def ftpd_capabilities(ftpd, fix, confdir):
     why = check("ftpd-probe-write.conf", "".join(f"{k} = {v}\n"
                                                  for k, v in servers.FTPD_WRITE_KEYS.items()))
     caps["uploads"] = f"ftpd --check-config: {why}" if why else ""
+    if tls is None:
+        caps["tls"] = "no certificate"
+    else:
+        why = check("ftpd-probe-tls.conf", "".join(f"{k} = {v}\n"
+                                                   for k, v in servers.ftpd_tls_keys(*tls).items()))
+        caps["tls"] = f"ftpd --check-config: {why}" if why else ""
     password = secrets.token_hex(12)
     try:
         p = subprocess.run([ftpd, "--hash-password"], input=password + "\n",
@@ -258,6 +271,24 @@ def ftpd_capabilities(ftpd, fix, confdir):
     caps["users_file"] = users
     caps["account"] = (servers.ACCOUNT_USER, password)
     return caps
+
+
+def make_cert(confdir):
+    """A self-signed certificate for 127.0.0.1 made with the openssl CLI:
+    ((cert, key), "") or (None, why not)."""
+    cert, key = os.path.join(confdir, servers.TLS_CERT), os.path.join(confdir, servers.TLS_KEY)
+    try:
+        p = subprocess.run(servers.tls_cert_cmd(cert, key), stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        return None, f"openssl: {e}"
+    if p.returncode != 0:
+        lines = p.stderr.strip().splitlines()
+        return None, "openssl req: " + (lines[-1] if lines else f"exit {p.returncode}")
+    # Servers that drop privileges read them as root at start-up, but
+    # keep them readable by the owner only, like any key.
+    os.chmod(key, 0o600)
+    return (cert, key), ""
 
 
 def _cmd_out(cmd):
@@ -309,9 +340,11 @@ class Bench:
         self.build = opts["build"]
         self.m = matrix.QUICK if opts["quick"] else matrix.FULL
         self.fetch = opts["fetch"]
+        self.tls_mode = opts.get("tls", "also")  # "also", "only" or "none"
+        self.tls = None  # (cert, key) once made
         self.prefork_workers = int(os.environ.get("BENCH_PREFORK_WORKERS") or 32)
         self.pool_threads = int(os.environ.get("BENCH_THREADS") or 32)
-        self.ftpd = os.path.join(self.build, "ftpd")
+        self.ftpd = ftpd_bin(self.build)
         self.ftpbench = os.environ.get("FTPBENCH") or os.path.join(self.build, "ftpbench")
         self.servers_dir = os.path.join(REPO, "bench-servers")
         self.pyftpdlib = os.environ.get("PYFTPDLIB", "")
@@ -319,8 +352,8 @@ class Bench:
         self.server_port = None
         self.fix = None
         self.ns_ok = False
-        self.caps = {"uploads": "not probed", "users_file": None, "account": None,
-                     "no_account": "not probed"}
+        self.caps = {"uploads": "not probed", "tls": "not probed", "users_file": None,
+                     "account": None, "no_account": "not probed"}
         self.only = opts.get("only")  # --only: the run tags to make, or None
 
     # --- results directory ---------------------------------------------------
@@ -401,20 +434,23 @@ class Bench:
             pass
         p.wait()
 
-    def start_ftpd(self, arch, scale_sessions=0, pool=None):
-        """pool: ("defaults" | "sized", clients) for the pool phase."""
+    def start_ftpd(self, arch, scale_sessions=0, pool=None, tls=False):
+        """pool: ("defaults" | "sized", clients) for the pool phase; tls: with
+        the FTPS keys (the tls-* runs), in a file of its own."""
         label = f"ftpd-{arch}" if pool is None else matrix.pool_label(arch, pool[0])
         if pool is not None:
             label += f"@{pool[1]}"  # the conf and log names only
-        conf = self.path("conf", f"{label}{'.scale' if scale_sessions else ''}.conf")
+        name = label + (".scale" if scale_sessions else "") + (".tls" if tls else "")
+        conf = self.path("conf", f"{name}.conf")
         with open(conf, "w") as f:
             f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
                                       self.prefork_workers, self.pool_threads,
                                       writable=not self.caps["uploads"],
                                       users_file=self.caps["users_file"],
-                                      scale_sessions=scale_sessions, pool=pool))
+                                      scale_sessions=scale_sessions, pool=pool,
+                                      tls=self.tls if tls else None))
         port = free_port()
-        return self.start_server(label, port, self.path("logs", f"{label}.server.log"),
+        return self.start_server(label, port, self.path("logs", f"{name}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
 
     def find(self, name):
@@ -440,11 +476,14 @@ class Bench:
                 f.write(text)
         self.ns_ok = ok
 
-    def start_other(self, name, port):
-        """Write the server's configuration and start it."""
-        log = self.path("logs", f"{name}.server.log")
+    def start_other(self, name, port, tls=False):
+        """Write the server's configuration and start it. tls: with FTPS
+        offered (the tls-* runs), its files named NAME.tls.*."""
+        suffix = ".tls" if tls else ""
+        log = self.path("logs", f"{name}{suffix}.server.log")
         confdir = self.path("conf")
         binary = self.find(name)
+        tls_files = self.tls if tls else None
         if name in ("vsftpd", "pure-ftpd") and not self.ns_ok:
             self.note(name, "start", "skipped: needs a mount namespace (root) for its ftp user")
             return False
@@ -454,19 +493,30 @@ class Bench:
             empty = self.path("conf", "vsftpd-empty")
             os.makedirs(empty, exist_ok=True)
             os.chmod(empty, 0o755)
-            conf = self.path("conf", "vsftpd.conf")
+            conf = self.path("conf", f"vsftpd{suffix}.conf")
             with open(conf, "w") as f:
-                f.write(servers.vsftpd_conf(port, self.fix, empty))
+                f.write(servers.vsftpd_conf(port, self.fix, empty, tls_files))
             cmd = prefix + [binary, conf]
         elif name == "pure-ftpd":
-            args = servers.pureftpd_args(port)
-            with open(self.path("conf", "pure-ftpd.cmdline"), "w") as f:
+            pem = None
+            if tls_files:
+                pem = self.path("conf", "pure-ftpd.pem")
+                servers.pureftpd_cert(*tls_files, pem)
+            args = servers.pureftpd_args(port, pem)
+            with open(self.path("conf", f"pure-ftpd{suffix}.cmdline"), "w") as f:
                 f.write(" ".join(["pure-ftpd"] + args) + "\n")
             cmd = prefix + [binary] + args
         elif name == "proftpd":
-            conf = self.path("conf", "proftpd.conf")
+            module_dir = servers.proftpd_module_dir(binary)
+            if tls_files and module_dir is None:
+                self.note(name, "start (TLS)", "skipped: no mod_tls.so next to "
+                          f"{binary} (Debian: proftpd-mod-crypto; scripts/bench-servers.sh "
+                          "--force proftpd fetches it)")
+                return False
+            conf = self.path("conf", f"proftpd{suffix}.conf")
             with open(conf, "w") as f:
-                f.write(servers.proftpd_conf(port, self.fix, confdir, self.path("logs")))
+                f.write(servers.proftpd_conf(port, self.fix, confdir, self.path("logs"),
+                                             tls_files, module_dir))
             cmd = [binary, "-n", "-c", conf]
         else:  # pyftpdlib: binary is the python that imports it
             conf = self.path("conf", "pyftpdlib-server.py")
@@ -616,6 +666,48 @@ class Bench:
                 self.bench(label, item, limit=self.m.limit() + item.n // 200)
                 self.stop_server()
 
+    def tls_matrix(self, label, start):
+        """The FTPS runs of one server (matrix.tls_plan), started by start()
+        with TLS on; only notes when it has none."""
+        items = [item for item in matrix.tls_plan(matrix.kind_of(label), self.m, self.ftpd_caps(label))
+                 if matrix.selected(item.tag, self.only)]
+        if not items:
+            return
+        if all(isinstance(item, matrix.Skip) for item in items):
+            for item in items:
+                self.note(label, item.tag, item.why)
+            return
+        print(f"{label} (TLS)", flush=True)
+        if not start():
+            return
+        for item in items:
+            if isinstance(item, matrix.Skip):
+                self.note(label, item.tag, item.why)
+            else:
+                for rep in range(1, (item.reps or 1) + 1):
+                    self.bench(label, item, rep if item.reps else None)
+        self.stop_server()
+
+    def ftpd_caps(self, label):
+        return self.caps if label.startswith("ftpd-") else None
+
+    def big_entries(self, archs, other_servers, plain):
+        """The large-file phase's servers of one round: (label, start,
+        runs) with runs a non-empty list of Run and Skip items (all Skip:
+        the server is not started)."""
+        out = []
+        if plain:
+            out += [(f"ftpd-{a}", lambda a=a: self.start_ftpd(a),
+                     matrix.big_plan(self.m, self.caps["uploads"])) for a in archs]
+            out += [(s, lambda s=s: self.start_other(s, free_port()), matrix.big_plan(self.m))
+                    for s in other_servers if self.find(s)]
+        if self.tls is not None:
+            out += [(f"ftpd-{a}", lambda a=a: self.start_ftpd(a, tls=True),
+                     matrix.tls_big_plan(a.split("+")[0], self.m, self.caps)) for a in archs]
+            out += [(s, lambda s=s: self.start_other(s, free_port(), tls=True),
+                     matrix.tls_big_plan(s, self.m)) for s in other_servers if self.find(s)]
+        return out
+
     def nofile_num(self):
         return sys.maxsize if self.nofile == "unlimited" else self.nofile
 
@@ -631,13 +723,23 @@ class Bench:
         self.fix = make_fixture(self.m.big_mib)
         with open(self.machine, "w") as f:
             f.write(machine_text(self.nofile, self.m.name, self.fix))
+        plain = self.tls_mode != "only"
+        if self.tls_mode != "none":
+            self.tls, why = make_cert(self.path("conf"))
+            if self.tls is None:
+                self.note("-", "tls-*", f"skipped: no certificate ({why})")
+            else:
+                print(f"TLS certificate {os.path.relpath(self.tls[0], self.run)} "
+                      "(self-signed, ECDSA P-256)", flush=True)
         if archs:
-            self.caps = ftpd_capabilities(self.ftpd, self.fix, self.path("conf"))
-            print(f"ftpd uploads: {self.caps['uploads'] or 'yes'}; account: "
-                  f"{'yes (yescrypt, ftpd --hash-password)' if self.caps['account'] else self.caps['no_account']}",
-                  flush=True)
+            self.caps = ftpd_capabilities(self.ftpd, self.fix, self.path("conf"), self.tls)
+            tls_state = ("not run" if self.tls_mode == "none"
+                         else self.caps["tls"] or "yes (tls = optional)")
+            print(f"ftpd {self.ftpd}: uploads: {self.caps['uploads'] or 'yes'}; account: "
+                  f"{'yes (yescrypt, ftpd --hash-password)' if self.caps['account'] else self.caps['no_account']}"
+                  f"; TLS: {tls_state}", flush=True)
 
-        for arch in archs:
+        for arch in archs if plain else []:
             print(f"ftpd-{arch}", flush=True)
             if self.wanted(f"ftpd-{arch}") and self.start_ftpd(arch):
                 self.matrix(f"ftpd-{arch}")
@@ -645,8 +747,10 @@ class Bench:
             self.scale(arch)
 
         # Adaptive pools: defaults against hand-sized, a fresh server per run.
-        for arch in (a for a in archs if "+" not in a):  # the defaults of each kind
+        for arch in (a for a in archs if "+" not in a and plain):  # the defaults of each kind
             for pool, run in matrix.pool_plan(matrix.kind_of(f"ftpd-{arch}"), self.m):
+                if not matrix.selected(run.tag, self.only):
+                    continue
                 label = matrix.pool_label(arch, pool)
                 print(f"{label} ({run.tag})", flush=True)
                 if self.start_ftpd(arch, pool=(pool, run.n)):
@@ -668,25 +772,37 @@ class Bench:
             if not self.find(s):
                 self.note(s, "-", "skipped: not installed (scripts/bench-servers.sh fetches it)")
                 continue
-            if self.wanted(s) and self.start_other(s, free_port()):
+            if plain and self.wanted(s) and self.start_other(s, free_port()):
                 self.matrix(s)
                 self.stop_server()
+
+        if self.tls is not None:
+            # FTPS: every server started again with TLS offered.
+            print("TLS (explicit FTPS, data connections resuming the control session)", flush=True)
+            for arch in archs:
+                self.tls_matrix(f"ftpd-{arch}", lambda a=arch: self.start_ftpd(a, tls=True))
+            for s in other_servers:
+                if self.find(s):
+                    self.tls_matrix(s, lambda s=s: self.start_other(s, free_port(), tls=True))
 
         # Large files, interleaved. One stream at 5 GB/s is bound by memory
         # bandwidth, which on a shared machine drifts by tens of percent over
         # minutes: runs made server after server compared different minutes
         # more than different servers. Here each round runs every server once,
         # in turn, and results.md keeps the median of the rounds.
-        any_big = any(matrix.selected(r.tag, self.only) for r in matrix.big_plan(self.m))
+        entries = self.big_entries(archs, other_servers, plain)
+        any_big = any(matrix.selected(r.tag, self.only) for _, _, runs in entries for r in runs
+                      if not isinstance(r, matrix.Skip))
         if any_big:
             print(f"large files ({self.m.reps} round(s), each server in turn)", flush=True)
         for rep in range(1, self.m.reps + 1 if any_big else 1):
-            for label, start in ([(f"ftpd-{a}", lambda a=a: self.start_ftpd(a)) for a in archs]
-                                 + [(s, lambda s=s: self.find(s) and self.start_other(s, free_port()))
-                                    for s in other_servers]):
-                no_uploads = self.caps["uploads"] if label.startswith("ftpd-") else ""
-                runs = [r for r in matrix.big_plan(self.m, no_uploads)
-                        if matrix.selected(r.tag, self.only)]
+            for label, start, runs in entries:
+                runs = [r for r in runs if matrix.selected(r.tag, self.only)]
+                if runs and isinstance(runs[0], matrix.Skip):
+                    if rep == 1:
+                        for run in runs:
+                            self.note(label, run.tag, run.why)
+                    continue
                 if runs and start():
                     for run in runs:
                         if isinstance(run, matrix.Skip):
@@ -740,6 +856,11 @@ class Bench:
             shutil.rmtree(self.fix, ignore_errors=True)
 
 
+def ftpd_bin(build):
+    """The ftpd to benchmark: $FTPD, else BUILD/ftpd."""
+    return os.environ.get("FTPD") or os.path.join(build, "ftpd")
+
+
 def _exit_on(signum, _frame):
     raise SystemExit(128 + signum)
 
@@ -761,7 +882,7 @@ def main(argv):
         print("bench.sh: --build DIR (the Release build with ftpd and ftpbench) is missing",
               file=sys.stderr)
         return 2
-    ftpd = os.path.join(opts["build"], "ftpd")
+    ftpd = ftpd_bin(opts["build"])
     listed = subprocess.run([ftpd, "--list-archs"], capture_output=True, text=True, check=True).stdout
     names, variants = matrix.parse_list_archs(listed)
     known = matrix.expand_archs(names, variants)

@@ -7,7 +7,9 @@ the table's reader (read_rows) use; ftpbench prints the same header
 
 A row's run is its scenario, except two that ftpbench runs as login and
 idle: "login-account" (a login as a user other than anonymous/ftp) and
-"idle-logins" (idle with background logins); see run_name().
+"idle-logins" (idle with background logins), and the FTPS runs
+(ftpbench --tls, the "tls" column): "tls-" and the run's name, e.g.
+"tls-login"; see run_name().
 
 render() makes results.md: one table per scenario family (rows: ftpd
 back-ends, then the other servers; columns: scenario@concurrency), then
@@ -32,13 +34,12 @@ COLUMNS = [
     "noop_p99_ms", "mem_before_kib", "mem_held_kib", "bytes_per_session",
     "slow_clients", "slow_ops", "user", "bg_logins", "bg_login_p99_ms",
     "procs", "slab_delta_kib", "sunreclaim_delta_kib", "tcp_mem_delta_kib",
-    "kernel_bytes_per_session",
+    "kernel_bytes_per_session", "tls",
 ]
-# The columns of older results.csv files, which still read with the new
-# fields empty: before user/bg_logins/bg_login_p99_ms (docs/bench-results.csv)
-# and before procs and the kernel's memory.
-OLD_COLUMNS = COLUMNS[:19]
-OLDER_SCHEMAS = (COLUMNS[:19], COLUMNS[:22])
+# The headers of older results.csv files, which still read with the new
+# fields empty: before user/bg_logins/bg_login_p99_ms (docs/bench-results.csv),
+# before procs and the kernel's memory, and before tls.
+OLD_COLUMNS = (COLUMNS[:19], COLUMNS[:22], COLUMNS[:27])
 
 
 class SchemaError(ValueError):
@@ -46,7 +47,7 @@ class SchemaError(ValueError):
 
 
 def check_header(header, old_ok=False):
-    if list(header) == COLUMNS or (old_ok and list(header) in [list(c) for c in OLDER_SCHEMAS]):
+    if list(header) == COLUMNS or (old_ok and list(header) in OLD_COLUMNS):
         return
     raise SchemaError("CSV header is not benchlib.table.COLUMNS: got %s" % ",".join(header))
 
@@ -107,10 +108,17 @@ RATE_TARGETS = [
     ("ftpd-threadpool+defaults", "ftpd-threadpool+sized", "login", 1024, 0.8),
     ("ftpd-threadpool+defaults", "ftpd-threadpool+sized", "retr-small", 128, 0.8),
 ]
+# FTPS (ftpbench --tls), the targets of issue 11, against vsftpd with TLS.
+TLS_TARGETS = [
+    ("ftpd-hybrid", "vsftpd", "tls-login", 128, 10.0),
+    ("ftpd-hybrid", "vsftpd", "tls-retr-small", 16, 5.0),
+]
 # Every back-end against vsftpd (which uses sendfile) on a large file, sent
-# (retr-big) and received (stor-big).
+# (retr-big) and received (stor-big), and sent over TLS (tls-retr-big: both
+# encrypt in user space, no kernel TLS here).
 BIG_TARGET = 0.95
-BIG_SCENARIOS = ("retr-big", "stor-big")
+BIG_SCENARIOS = ("retr-big", "stor-big", "tls-retr-big")
+TLS_PREFIX = "tls-"
 # Idle sessions while logins with the yescrypt account run: (label,
 # sessions, logins/s asked, max NOOP p99 ms). The logins must have run at
 # LOGIN_RATE_SHARE of the rate asked at least, or the p99 proves nothing.
@@ -178,12 +186,15 @@ def headline_field(scen):
 
 def run_name(row):
     """The run a row belongs to: its scenario, or "login-account" for a login
-    with an account, or "idle-logins" for idle with background logins."""
+    with an account, or "idle-logins" for idle with background logins;
+    prefixed with "tls-" when it ran over TLS."""
     scen = row.get("scenario", "")
     if scen == "login" and (row.get("user") or "") not in ANONYMOUS:
-        return "login-account"
-    if scen == "idle" and (row.get("bg_logins") or "") != "":
-        return "idle-logins"
+        scen = "login-account"
+    elif scen == "idle" and (row.get("bg_logins") or "") != "":
+        scen = "idle-logins"
+    if scen and (row.get("tls") or "") == "yes":
+        return TLS_PREFIX + scen
     return scen
 
 
@@ -224,7 +235,7 @@ class Results:
     def group_n(row):
         """Concurrency, or for idle the number of sessions asked for."""
         n = num(row.get("concurrency"))
-        if run_name(row) == "idle":
+        if run_name(row) in ("idle", TLS_PREFIX + "idle"):
             held = num(row.get("sessions_held"))
             if (n is None or n <= 1) and held is not None:
                 n = held
@@ -287,7 +298,7 @@ def rate_tables(res):
         ]
         out.append(table(["server"] + [f"{s}@{n}" for s, n in cols], rows))
         out.append("")
-    big = [(s, n) for s in BIG_SCENARIOS for n in res.ns(s)]
+    big = [(s, n) for s in BIG_SCENARIOS if not s.startswith(TLS_PREFIX) for n in res.ns(s)]
     if big:
         out.append("### Large file (MB/s)\n")
         out.append("retr-big = RETR of a large file; stor-big = STOR of as many bytes "
@@ -297,6 +308,22 @@ def rate_tables(res):
             for lab in res.labels
         ]
         out.append(table(["server"] + [f"{s}@{n}" for s, n in big], rows))
+        out.append("")
+    tls = [(s, n) for s in ("tls-login", "tls-retr-small", "tls-retr-big") for n in res.ns(s)]
+    if tls:
+        out.append("### FTPS (operations/s; MB/s for tls-retr-big)\n")
+        out.append("Explicit FTPS (AUTH TLS, PBSZ 0, PROT P), every data connection resuming "
+                   "its control connection's TLS session; each server started again with TLS "
+                   "offered and the same self-signed ECDSA P-256 certificate. tls-login = a "
+                   "session with its handshake; tls-retr-small = a session per 4 KiB RETR "
+                   "(two handshakes, the data one resumed); tls-retr-big = RETR of the large "
+                   "file on one session.\n")
+        rows = [
+            [lab] + [fmt(res.rate(lab, s, n), 1 if s == "tls-retr-big" else 0)
+                     + res.error_mark(lab, s, n) for s, n in tls]
+            for lab in res.labels if any(res.get(lab, s, n) for s, n in tls)
+        ]
+        out.append(table(["server"] + [f"{s}@{n}" for s, n in tls], rows))
         out.append("")
     idle = res.ns("idle")
     if idle:
@@ -394,7 +421,7 @@ def verdict(ok):
 
 def ratio_section(res):
     rows = []
-    for num_lab, den_lab, scen, n, target in RATE_TARGETS:
+    for num_lab, den_lab, scen, n, target in RATE_TARGETS + TLS_TARGETS:
         a, b = res.rate(num_lab, scen, n), res.rate(den_lab, scen, n)
         r = a / b if a is not None and b else None
         mark = res.error_mark(num_lab, scen, n) or res.error_mark(den_lab, scen, n)

@@ -1,5 +1,6 @@
 /* Set-up and tear-down of struct bench (see bench.h). */
 #include "bench/bench.h"
+#include "bench/tls.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -84,7 +85,9 @@ static int make_cmds(struct bench *b)
         make_cmd(&b->cmd.size, "SIZE %s\r\n", file) < 0 || make_cmd(&b->cmd.noop, "NOOP\r\n") < 0 ||
         make_cmd(&b->cmd.quit, "QUIT\r\n") < 0 ||
         make_cmd(&b->bg_user, "USER %s\r\n", o->bg_user != NULL ? o->bg_user : o->user) < 0 ||
-        make_cmd(&b->bg_pass, "PASS %s\r\n", o->bg_pass != NULL ? o->bg_pass : o->pass) < 0)
+        make_cmd(&b->bg_pass, "PASS %s\r\n", o->bg_pass != NULL ? o->bg_pass : o->pass) < 0 ||
+        make_cmd(&b->cmd.auth, "AUTH TLS\r\n") < 0 || make_cmd(&b->cmd.pbsz, "PBSZ 0\r\n") < 0 ||
+        make_cmd(&b->cmd.prot, "PROT P\r\n") < 0)
         return -1;
     if (o->scenario == SC_LIST)
         return make_cmd(&b->cmd.xfer, "LIST %s\r\n", o->dir);
@@ -115,6 +118,12 @@ int bench_setup(struct bench *b, const struct bench_opts *o, char *err, size_t e
     if (make_cmds(b) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
+    }
+    if (o->tls) {
+        b->tls = tls_client_ctx(o->tls_ca, err, errlen);
+        if (b->tls == NULL)
+            return -1;
+        b->tls_host = o->tls_ca != NULL ? o->host : NULL;
     }
     bool idle = o->scenario == SC_IDLE;
     b->nfast = idle ? o->sessions : o->concurrency;
@@ -167,7 +176,8 @@ void bench_teardown(struct bench *b)
     pacer_free(&b->rate);
     pacer_free(&b->bg);
     struct cmd *cmds[] = {&b->cmd.user, &b->cmd.pass, &b->cmd.type, &b->cmd.pasv, &b->cmd.xfer,
-                          &b->cmd.size, &b->cmd.noop, &b->cmd.quit, &b->bg_user,  &b->bg_pass};
+                          &b->cmd.size, &b->cmd.noop, &b->cmd.quit, &b->bg_user,  &b->bg_pass,
+                          &b->cmd.auth, &b->cmd.pbsz, &b->cmd.prot};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         free(cmds[i]->s);
     free(b->clients);
@@ -175,6 +185,9 @@ void bench_teardown(struct bench *b)
     free(b->scratch);
     if (b->loop != NULL)
         ev_loop_destroy(b->loop);
+    if (b->tls != NULL)
+        tls_ctx_free(b->tls);
+    b->tls = NULL;
     b->clients = NULL;
     b->src = NULL;
     b->scratch = NULL;

@@ -5,6 +5,7 @@
  *   main.c    command line -> bench_setup -> run -> report
  *   bench.c   set-up and tear-down: address, sources, commands, clients
  *   client.c  one virtual client's FTP state machine
+ *   tls.c     --tls: OpenSSL client connections, non-blocking
  *   run.c     the measured run: start, deadline or count, grace, counters
  *   idle.c    the idle scenario: ramp up, hold, NOOPs, server memory,
  *             background logins
@@ -17,6 +18,7 @@
 #define FTPBENCH_BENCH_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +36,9 @@ enum cstate {
     CS_BACKOFF, /* after an error, before reconnecting */
     CS_PACED,   /* waiting in a pacer's queue for its turn to connect */
     CS_GREET,   /* connecting; waiting for 220 */
+    CS_AUTH,    /* --tls: AUTH TLS sent */
+    CS_PBSZ,    /* --tls: PBSZ 0 sent (the handshake goes with it) */
+    CS_PROT,    /* --tls: PROT P sent */
     CS_USER,    /* USER sent */
     CS_PASS,    /* PASS sent */
     CS_TYPE,    /* TYPE I sent */
@@ -97,6 +102,8 @@ struct client {
     bool got_bytes;                       /* the control connection delivered something */
     bool got_prelim, got_final, data_eof; /* transfer progress */
     bool held;                            /* idle: reached 230 */
+    SSL *cssl, *dssl;                     /* --tls: the control and data connections' */
+    SSL_SESSION *sess;                    /* --tls: the control session, for the data ones */
 };
 
 struct bench {
@@ -106,9 +113,12 @@ struct bench {
     union sockaddr_any *src; /* o.sources addresses, or NULL */
     struct {
         struct cmd user, pass, type, pasv, xfer, size, noop, quit;
+        struct cmd auth, pbsz, prot; /* --tls */
     } cmd;
-    int64_t size; /* expected RETR size; -1: unknown */
-    bool tty;     /* stderr is a terminal: show progress */
+    SSL_CTX *tls;         /* --tls, else NULL */
+    const char *tls_host; /* --tls-ca: the name the certificate must be for */
+    int64_t size;         /* expected RETR size; -1: unknown */
+    bool tty;             /* stderr is a terminal: show progress */
 
     struct client *clients; /* measured (idle: held) ones first, then slow or background ones */
     unsigned nclients, nfast;

@@ -2,6 +2,9 @@
  * sockets, driven by the bench's libev loop.
  *
  * Session: connect -> 220 -> USER (331) -> PASS (230) -> then by scenario
+ *   (--tls: 220 -> AUTH TLS (234), the handshake, PBSZ 0 (200), PROT P (200)
+ *   -> USER ...; every data connection is TLS, resuming the control
+ *   connection's session; see tls.h)
  *   login            QUIT (221)                         one op = the session
  *   retr-small/slow  TYPE I, PASV|EPSV, RETR, QUIT      one op = the session
  *   retr-persistent  TYPE I, then PASV|EPSV + RETR ...  one op = a transfer
@@ -35,6 +38,7 @@
 
 #include "bench/bench.h"
 #include "bench/sock.h"
+#include "bench/tls.h"
 #include "ftpd/net.h"
 
 /* Back-off before reconnecting after an error, so a refusing server is not
@@ -95,6 +99,10 @@ static bool uploads(const struct client *c)
 static void data_close(struct client *c)
 {
     ev_io_stop(c->b->loop, &c->dw);
+    if (c->dssl != NULL) {
+        tls_close(c->dssl);
+        c->dssl = NULL;
+    }
     if (c->dfd >= 0) {
         sock_close(c->dfd);
         c->dfd = -1;
@@ -107,6 +115,11 @@ static void session_close(struct client *c)
     ev_io_stop(loop, &c->cw);
     ev_timer_stop(loop, &c->tw);
     ev_timer_stop(loop, &c->pace);
+    if (c->cssl != NULL) {
+        tls_close(c->cssl);
+        c->cssl = NULL;
+    }
+    tls_session_clear(&c->sess);
     if (c->cfd >= 0) {
         sock_close(c->cfd);
         c->cfd = -1;
@@ -152,6 +165,8 @@ static void fail(struct client *c, enum err_kind kind)
 
 static enum err_kind connect_error(int err)
 {
+    if (err == EPROTO)
+        return ERR_TLS; /* tls.c's errno for a TLS-level failure */
     if (err == EADDRNOTAVAIL || err == EADDRINUSE)
         return ERR_PORTS;
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
@@ -223,18 +238,38 @@ static void watch_control(struct client *c, int events)
     ev_io_start(c->b->loop, &c->cw);
 }
 
+static void watch_data(struct client *c, int events)
+{
+    if (ev_is_active(&c->dw) && (c->dw.events & (EV_READ | EV_WRITE)) == events)
+        return;
+    ev_io_stop(c->b->loop, &c->dw);
+    ev_io_set(&c->dw, c->dfd, events);
+    ev_io_start(c->b->loop, &c->dw);
+}
+
 /* Write what is left of the command. 0, or -1 when the session failed. */
 static int flush(struct client *c)
 {
     while (c->out_off < c->out_len) {
         size_t n;
-        enum io_status st = net_write(c->cfd, c->out + c->out_off, c->out_len - c->out_off, &n);
+        enum io_status st;
+        int wait = EV_WRITE;
+        if (c->cssl != NULL) {
+            /* TLS: the same bytes again after IO_AGAIN (SSL_write's rule);
+             * a write may wait for a read (the handshake). */
+            enum tls_wait tw;
+            st = tls_write(c->cssl, c->out + c->out_off, c->out_len - c->out_off, &n, &tw);
+            if (st == IO_AGAIN && tw == TLS_WAIT_READ)
+                wait = 0;
+        } else {
+            st = net_write(c->cfd, c->out + c->out_off, c->out_len - c->out_off, &n);
+        }
         if (st == IO_AGAIN) {
-            watch_control(c, EV_READ | EV_WRITE);
+            watch_control(c, EV_READ | wait);
             return 0;
         }
         if (st != IO_OK) {
-            fail(c, ERR_CLOSED);
+            fail(c, errno == EPROTO ? ERR_TLS : ERR_CLOSED);
             return -1;
         }
         c->out_off += n;
@@ -341,6 +376,11 @@ static void session_end(struct client *c)
     next_session(c);
 }
 
+static void send_user(struct client *c)
+{
+    send_cmd(c, c->role == ROLE_BG ? &c->b->bg_user : &c->b->cmd.user, CS_USER);
+}
+
 static void quit(struct client *c)
 {
     send_cmd(c, &c->b->cmd.quit, CS_QUIT);
@@ -403,6 +443,21 @@ static int data_open(struct client *c, int port)
     c->dfd = fd;
     c->data_bytes = 0;
     c->data_eof = c->got_prelim = c->got_final = false;
+    if (b->tls != NULL) {
+        /* Resuming the control session; the handshake starts once the
+         * connect completes (writable), in data_read_tls. A ticket the
+         * server issues on this resumed connection (vsftpd does; ftpd
+         * does not) is of the same session and replaces the one in the
+         * slot for the next data connection, as curl's session cache
+         * does: a server whose tickets resume once only is served too. */
+        c->dssl = tls_client_new(b->tls, fd, b->tls_host, &c->sess, c->sess);
+        if (c->dssl == NULL) {
+            fail(c, ERR_LOCAL);
+            return -1;
+        }
+        watch_data(c, EV_WRITE);
+        return 0;
+    }
     /* An upload waits for 150 before it writes (data_send). */
     if (c->role != ROLE_SLOW && !uploads(c)) {
         ev_io_set(&c->dw, fd, EV_READ);
@@ -458,6 +513,47 @@ static void data_read(struct client *c, size_t budget)
     }
 }
 
+/* data_read over TLS: the handshake first (inside SSL_read), then records
+ * until the budget is spent or OpenSSL waits for the socket. Bytes OpenSSL
+ * has buffered (read ahead) do not make the socket readable again: when the
+ * budget ends with some, the watcher is fed an event for the next loop
+ * iteration. */
+static void data_read_tls(struct client *c, size_t budget)
+{
+    struct bench *b = c->b;
+    size_t got = 0;
+    while (got < budget) {
+        size_t n, want = budget - got < b->scratch_len ? budget - got : b->scratch_len;
+        enum tls_wait tw;
+        enum io_status st = tls_read(c->dssl, b->scratch, want, &n, &tw);
+        if (st == IO_AGAIN) {
+            watch_data(c, tw == TLS_WAIT_WRITE ? EV_WRITE : EV_READ);
+            return;
+        }
+        if (st == IO_EOF) {
+            tls_close_notify(c->dssl);
+            data_close(c);
+            c->data_eof = true;
+            progress(c);
+            transfer_check(c);
+            return;
+        }
+        if (st == IO_ERR) {
+            fail(c, c->data_bytes == 0 ? connect_error(errno)
+                    : errno == EPROTO  ? ERR_TLS
+                                       : ERR_CLOSED);
+            return;
+        }
+        c->data_bytes += n;
+        if (c->role == ROLE_FAST && !b->finished)
+            b->bytes += n;
+        got += n;
+        progress(c);
+    }
+    if (tls_has_pending(c->dssl))
+        ev_feed_event(b->loop, &c->dw, EV_READ);
+}
+
 /* Send up to budget bytes of the upload; close the data connection when
  * every byte went (the server's EOF). The bytes are the scratch buffer's,
  * over and over: no file is read. */
@@ -495,7 +591,9 @@ static void data_send(struct client *c, size_t budget)
 static void on_data(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct client *c = w->data;
-    if (uploads(c))
+    if (c->dssl != NULL)
+        data_read_tls(c, DATA_BURST);
+    else if (uploads(c))
         data_send(c, DATA_BURST);
     else
         data_read(c, DATA_BURST);
@@ -524,7 +622,31 @@ static void on_reply(struct client *c, int code, const char *text)
     case CS_GREET:
         if (code != 220)
             break;
-        send_cmd(c, c->role == ROLE_BG ? &b->bg_user : &b->cmd.user, CS_USER);
+        if (b->tls != NULL)
+            send_cmd(c, &b->cmd.auth, CS_AUTH);
+        else
+            send_user(c);
+        return;
+    case CS_AUTH:
+        if (code != 234)
+            break;
+        /* The handshake starts with PBSZ's write. */
+        c->cssl = tls_client_new(b->tls, c->cfd, b->tls_host, &c->sess, NULL);
+        if (c->cssl == NULL) {
+            fail(c, ERR_LOCAL);
+            return;
+        }
+        send_cmd(c, &b->cmd.pbsz, CS_PBSZ);
+        return;
+    case CS_PBSZ:
+        if (code != 200)
+            break;
+        send_cmd(c, &b->cmd.prot, CS_PROT);
+        return;
+    case CS_PROT:
+        if (code != 200)
+            break;
+        send_user(c);
         return;
     case CS_USER:
         if (code == 230) {
@@ -603,6 +725,8 @@ static void control_lost(struct client *c, enum io_status st, int err)
 {
     if (!c->got_bytes && st == IO_ERR)
         fail(c, connect_error(err)); /* refused or reset before the greeting */
+    else if (st == IO_ERR && err == EPROTO)
+        fail(c, ERR_TLS);
     else if (st == IO_EOF || err == ECONNRESET || err == EPIPE)
         fail(c, ERR_CLOSED);
     else
@@ -614,17 +738,35 @@ static void on_control(struct ev_loop *loop, ev_io *w, int revents)
     struct client *c = w->data;
     struct bench *b = c->b;
     unsigned gen = c->gen;
-    if ((revents & EV_WRITE) && flush(c) < 0)
-        return;
-    if (!(revents & EV_READ))
-        return;
+    if (c->cssl != NULL) {
+        /* TLS: a write may have waited for a read, and a read may find
+         * bytes without the socket being readable (buffered records). */
+        if (c->out_off < c->out_len && (flush(c) < 0 || c->gen != gen))
+            return;
+    } else {
+        if ((revents & EV_WRITE) && flush(c) < 0)
+            return;
+        if (!(revents & EV_READ))
+            return;
+    }
     size_t avail, n;
     char *space = linebuf_space(&c->in, &avail);
     if (space == NULL) {
         fail(c, ERR_LOCAL); /* out of memory: lines are taken as they come */
         return;
     }
-    enum io_status st = net_read(c->cfd, space, avail, &n);
+    enum io_status st;
+    if (c->cssl != NULL) {
+        enum tls_wait tw;
+        st = tls_read(c->cssl, space, avail, &n, &tw);
+        /* With a command going out, flush() chose the events; else a read
+         * that waits for a write (rare: a key update) adds EV_WRITE until
+         * it went, and only then: a socket is nearly always writable. */
+        if (c->out_off >= c->out_len)
+            watch_control(c, st == IO_AGAIN && tw == TLS_WAIT_WRITE ? EV_READ | EV_WRITE : EV_READ);
+    } else {
+        st = net_read(c->cfd, space, avail, &n);
+    }
     if (st == IO_AGAIN)
         return;
     if (st == IO_EOF && c->st == CS_CLOSING) {
@@ -642,8 +784,11 @@ static void on_control(struct ev_loop *loop, ev_io *w, int revents)
         size_t len;
         int code;
         enum line_status ls = linebuf_take(&c->in, b->line, &len);
-        if (ls == LINE_NONE)
+        if (ls == LINE_NONE) {
+            if (c->cssl != NULL && tls_has_pending(c->cssl))
+                ev_feed_event(loop, &c->cw, EV_READ); /* read on next time round */
             return;
+        }
         enum reply_status rs = ls == LINE_OK ? reply_feed(&c->rp, b->line, len, &code) : REPLY_BAD;
         if (rs == REPLY_MORE)
             continue;

@@ -61,6 +61,14 @@ bool scenario_stor(enum scenario s)
     return s == SC_STOR_SMALL || s == SC_STOR_BIG;
 }
 
+bool scenario_tls(enum scenario s)
+{
+    /* Not slow (its trickled bytes go around the TLS layer) nor the
+     * uploads (a TLS upload would need its own close_notify handling). */
+    return s == SC_LOGIN || s == SC_RETR_SMALL || s == SC_RETR_PERSISTENT || s == SC_RETR_BIG ||
+           s == SC_LIST || s == SC_IDLE;
+}
+
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
     if (s == NULL || *s < '0' || *s > '9')
@@ -144,6 +152,12 @@ void opts_usage(FILE *f)
           "                                      log in and QUIT, N sessions per second in all\n"
           "         [--background-user NAME] [--background-password PASS]\n"
           "                                      their account (default --user, --password)\n"
+          "         [--tls]                      explicit FTPS: AUTH TLS, PBSZ 0, PROT P; every\n"
+          "                                      data connection resumes the control\n"
+          "                                      connection's TLS session (login, retr-*,\n"
+          "                                      list, idle)\n"
+          "         [--tls-ca FILE]              verify the server's certificate (and --host)\n"
+          "                                      against this CA (default: not verified)\n"
           "         [--label TEXT]               put in the output\n"
           "         [--csv] [--csv-header] [--json] [--quiet]\n"
           "Exit status: 0 when errors <= 1% of operations, 1 otherwise, 2 on a usage error.\n"
@@ -180,6 +194,8 @@ enum {
     OPT_CSV_HEADER,
     OPT_JSON,
     OPT_QUIET,
+    OPT_TLS,
+    OPT_TLS_CA,
     OPT_HELP,
 };
 
@@ -213,6 +229,8 @@ static const struct option long_options[] = {
     {"csv-header", no_argument, NULL, OPT_CSV_HEADER},
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -343,6 +361,14 @@ static int take_option(struct bench_opts *o, int opt, const char *arg, bool *hav
     case OPT_QUIET:
         o->quiet = true;
         return 0;
+    case OPT_TLS:
+        o->tls = true;
+        return 0;
+    case OPT_TLS_CA:
+        if (*arg == '\0')
+            break;
+        o->tls_ca = arg;
+        return 0;
     default:
         snprintf(err, errlen, "unknown option");
         return -1;
@@ -394,6 +420,17 @@ static int check_options(struct bench_opts *o, bool have_duration, char *err, si
     }
     if (o->procs > 1 && o->scenario != SC_IDLE) {
         snprintf(err, errlen, "--procs applies to --scenario idle only");
+        return -1;
+    }
+    if (o->tls && !scenario_tls(o->scenario)) {
+        snprintf(err, errlen,
+                 "--tls applies to login, retr-small, retr-persistent, retr-big, list and "
+                 "idle, not to %s",
+                 scenario_name(o->scenario));
+        return -1;
+    }
+    if (o->tls_ca != NULL && !o->tls) {
+        snprintf(err, errlen, "--tls-ca needs --tls");
         return -1;
     }
     if (o->scenario == SC_IDLE && o->count > 0) {

@@ -64,6 +64,8 @@ struct bench_opts {
     const char *bg_user, *bg_pass; /* their account (default: --user, --password) */
     const char *label;
     bool csv, csv_header, json, quiet;
+    bool tls;           /* explicit FTPS: AUTH TLS, PBSZ 0, PROT P, TLS data */
+    const char *tls_ca; /* verify the server's certificate against this CA */
 };
 
 enum opts_result { OPTS_RUN, OPTS_HELP, OPTS_USAGE };
@@ -91,6 +93,8 @@ bool scenario_session_op(enum scenario s);
 bool scenario_retr(enum scenario s);
 /* Scenarios that STOR --size bytes into --dir. */
 bool scenario_stor(enum scenario s);
+/* Scenarios that run over TLS with --tls. */
+bool scenario_tls(enum scenario s);
 
 /* The whole of s, a decimal number in [min, max]. 0, or -1. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

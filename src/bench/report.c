@@ -30,15 +30,17 @@ const char *const report_columns[REPORT_COLUMNS] = {
     "sunreclaim_delta_kib",
     "tcp_mem_delta_kib",
     "kernel_bytes_per_session",
+    "tls",
 };
 
-/* Columns 0, 1 and 19 are text; the others numbers (or empty). */
+/* Columns 0, 1, 19 and 27 are text; the others numbers (or empty). */
 #define COL_USER 19
+#define COL_TLS  27
 #define CELL_MAX 48
 
 static bool text_column(int i)
 {
-    return i < 2 || i == COL_USER;
+    return i < 2 || i == COL_USER || i == COL_TLS;
 }
 
 uint64_t result_errors(const struct result *r)
@@ -128,6 +130,8 @@ static void fill_cells(const struct result *r, char cell[REPORT_COLUMNS][CELL_MA
 
 static const char *text_cell(const struct result *r, int i)
 {
+    if (i == COL_TLS)
+        return r->tls ? "yes" : NULL; /* NULL: empty in CSV, null in JSON */
     const char *s = i == 0 ? r->label : i == 1 ? r->scenario : r->user;
     return s != NULL ? s : "";
 }
@@ -176,10 +180,12 @@ void report_csv(FILE *f, const struct result *r)
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         if (i > 0)
             fputc(',', f);
-        if (text_column(i))
-            csv_text(f, text_cell(r, i));
-        else
+        if (text_column(i)) {
+            const char *t = text_cell(r, i);
+            csv_text(f, t != NULL ? t : "");
+        } else {
             fputs(cell[i], f);
+        }
     }
     fputc('\n', f);
 }
@@ -191,8 +197,10 @@ void report_json(FILE *f, const struct result *r)
     fputc('{', f);
     for (int i = 0; i < REPORT_COLUMNS; i++) {
         fprintf(f, "%s\"%s\": ", i > 0 ? ", " : "", report_columns[i]);
-        if (text_column(i))
+        if (text_column(i) && text_cell(r, i) != NULL)
             json_text(f, text_cell(r, i));
+        else if (text_column(i))
+            fputs("null", f);
         else
             fputs(cell[i][0] != '\0' ? cell[i] : "null", f);
     }
@@ -217,8 +225,9 @@ void report_human(FILE *f, const struct result *r)
 {
     char cell[REPORT_COLUMNS][CELL_MAX];
     fill_cells(r, cell);
-    fprintf(f, "%s%s%s: %s %s, %s s\n", r->scenario, r->label[0] != '\0' ? " " : "", r->label,
-            cell[2], r->idle ? "sessions" : "clients", cell[3]);
+    fprintf(f, "%s%s%s%s: %s %s, %s s\n", r->scenario, r->tls ? " (TLS)" : "",
+            r->label[0] != '\0' ? " " : "", r->label, cell[2], r->idle ? "sessions" : "clients",
+            cell[3]);
     fprintf(f, "  ops         %s (%s/s)\n", cell[4], cell[6]);
     if (r->has_bytes)
         fprintf(f, "  data        %.1f MB %s(%s MB/s)%s\n", (double)r->bytes / 1e6,

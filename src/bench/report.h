@@ -41,10 +41,11 @@ struct result {
      * connection to the hold's end; -1: not measured. */
     int64_t slab_delta_kib, sunreclaim_delta_kib, tcp_mem_delta_kib;
     int64_t kernel_bytes_per_session; /* (Slab + TCP buffers) / sessions held */
+    bool tls;                         /* --tls */
 };
 
 /* The result's columns, in CSV order. */
-#define REPORT_COLUMNS 27
+#define REPORT_COLUMNS 28
 extern const char *const report_columns[REPORT_COLUMNS];
 
 uint64_t result_errors(const struct result *r);

@@ -117,7 +117,7 @@ const char *err_kind_name(enum err_kind k)
     static const char *const names[ERR_KINDS] = {
         [ERR_CONNECT] = "connect",     [ERR_PORTS] = "ports",   [ERR_TIMEOUT] = "timeout",
         [ERR_BAD_REPLY] = "bad_reply", [ERR_CLOSED] = "closed", [ERR_SHORT_DATA] = "short_data",
-        [ERR_LOCAL] = "local",
+        [ERR_LOCAL] = "local",         [ERR_TLS] = "tls",
     };
     return (unsigned)k < ERR_KINDS ? names[k] : "?";
 }

@@ -61,6 +61,7 @@ enum err_kind {
     ERR_SHORT_DATA, /* RETR byte count differs from the expected size, or a STOR's
                        final reply came before all its data was sent */
     ERR_LOCAL,      /* a local failure: descriptors, memory */
+    ERR_TLS,        /* --tls: a failed handshake, an alert, a bad record */
     ERR_KINDS
 };
 

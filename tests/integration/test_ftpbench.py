@@ -35,7 +35,7 @@ FTPBENCH = os.path.join(os.path.dirname(FTPD_BIN), 'ftpbench') if FTPD_BIN else 
 COLUMNS = ('label,scenario,concurrency,duration_s,ops,errors,ops_per_s,mb_per_s,p50_ms,p99_ms,'
            'max_ms,sessions_held,noop_p50_ms,noop_p99_ms,mem_before_kib,mem_held_kib,'
            'bytes_per_session,slow_clients,slow_ops,user,bg_logins,bg_login_p99_ms,procs,'
-           'slab_delta_kib,sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session'
+           'slab_delta_kib,sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session,tls'
            ).split(',')
 
 SMALL_SIZE = 4096

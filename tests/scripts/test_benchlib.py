@@ -700,14 +700,20 @@ class UploadsAccountsTableTest(unittest.TestCase):
         self.assertTrue(table.Results([r]).failed("ftpd-reactor", "idle-logins", 1000))
 
     def test_old_csv_still_reads(self):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "old.csv")
-            with open(path, "w") as f:
-                f.write(",".join(table.OLD_COLUMNS) + "\n")
-                f.write("vsftpd,login,16,1,100,0,100.0,,1,2,3,,,,,,,,\n")
-            rows = table.read_rows(path)
-            self.assertEqual(rows[0]["user"], "")
-            self.assertEqual(table.Results(rows).rate("vsftpd", "login", 16), 100.0)
+        for old in table.OLD_COLUMNS:
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "old.csv")
+                with open(path, "w") as f:
+                    f.write(",".join(old) + "\n")
+                    f.write("vsftpd,login,16,1,100,0,100.0,,1,2,3,,,,,,,," + "," * (len(old) - 19)
+                            + "\n")
+                rows = table.read_rows(path)
+                self.assertEqual(rows[0]["user"], "")
+                self.assertEqual(rows[0]["tls"], "")
+                self.assertEqual(table.Results(rows).rate("vsftpd", "login", 16), 100.0)
+        # A header that is neither the current nor an older one is refused.
+        with self.assertRaises(table.SchemaError):
+            table.check_header(table.COLUMNS[:20], old_ok=True)
 
     def test_summaries(self):
         self.assertEqual(run.summary("stor-big", row("x", "stor-big", 1, mb_per_s="950.5")),
@@ -717,6 +723,210 @@ class UploadsAccountsTableTest(unittest.TestCase):
         self.assertEqual(run.summary("idle", r),
                          "1000 held, NOOP p99 3.1 ms while 100 logins (p99 40.2 ms)")
 
+
+
+class TlsTest(unittest.TestCase):
+    """The FTPS runs (issue 11): matrix, server configurations, table."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="benchlib-tls-test-")
+        self.addCleanup(lambda: __import__("shutil").rmtree(self.tmp, True))
+        self.cert = os.path.join(self.tmp, "c.pem")
+        self.key = os.path.join(self.tmp, "k.pem")
+
+    def test_args(self):
+        self.assertEqual(run.parse_args([])["tls"], "also")
+        self.assertEqual(run.parse_args(["--tls-only"])["tls"], "only")
+        self.assertEqual(run.parse_args(["--no-tls", "--no-tls"])["tls"], "none")
+        with self.assertRaises(run.UsageError):
+            run.parse_args(["--tls-only", "--no-tls"])
+
+    def test_plan(self):
+        items = matrix.tls_plan("hybrid", matrix.FULL, {"tls": ""})
+        self.assertEqual(tags(items), [("tls-login@128", None), ("tls-retr-small@16", 3)])
+        for item in items:
+            self.assertIn("--tls", item.args)
+        self.assertEqual(items[0].scenario, "login")
+        self.assertEqual(items[1].scenario, "retr-small")
+        self.assertEqual(tags(matrix.tls_plan("vsftpd", matrix.QUICK)),
+                         [("tls-login@128", None), ("tls-retr-small@16", 1)])
+        # serial: no 128 sessions at once; its retr-small still runs.
+        self.assertEqual(tags(matrix.tls_plan("serial", matrix.FULL, {"tls": ""})),
+                         [("tls-login@128", "skip"), ("tls-retr-small@16", 3)])
+
+    def test_plan_skips(self):
+        why = "ftpd --check-config: unknown key 'tls'"
+        items = matrix.tls_plan("hybrid", matrix.FULL, {"tls": why})
+        self.assertEqual(tags(items), [("tls-login@128", "skip"), ("tls-retr-small@16", "skip")])
+        self.assertEqual(items[0].why, f"{matrix.NEEDS_TLS} ({why})")
+        self.assertEqual(tags(matrix.tls_big_plan("reactor", matrix.FULL, {"tls": why})),
+                         [("tls-retr-big@1", "skip")])
+        for kind in ("pyftpdlib", "other"):
+            self.assertEqual(tags(matrix.tls_plan(kind, matrix.FULL)),
+                             [("tls-login@128", "skip"), ("tls-retr-small@16", "skip")])
+
+    def test_big_plan(self):
+        for m, count in ((matrix.FULL, "20"), (matrix.QUICK, "20")):
+            (item,) = matrix.tls_big_plan("proftpd", m)
+            self.assertEqual(item.tag, "tls-retr-big@1")
+            a = list(item.args)
+            self.assertIn("--tls", a)
+            self.assertEqual(a[a.index("--count") + 1], count)
+            self.assertEqual(a[a.index("--size") + 1], str(m.big_size))
+            self.assertEqual(a[a.index("--file") + 1], "/big.bin")
+
+    def test_ftpd_conf(self):
+        plain = servers.ftpd_conf("hybrid", {}, 32, 32)
+        self.assertNotIn("tls", plain)
+        conf = servers.ftpd_conf("hybrid", {}, 32, 32, tls=(self.cert, self.key))
+        lines = conf.splitlines()
+        self.assertIn("tls = optional", lines)
+        self.assertIn(f"tls_cert_file = {self.cert}", lines)
+        self.assertIn(f"tls_key_file = {self.key}", lines)
+        # Data connections bound to their session: ftpd's default, not turned off.
+        self.assertNotIn("tls_require_reuse", conf)
+
+    def test_vsftpd(self):
+        plain = servers.vsftpd_conf(2121, "/r", "/e")
+        self.assertNotIn("ssl_enable", plain)
+        conf = servers.vsftpd_conf(2121, "/r", "/e", (self.cert, self.key))
+        lines = conf.splitlines()
+        for want in ("ssl_enable=YES", "allow_anon_ssl=YES", "force_anon_logins_ssl=NO",
+                     "force_anon_data_ssl=NO", "require_ssl_reuse=YES",
+                     f"rsa_cert_file={self.cert}", f"rsa_private_key_file={self.key}"):
+            self.assertIn(want, lines)
+        # Every key once (vsftpd refuses nothing, the last one would win).
+        keys = [ln.split("=")[0] for ln in lines if "=" in ln]
+        self.assertEqual(len(keys), len(set(keys)))
+
+    def test_pureftpd(self):
+        self.assertFalse([a for a in servers.pureftpd_args(2121) if "tls" in a or "cert" in a])
+        pem = os.path.join(self.tmp, "pure.pem")
+        args = servers.pureftpd_args(2121, pem)
+        self.assertIn("--tls=1", args)  # TLS offered, plain accepted
+        self.assertIn(f"--certfile={pem}", args)
+        with open(self.key, "w") as f:
+            f.write("KEY\n")
+        with open(self.cert, "w") as f:
+            f.write("CERT\n")
+        servers.pureftpd_cert(self.cert, self.key, pem)
+        with open(pem) as f:
+            self.assertEqual(f.read(), "KEY\nCERT\n")
+        self.assertEqual(os.stat(pem).st_mode & 0o777, 0o600)
+
+    def test_proftpd(self):
+        plain = servers.proftpd_conf(2121, "/r", "/c", "/l")
+        self.assertNotIn("TLS", plain)
+        self.assertNotIn("LoadModule", plain)
+        conf = servers.proftpd_conf(2121, "/r", "/c", "/l", (self.cert, self.key), "/mods")
+        lines = [ln.strip() for ln in conf.splitlines()]
+        for want in ("ModulePath /mods", "LoadModule mod_tls.c", "TLSEngine on",
+                     "TLSRequired off", f"TLSECCertificateFile {self.cert}",
+                     f"TLSECCertificateKeyFile {self.key}"):
+            self.assertIn(want, lines)
+        self.assertNotIn("NoSessionReuseRequired", conf)  # reuse required: the default
+        self.assertTrue(conf.endswith(plain))
+        # Installed proftpd (its own module path): no ModulePath line.
+        self.assertNotIn("ModulePath", servers.proftpd_conf(2121, "/r", "/c", "/l",
+                                                            (self.cert, self.key), None))
+
+    def test_proftpd_module_dir(self):
+        binary = os.path.join(self.tmp, "usr", "sbin", "proftpd")
+        mods = os.path.join(self.tmp, "usr", "lib", "proftpd")
+        os.makedirs(mods)
+        self.assertIsNone(servers.proftpd_module_dir(binary))
+        open(os.path.join(mods, "mod_tls.so"), "w").close()
+        self.assertEqual(servers.proftpd_module_dir(binary), mods)
+
+    def openssl(self):
+        import shutil
+        if shutil.which("openssl") is None:
+            self.skipTest("no openssl CLI")
+
+    def test_make_cert(self):
+        """The certificate openssl really makes: P-256, for 127.0.0.1."""
+        self.openssl()
+        files, why = run.make_cert(self.tmp)
+        self.assertEqual(why, "")
+        cert, key = files
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        text = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-text"],
+                              capture_output=True, text=True, check=True).stdout
+        self.assertIn("prime256v1", text)
+        self.assertIn("IP Address:127.0.0.1", text)
+        mod_cert = subprocess.run(["openssl", "x509", "-in", cert, "-noout", "-pubkey"],
+                                  capture_output=True, text=True, check=True).stdout
+        mod_key = subprocess.run(["openssl", "pkey", "-in", key, "-pubout"],
+                                 capture_output=True, text=True, check=True).stdout
+        self.assertEqual(mod_cert, mod_key)  # the key is the certificate's
+
+    def test_proftpd_accepts_the_config(self):
+        """proftpd -t (configuration check) with mod_tls loaded, where a
+        proftpd with mod_tls is installed or fetched (bench-servers/)."""
+        self.openssl()
+        binary = servers.find_bin("proftpd", os.environ.get("PROFTPD_BIN", ""),
+                                  os.path.join(REPO, "bench-servers"))
+        mods = servers.proftpd_module_dir(binary) if binary else None
+        if mods is None:
+            self.skipTest("no proftpd with mod_tls (scripts/bench-servers.sh proftpd)")
+        files, _ = run.make_cert(self.tmp)
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(os.path.join(root, servers.UPLOAD_DIR))
+        conf = os.path.join(self.tmp, "proftpd.conf")
+        with open(conf, "w") as f:
+            f.write(servers.proftpd_conf(2121, root, self.tmp, self.tmp, files, mods))
+        p = subprocess.run([binary, "-t", "-c", conf], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def results(self):
+        rows = [
+            row("ftpd-hybrid", "login", 128, ops_per_s=8000, user="anonymous"),
+            row("ftpd-hybrid", "login", 128, ops_per_s=3000, user="anonymous", tls="yes"),
+            row("vsftpd", "login", 128, ops_per_s=250, user="anonymous", tls="yes"),
+            row("ftpd-hybrid", "retr-small", 16, ops_per_s=1200, tls="yes"),
+            row("vsftpd", "retr-small", 16, ops_per_s=300, tls="yes"),
+            row("ftpd-hybrid", "retr-big", 1, mb_per_s=5000),
+            row("ftpd-hybrid", "retr-big", 1, mb_per_s=990, tls="yes"),
+            row("ftpd-reactor", "retr-big", 1, mb_per_s=900, tls="yes"),
+            row("vsftpd", "retr-big", 1, mb_per_s=1000, tls="yes"),
+        ]
+        return table.Results(rows)
+
+    def test_run_names(self):
+        self.assertEqual(table.run_name(row("x", "login", 128, tls="yes")), "tls-login")
+        self.assertEqual(table.run_name(row("x", "retr-big", 1, tls="yes")), "tls-retr-big")
+        self.assertEqual(table.run_name(row("x", "retr-big", 1, tls="")), "retr-big")
+        self.assertEqual(table.run_name(row("x", "login", 16, user="bench", tls="yes")),
+                         "tls-login-account")
+        res = self.results()
+        self.assertEqual(res.rate("ftpd-hybrid", "login", 128), 8000)
+        self.assertEqual(res.rate("ftpd-hybrid", "tls-login", 128), 3000)
+        self.assertEqual(res.rate("ftpd-hybrid", "tls-retr-big", 1), 990)  # MB/s
+        self.assertEqual(res.rate("ftpd-hybrid", "retr-big", 1), 5000)
+
+    def test_tables(self):
+        md = table.rate_tables(self.results())
+        self.assertIn("### FTPS", md)
+        self.assertIn("| server | tls-login@128 | tls-retr-small@16 | tls-retr-big@1 |", md)
+        self.assertIn("| ftpd-hybrid | 3,000 | 1,200 | 990.0 |", md)
+        self.assertIn("| ftpd-reactor | — | — | 900.0 |", md)
+        # The plain large-file table keeps to the plain runs.
+        self.assertIn("| server | retr-big@1 |", md)
+
+    def test_targets(self):
+        md = table.ratio_section(self.results())
+        rows = {}
+        for line in md.splitlines():
+            if line.startswith("| ") and not line.startswith("| ratio "):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                rows[(cells[0], cells[1])] = cells[2:]
+        self.assertEqual(rows[("ftpd-hybrid / vsftpd", "tls-login@128")], ["12.00×", "≥ 10×", "✓"])
+        self.assertEqual(rows[("ftpd-hybrid / vsftpd", "tls-retr-small@16")],
+                         ["4.00×", "≥ 5×", "✗"])
+        self.assertEqual(rows[("ftpd-hybrid / vsftpd", "tls-retr-big@1")],
+                         ["0.99×", "≥ 0.95×", "✓"])
+        self.assertEqual(rows[("ftpd-reactor / vsftpd", "tls-retr-big@1")],
+                         ["0.90×", "≥ 0.95×", "✗"])
 
 if __name__ == "__main__":
     unittest.main()

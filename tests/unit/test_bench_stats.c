@@ -340,6 +340,38 @@ START_TEST(opts_stor_accounts_and_rates)
 }
 END_TEST
 
+START_TEST(opts_tls)
+{
+    struct bench_opts o;
+    char err[256];
+    const char *a[] = {"--scenario", "login", NULL};
+    ck_assert_int_eq(parse(&o, err, a), OPTS_RUN);
+    ck_assert(!o.tls);
+    ck_assert_ptr_null(o.tls_ca);
+    const char *b[] = {"--scenario", "retr-big", "--file", "/big", "--tls", NULL};
+    ck_assert_int_eq(parse(&o, err, b), OPTS_RUN);
+    ck_assert(o.tls);
+    ck_assert_ptr_null(o.tls_ca);
+    const char *c[] = {"--scenario", "retr-small", "--file",  "/s",
+                       "--tls",      "--tls-ca",   "/ca.pem", NULL};
+    ck_assert_int_eq(parse(&o, err, c), OPTS_RUN);
+    ck_assert_str_eq(o.tls_ca, "/ca.pem");
+    /* The scenarios whose every byte goes through the TLS layer. */
+    ck_assert(scenario_tls(SC_LOGIN) && scenario_tls(SC_RETR_SMALL) && scenario_tls(SC_RETR_BIG));
+    ck_assert(!scenario_tls(SC_SLOW) && !scenario_tls(SC_STOR_SMALL) && !scenario_tls(SC_STOR_BIG));
+    /* Refused, with a message that names the scenario. */
+    const char *d[] = {"--scenario", "slow", "--file", "/s", "--tls", NULL};
+    ck_assert_int_eq(parse(&o, err, d), OPTS_USAGE);
+    ck_assert_ptr_nonnull(strstr(err, "not to slow"));
+    const char *e[] = {"--scenario", "stor-big", "--tls", NULL};
+    ck_assert_int_eq(parse(&o, err, e), OPTS_USAGE);
+    ck_assert_ptr_nonnull(strstr(err, "not to stor-big"));
+    const char *f[] = {"--scenario", "login", "--tls-ca", "/ca.pem", NULL};
+    ck_assert_int_eq(parse(&o, err, f), OPTS_USAGE);
+    ck_assert_str_eq(err, "--tls-ca needs --tls");
+}
+END_TEST
+
 START_TEST(opts_usage_errors)
 {
     /* Each line: arguments that must be refused. */
@@ -528,17 +560,27 @@ START_TEST(report_csv_and_json)
                         "p50_ms,p99_ms,max_ms,sessions_held,noop_p50_ms,noop_p99_ms,"
                         "mem_before_kib,mem_held_kib,bytes_per_session,slow_clients,slow_ops,"
                         "user,bg_logins,bg_login_p99_ms,procs,slab_delta_kib,"
-                        "sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session\n");
+                        "sunreclaim_delta_kib,tcp_mem_delta_kib,kernel_bytes_per_session,tls\n");
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv, "\"ftpd,\"\"reactor\"\"\",retr-big,4,2.000,10,1,5.0,25.00,1.500,2.250,"
-                          "3.000,,,,,,,,,,,,,,,,\n");
+                          "3.000,,,,,,,,,,,,,,,,,\n");
     char *json = render(report_json, &r);
     ck_assert_ptr_nonnull(strstr(json, "{\"label\": \"ftpd,\\\"reactor\\\"\", "));
     ck_assert_ptr_nonnull(strstr(json, "\"mb_per_s\": 25.00, "));
     ck_assert_ptr_nonnull(strstr(json, "\"sessions_held\": null, "));
     ck_assert_ptr_nonnull(strstr(json, "\"slow_ops\": null, \"user\": \"\", "));
     ck_assert_ptr_nonnull(strstr(json, "\"bg_login_p99_ms\": null, "));
-    ck_assert_ptr_nonnull(strstr(json, "\"kernel_bytes_per_session\": null}\n"));
+    ck_assert_ptr_nonnull(strstr(json, "\"kernel_bytes_per_session\": null, \"tls\": null}\n"));
+    /* --tls: "yes" in the tls column. */
+    r.tls = true;
+    char *tcsv = render(report_csv, &r);
+    ck_assert_str_eq(tcsv, "\"ftpd,\"\"reactor\"\"\",retr-big,4,2.000,10,1,5.0,25.00,1.500,2.250,"
+                           "3.000,,,,,,,,,,,,,,,,,yes\n");
+    char *tjson = render(report_json, &r);
+    ck_assert_ptr_nonnull(strstr(tjson, "\"tls\": \"yes\"}\n"));
+    free(tcsv);
+    free(tjson);
+    r.tls = false;
     /* 1 error in 10 operations is over 1 %. */
     ck_assert_int_eq(result_exit_status(&r), 1);
     r.ops = 100;
@@ -573,7 +615,7 @@ START_TEST(report_idle_memory)
     char *csv = render(report_csv, &r);
     /* (3000 - 1000) KiB over 1000 sessions = 2048 bytes each. */
     ck_assert_str_eq(csv, ",idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,0.200,"
-                          "1000,3000,2048,,,,,,,,,,\n");
+                          "1000,3000,2048,,,,,,,,,,,\n");
     ck_assert_int_eq(result_exit_status(&r), 0);
     r.errors[ERR_CONNECT] = 60; /* 60 of 6000 attempts (sessions + NOOPs) */
     ck_assert_int_eq(result_exit_status(&r), 0);
@@ -661,7 +703,7 @@ START_TEST(report_idle_kernel_and_procs)
     };
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv,
-                     ",idle,100000,5.000,0,0,0.0,,,,,100000,,,,,,,,,,,7,500000,300000,,5120\n");
+                     ",idle,100000,5.000,0,0,0.0,,,,,100000,,,,,,,,,,,7,500000,300000,,5120,\n");
     char *human = render(report_human, &r);
     ck_assert_ptr_nonnull(strstr(human, "Slab +500000 KiB (SUnreclaim +300000)"));
     ck_assert_ptr_nonnull(strstr(human, "5120 bytes/session"));
@@ -693,7 +735,7 @@ START_TEST(report_stor_user_and_background)
     };
     char *csv = render(report_csv, &r);
     ck_assert_str_eq(csv, "vsftpd,stor-small,16,2.000,2000,0,1000.0,4.10,1.000,2.000,3.000,"
-                          ",,,,,,,,\"a,b\",,,,,,,\n");
+                          ",,,,,,,,\"a,b\",,,,,,,,\n");
     free(csv);
 
     /* idle with background logins: their count and p99; each is an attempt. */
@@ -719,7 +761,7 @@ START_TEST(report_stor_user_and_background)
     };
     csv = render(report_csv, &i);
     ck_assert_str_eq(csv, "ftpd-hybrid,idle,1000,5.000,5000,0,1000.0,,0.100,0.200,0.500,1000,0.100,"
-                          "0.200,,,,,,anonymous,100,25.500,,,,,\n");
+                          "0.200,,,,,,anonymous,100,25.500,,,,,,\n");
     char *json = render(report_json, &i);
     ck_assert_ptr_nonnull(strstr(json, "\"user\": \"anonymous\", \"bg_logins\": 100, "
                                        "\"bg_login_p99_ms\": 25.500, "));
@@ -749,6 +791,7 @@ Suite *unit_suite(void)
     tcase_add_test(t, opts_defaults_and_values);
     tcase_add_test(t, opts_usage_errors);
     tcase_add_test(t, opts_stor_accounts_and_rates);
+    tcase_add_test(t, opts_tls);
     tcase_add_test(t, scenario_names_round_trip);
     tcase_add_test(t, opts_procs_spread);
     tcase_add_test(t, kmem_parsers);
