@@ -192,6 +192,11 @@ class HaproxyTwoNodes(unittest.TestCase):
         seen = set()
         for passive in (True, False):
             f = self.ftp(passive=passive)
+            # PASV's address is the node's pasv_address (HAProxy's), used
+            # as given rather than replaced by the control peer's.
+            f.trust_server_pasv_ipv4_address = True
+            if passive:
+                self.assertIn('(127,0,0,2,', f.sendcmd('PASV'))
             seen.add(self.served_by(f))
             got = io.BytesIO()
             f.retrbinary('RETR file.bin', got.write)
