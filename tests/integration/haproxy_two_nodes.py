@@ -150,6 +150,10 @@ class HaproxyTwoNodes(unittest.TestCase):
                 cls.haproxy.wait()
         cls.haproxy_log.close()
 
+    def tearDown(self):
+        for n, node in self.nodes.items():
+            self.assertEqual(node.sanitizer_reports(), [], 'node %s' % n)
+
     def ftp(self, source=CLIENT, passive=True):
         f = ftplib.FTP(timeout=TIMEOUT, source_address=(source, 0))
         try:

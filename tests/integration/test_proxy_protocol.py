@@ -13,13 +13,18 @@ the other mode, data from the balancer's address).
     the client's real address works;
   - max_per_ip counts the real client (every TCP peer is 127.0.0.1);
   - v2 LOCAL (a health check) is served as the balancer itself;
+  - on the implicit FTPS port the header comes first, then the TLS
+    handshake;
   - an untrusted peer, a connection without a header, and a header that
     never ends are closed without a 220, each with its log line."""
+import shutil
 import socket
 import struct
+import tempfile
 import unittest
 
 from ftpd_harness import FTPD_ARCH, TIMEOUT, FtpdTestCase, RawClient, port_args
+from test_tls import OPENSSL, client_context, free_port, make_cert
 
 V2_SIG = b'\r\n\r\n\x00\r\nQUIT\n'
 BALANCER = '127.0.0.1'
@@ -70,9 +75,22 @@ def read_to_eof(s):
         return out
 
 
+@unittest.skipUnless(OPENSSL, 'openssl is not installed')
 class ProxyProtocolTest(FtpdTestCase):
-    config = {'proxy_protocol': 'any', 'proxy_trusted': '127.0.0.1/32, ::1',
-              'proxy_protocol_data': 'yes', 'proxy_timeout': 1, 'max_per_ip': 1}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix='ftpd-proxy-')
+        cls.addClassCleanup(shutil.rmtree, cls.certdir, True)
+        cert, key = make_cert(cls.certdir)
+        cls.implicit_port = free_port()
+        cls.config = {'proxy_protocol': 'any', 'proxy_trusted': '127.0.0.1/32, ::1',
+                      'proxy_protocol_data': 'yes', 'proxy_timeout': 1, 'max_per_ip': 1,
+                      'tls': 'optional', 'tls_cert_file': cert, 'tls_key_file': key,
+                      'implicit_tls_port': cls.implicit_port}
+        super().setUpClass()
+        if not cls.server.wait_log(r'implicit FTPS on 127\.0\.0\.1:%d' % cls.implicit_port, 5):
+            raise AssertionError('no implicit FTPS listener:\n' + cls.server.log_text())
 
     def connect(self, header, **kw):
         c = Proxied(self.port, header, **kw)
@@ -142,6 +160,15 @@ class ProxyProtocolTest(FtpdTestCase):
         self.assertCode(check.reply(), 220)
         check.close()
         self.assertTrue(self.server.wait_log(r'127\.0\.0\.1:\d+ connected$', start=mark))
+
+        # Implicit FTPS: the header, then the handshake, then the 220.
+        raw = socket.create_connection(('127.0.0.1', self.implicit_port), TIMEOUT)
+        raw.sendall(v2('127.0.0.8', 40003))
+        with client_context().wrap_socket(raw, server_hostname='localhost') as tls:
+            tls.settimeout(TIMEOUT)
+            self.assertEqual(tls.recv(3), b'220')
+        self.assertTrue(self.server.wait_log(
+            r'127\.0\.0\.8:40003 connected via 127\.0\.0\.1:\d+', start=mark))
 
         # Refused before any byte: untrusted, no header, header never ends.
         self.refused_without_greeting(

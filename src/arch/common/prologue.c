@@ -19,6 +19,7 @@ void arrival_init(struct arrival *a, int fd, const union sockaddr_any *peer)
     a->via = *peer;
     a->slot = -1;
     a->proxy_state = PROXY_NOT_STARTED;
+    a->proxied = false;
 }
 
 bool prologue_proxy_pending(const struct arrival *a, const struct ftpd_config *cfg)
@@ -56,20 +57,24 @@ static enum prologue_step read_proxy_header(struct arrival *a, const struct ftpd
     case STREAM_AGAIN:
     case STREAM_WANT_READ:
         return PROLOGUE_WANT_READ;
-    case STREAM_WANT_WRITE: /* not a thing a plain recv says */
     case STREAM_EOF:
+        sockaddr_str(&a->via, name, sizeof name);
+        log_warn("%s refused: closed before its PROXY header ended", name);
+        return PROLOGUE_FAILED;
+    case STREAM_WANT_WRITE: /* not a thing a plain recv says */
     case STREAM_ERR:
         sockaddr_str(&a->via, name, sizeof name);
         if (a->proxy.error != NULL)
             log_warn("%s refused: bad PROXY header: %s", name, a->proxy.error);
         else
-            log_warn("%s refused: connection lost in its PROXY header: %s", name,
-                     errno != 0 ? strerror(errno) : "closed");
+            log_warn("%s refused: reading its PROXY header: %s", name, strerror(errno));
         return PROLOGUE_FAILED;
     }
     a->proxy_state = PROXY_READ;
-    if (h.has_addresses)
-        a->peer = h.src; /* v1 UNKNOWN, v2 LOCAL (health checks): the TCP peer stays */
+    if (h.has_addresses) { /* v1 UNKNOWN, v2 LOCAL (health checks): the TCP peer stays */
+        a->peer = h.src;
+        a->proxied = true;
+    }
     return PROLOGUE_DONE;
 }
 
@@ -204,7 +209,7 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     net_control_socket(a->ctrl.fd);
     if (stream_is_tls(&a->ctrl))
         session_tls_started(s, &a->ctrl, true); /* implicit FTPS */
-    if (!sockaddr_same_ip(&a->peer, &a->via) || sockaddr_port(&a->peer) != sockaddr_port(&a->via)) {
+    if (a->proxied) {
         char via[SOCKADDR_STR_MAX];
         sockaddr_str(&a->via, via, sizeof via);
         log_info("%s connected via %s", session_peer_name(s), via);

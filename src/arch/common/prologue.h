@@ -57,6 +57,7 @@ struct arrival {
     union sockaddr_any via;
     int slot; /* admission slot; -1 until admitted */
     enum { PROXY_NOT_STARTED, PROXY_READING, PROXY_READ } proxy_state;
+    bool proxied; /* a PROXY header named the client: peer != via */
     struct proxy_parser proxy;
 };
 
