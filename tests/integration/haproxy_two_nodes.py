@@ -249,11 +249,13 @@ class HaproxyTwoNodes(unittest.TestCase):
 
         # max_per_ip (2) counts the real client on node A, not HAProxy's
         # address (through which every session comes).
+        mark = a.log_mark()
         first, second = self.ftp(source=COUNTED), self.ftp(source=COUNTED)
         self.assertEqual({self.served_by(first), self.served_by(second)}, {'a'})
         with self.assertRaises(ftplib.error_temp) as refused:
             self.ftp(source=COUNTED)
         self.assertIn('421', str(refused.exception))
+        self.assertTrue(a.wait_log(r'127\.0\.0\.7:\d+ refused: max_per_ip reached', start=mark))
         third = self.ftp(source=OTHER)  # another client is still welcome
         self.assertEqual(third.voidcmd('NOOP')[:3], '200')
 
