@@ -111,7 +111,7 @@ class HaproxyTwoNodes(unittest.TestCase):
                 'proxy_protocol': 'v2', 'proxy_trusted': '127.0.0.1',
                 'workers': 2})
             node = Server(cls.root, '127.0.0.1', config_path=conf, arch=arch)
-            cls.addClassCleanup(node.kill)
+            cls.addClassCleanup(node.stop)  # SIGTERM: prefork stops its workers
             node.wait_listening(10)
             cls.nodes[name] = node
         cls.ctrl = free_port(FRONT)
