@@ -357,6 +357,22 @@ static int set_string(struct ftpd_config *cfg, const struct key *k, const char *
     return 0;
 }
 
+/* PROXY protocol: proxy_trusted = CIDR[, CIDR...]. */
+static int set_proxy_trusted(struct ftpd_config *cfg, const struct key *k, const char *value,
+                             char *err, size_t errlen)
+{
+    struct cidr list[FTPD_PROXY_TRUSTED_MAX];
+    int n = cidr_parse_list(value, list, FTPD_PROXY_TRUSTED_MAX);
+    if (n < 0)
+        return fail(err, errlen,
+                    "key '%s': '%s' is not a list of at most %d addresses or ranges "
+                    "(e.g. 10.0.0.0/8, ::1)",
+                    k->name, value, FTPD_PROXY_TRUSTED_MAX);
+    memcpy(cfg->proxy_trusted, list, sizeof list);
+    cfg->nproxy_trusted = n;
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -408,6 +424,11 @@ static const struct key keys[] = {
     {"tls_require_reuse", set_bool, FIELD(tls_require_reuse), 0, 0, NULL},
     {"implicit_tls_port", set_port, FIELD(implicit_tls_port), 0, 65535, "0-65535, 0 = off"},
     {"tls_handshake_timeout", set_int, FIELD(tls_handshake_timeout), 1, 3600, NULL},
+    /* PROXY protocol (issue 14). */
+    {"proxy_protocol", set_enum, FIELD(proxy_protocol), 0, 0, "off\0v1\0v2\0any\0"},
+    {"proxy_trusted", set_proxy_trusted, FIELD(proxy_trusted), 0, 0, NULL},
+    {"proxy_timeout", set_int, FIELD(proxy_timeout), 1, 3600, NULL},
+    {"proxy_protocol_data", set_bool, FIELD(proxy_protocol_data), 0, 0, NULL},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
@@ -450,6 +471,11 @@ int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen)
     if (cfg->implicit_tls_port != 0 && cfg->implicit_tls_port == cfg->port)
         return fail(err, errlen, "implicit_tls_port (%d) must differ from port",
                     cfg->implicit_tls_port);
+    /* PROXY protocol: never on for everyone by default. */
+    if (cfg->proxy_protocol != PROXY_OFF && cfg->nproxy_trusted == 0)
+        return fail(err, errlen, "proxy_protocol needs proxy_trusted (the balancers' addresses)");
+    if (cfg->proxy_protocol_data && cfg->proxy_protocol == PROXY_OFF)
+        return fail(err, errlen, "proxy_protocol_data = yes needs proxy_protocol");
     return 0;
 }
 

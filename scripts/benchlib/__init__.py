@@ -53,6 +53,10 @@ Environment:
   BENCH_PREFORK_WORKERS, BENCH_THREADS   prefork workers and threadpool
                      threads (default 32 each); hybrid runs one worker per CPU
 
+With reactor among the back-ends and haproxy installed, login@128 and
+retr-small@16 are run again through HAProxy to one and to two reactor
+nodes (ftpd-reactor+haproxy1, +haproxy2; README "Behind HAProxy").
+
 Results: results.csv (ftpbench's rows), results.md (tables and ratios),
 chart.png, machine.txt, notes.txt (what was skipped or failed, and why),
 conf/ (the generated server configurations) and logs/.

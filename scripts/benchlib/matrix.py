@@ -276,6 +276,31 @@ def pool_plan(kind, m):
     return out
 
 
+# Behind HAProxy (issue 14): the same runs through HAProxy (send-proxy-v2)
+# to one and to two ftpd nodes of HAPROXY_ARCH, beside that back-end's
+# direct figures of the main phase. On one 2-core machine HAProxy and the
+# nodes share the cores: this measures HAProxy's cost, not a scale-out.
+HAPROXY_ARCH = "reactor"
+HAPROXY_NODES = (1, 2)
+HAPROXY_RUNS = (("login", 128), ("retr-small", 16))
+
+
+def haproxy_label(arch, nodes):
+    """"ftpd-reactor+haproxy1": a row of results.md."""
+    return f"ftpd-{arch}+haproxy{nodes}"
+
+
+def haproxy_plan(m):
+    """The HAProxy phase: [(nodes, [Run])]."""
+    runs = []
+    for scen, c in HAPROXY_RUNS:
+        args = ("--concurrency", str(c), "--duration", m.duration)
+        if scen == "retr-small":
+            args += ("--file", "/small.bin", "--size", str(m.small_size))
+        runs.append(Run(scen, c, args))
+    return [(n, runs) for n in HAPROXY_NODES]
+
+
 def big_plan(m, no_uploads=""):
     """The large-file runs of one server in one round (made in m.reps
     rounds, each running every server in turn): Run items, and a Skip for

@@ -94,11 +94,17 @@ def free_port():
     raise RuntimeError("no free port on 127.0.0.1")
 
 
-def greeting(port):
-    """The first 3 bytes the server on port sends ("220" when ready)."""
+# A PROXY v2 LOCAL header: a PROXY-protocol node's own health check.
+PROXY_V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"
+
+
+def greeting(port, host="127.0.0.1", first=b""):
+    """The first 3 bytes the server on port sends ("220" when ready), after
+    sending it first."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        with socket.create_connection((host, port), timeout=2) as s:
             s.settimeout(2)
+            s.sendall(first)
             data = b""
             while len(data) < 3:
                 chunk = s.recv(3 - len(data))
@@ -349,6 +355,7 @@ class Bench:
         self.servers_dir = os.path.join(REPO, "bench-servers")
         self.pyftpdlib = os.environ.get("PYFTPDLIB", "")
         self.server = None  # the running server's Popen
+        self.nodes = []  # the HAProxy phase: the ftpd nodes behind self.server
         self.server_port = None
         self.fix = None
         self.ns_ok = False
@@ -415,6 +422,12 @@ class Bench:
 
     def stop_server(self):
         p, self.server = self.server, None
+        nodes, self.nodes = self.nodes, []
+        self._stop(p)
+        for node in nodes:  # the HAProxy phase's ftpd nodes, after HAProxy
+            self._stop(node)
+
+    def _stop(self, p):
         if p is None:
             return
         try:
@@ -452,6 +465,71 @@ class Bench:
         port = free_port()
         return self.start_server(label, port, self.path("logs", f"{name}.server.log"),
                                  servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix))
+
+    def start_haproxy(self, arch, nodes, label):
+        """The HAProxy phase: `nodes` ftpd nodes of arch with the PROXY keys
+        (servers.haproxy_node_keys) on HAPROXY_NODE_HOST, then HAProxy in
+        front of them on 127.0.0.1 (self.server, where ftpbench connects).
+        A passive port still held (TIME_WAIT of an earlier run) can stop
+        HAProxy's bind: then again with the ranges elsewhere."""
+        haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
+        if not os.access(haproxy, os.X_OK):
+            self.note(label, "start", "skipped: haproxy is not installed")
+            return False
+        span = nodes * servers.HAPROXY_PASV_PER_NODE
+        for attempt in range(3):
+            base = servers.HAPROXY_PASV_BASE + random.randrange(0, 4000 - span)
+            if self._start_haproxy_once(haproxy, arch, nodes, label, base, last=attempt == 2):
+                return True
+        return False
+
+    def _start_haproxy_once(self, haproxy, arch, nodes, label, base, last):
+        ports = []
+        for i in range(nodes):
+            name = f"{label}.node{i}"
+            conf = self.path("conf", f"{name}.conf")
+            keys = dict(matrix.variant_keys(arch, self.variants),
+                        **servers.haproxy_node_keys(i, base))
+            with open(conf, "w") as f:
+                f.write(servers.ftpd_conf(arch, keys, self.prefork_workers, self.pool_threads))
+            port = free_port()
+            cmd = servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix)
+            cmd[cmd.index("--listen") + 1] = servers.HAPROXY_NODE_HOST
+            with open(self.path("logs", f"{name}.server.log"), "w") as out:
+                self.nodes.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                                   stderr=subprocess.STDOUT,
+                                                   start_new_session=True))
+            for _ in range(100):
+                if greeting(port, servers.HAPROXY_NODE_HOST, PROXY_V2_LOCAL) == "220":
+                    break
+                time.sleep(0.1)
+            else:
+                self.stop_server()
+                self.note(label, "start", f"node {i} gave no 220 within 10 s")
+                return False
+            ports.append(port)
+        port = free_port()
+        cfg = self.path("conf", f"{label}.haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(servers.haproxy_conf(port, ports, base))
+        log = self.path("logs", f"{label}.haproxy.log")
+        with open(log, "w") as out:
+            self.server = subprocess.Popen([haproxy, "-db", "-f", cfg], stdin=subprocess.DEVNULL,
+                                           stdout=out, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+        self.server_port = port
+        for _ in range(100):
+            if self.server.poll() is not None:
+                break
+            if greeting(port) == "220":
+                return True
+            time.sleep(0.1)
+        with open(log, errors="replace") as f:
+            alerts = [ln for ln in f.read().splitlines() if "ALERT" in ln]
+        self.stop_server()  # HAProxy and the nodes
+        if last:
+            self.note(label, "start", alerts[0] if alerts else "no 220 through HAProxy within 10 s")
+        return False
 
     def find(self, name):
         """A server's binary (pyftpdlib: its python), or None."""
@@ -755,6 +833,17 @@ class Bench:
                 print(f"{label} ({run.tag})", flush=True)
                 if self.start_ftpd(arch, pool=(pool, run.n)):
                     self.bench(label, run)
+                    self.stop_server()
+
+        # Behind HAProxy: one and two nodes, beside the direct figures.
+        if matrix.HAPROXY_ARCH in archs and plain:
+            for nodes, runs in matrix.haproxy_plan(self.m):
+                label = matrix.haproxy_label(matrix.HAPROXY_ARCH, nodes)
+                runs = [r for r in runs if matrix.selected(r.tag, self.only)]
+                print(f"{label} (HAProxy, {nodes} node{'s' if nodes > 1 else ''})", flush=True)
+                if runs and self.start_haproxy(matrix.HAPROXY_ARCH, nodes, label):
+                    for run in runs:
+                        self.bench(label, run)
                     self.stop_server()
 
         missing = [s for s in other_servers if not self.find(s)]

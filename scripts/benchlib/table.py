@@ -139,6 +139,8 @@ IDLE_TARGETS = [
 ]
 # The rows of the pool phase (matrix.pool_plan) run only its two scenarios.
 POOL_SUFFIXES = ("+defaults", "+sized")
+# The rows of the HAProxy phase (matrix.haproxy_plan): two scenarios too.
+HAPROXY_SUFFIXES = ("+haproxy1", "+haproxy2")
 # Slow clients: fast clients' rate with the trickling ones / retr-small@16.
 SLOW_TARGETS = [("ftpd-reactor", 0.8), ("ftpd-hybrid", 0.8)]
 
@@ -298,6 +300,12 @@ def rate_tables(res):
         ]
         out.append(table(["server"] + [f"{s}@{n}" for s, n in cols], rows))
         out.append("")
+        if any(lab.endswith(HAPROXY_SUFFIXES) for lab in res.labels):
+            out.append(
+                "+haproxy1 / +haproxy2: the same runs through HAProxy (send-proxy-v2, one "
+                "passive range per node) to one or two ftpd nodes on this same machine. "
+                "HAProxy, the nodes and ftpbench share its cores, so these rows measure "
+                "what HAProxy costs, not what a second machine would add.\n")
     big = [(s, n) for s in BIG_SCENARIOS if not s.startswith(TLS_PREFIX) for n in res.ns(s)]
     if big:
         out.append("### Large file (MB/s)\n")
@@ -432,7 +440,7 @@ def ratio_section(res):
         for n in res.ns(scen):
             den = res.rate("vsftpd", scen, n)
             for lab in res.labels:
-                if not lab.startswith("ftpd-") or lab.endswith(POOL_SUFFIXES):
+                if not lab.startswith("ftpd-") or lab.endswith(POOL_SUFFIXES + HAPROXY_SUFFIXES):
                     continue
                 a = res.rate(lab, scen, n)
                 r = a / den if a is not None and den else None

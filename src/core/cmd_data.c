@@ -182,7 +182,12 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->port_addr = s->port_addr;
     t->local_addr = s->local;
     sockaddr_set_port(&t->local_addr, 0);
-    t->peer_addr = s->peer;
+    t->peer_addr = s->data_peer;
+    if (s->cfg->proxy_protocol_data) {
+        t->pasv_proxy = (unsigned)s->cfg->proxy_protocol;
+        t->proxy_trusted = s->cfg->proxy_trusted;
+        t->nproxy_trusted = s->cfg->nproxy_trusted;
+    }
     t->data_timeout = s->cfg->data_timeout;
     t->ascii = s->type_ascii;
     t->max_rate = job_max_rate(s, kind);

@@ -122,6 +122,7 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
     s->peer = *peer;
     sockaddr_unmap(&s->local);
     sockaddr_unmap(&s->peer);
+    s->data_peer = s->peer;
     char name[SOCKADDR_STR_MAX];
     sockaddr_str(&s->peer, name, sizeof name);
     s->log_name = strdup(name);
@@ -138,6 +139,12 @@ struct session *session_new(const struct ftpd_config *cfg, int root_fd,
 void session_set_users(struct session *s, const struct users *users)
 {
     s->users = users;
+}
+
+void session_set_data_peer(struct session *s, const union sockaddr_any *from)
+{
+    s->data_peer = *from;
+    sockaddr_unmap(&s->data_peer);
 }
 
 void session_set_rate_share(struct session *s, struct rate_share *total)

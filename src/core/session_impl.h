@@ -64,8 +64,11 @@ struct session {
     uint64_t files_received;
     uint64_t bytes_received;
 
-    union sockaddr_any local;     /* control connection, our side */
-    union sockaddr_any peer;      /* control connection, the client */
+    union sockaddr_any local; /* control connection, our side */
+    union sockaddr_any peer;  /* control connection, the client */
+    /* Where passive data connections may come from: the client, or the
+     * balancer when the PROXY header is on the control connection only. */
+    union sockaddr_any data_peer;
     union sockaddr_any port_addr; /* PORT/EPRT's address, when have_port */
 
     int root_fd;                /* the served root: shared, or own_root_fd */

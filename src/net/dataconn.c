@@ -3,10 +3,12 @@
 #include "ftpd/net.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ftpd/log.h"
+#include "ftpd/proxy_read.h"
 
 int dataconn_accept(int pasv_fd, const union sockaddr_any *peer)
 {
@@ -28,6 +30,54 @@ int dataconn_accept(int pasv_fd, const union sockaddr_any *peer)
         return -1;
     }
     return fd;
+}
+
+int dataconn_accept_for(const struct transfer *t)
+{
+    if (t->pasv_proxy == 0)
+        return dataconn_accept(t->pasv_fd, &t->peer_addr);
+    union sockaddr_any from;
+    int fd = net_accept(t->pasv_fd, &from, true);
+    if (fd < 0)
+        return -1;
+    /* proxy_protocol_data: the balancer connects, and its header names the
+     * client (checked by dataconn_proxy_step). */
+    if (!cidr_match_any(t->proxy_trusted, t->nproxy_trusted, &from)) {
+        char got[SOCKADDR_STR_MAX];
+        sockaddr_str(&from, got, sizeof got);
+        log_warn("data connection from %s refused: not in proxy_trusted", got);
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+int dataconn_proxy_step(int fd, const struct transfer *t, struct proxy_parser *p)
+{
+    struct proxy_header h;
+    enum stream_status st = proxy_read(fd, p, &h);
+    if (st == STREAM_AGAIN)
+        return 0;
+    char got[SOCKADDR_STR_MAX], want[SOCKADDR_STR_MAX];
+    sockaddr_str(&t->peer_addr, want, sizeof want);
+    if (st != STREAM_OK) {
+        log_warn("data connection for %s refused: %s", want,
+                 p->error != NULL ? p->error : "closed in its PROXY header");
+    } else if (!h.has_addresses || !sockaddr_same_ip(&h.src, &t->peer_addr)) {
+        /* No PASV theft through the balancer either. A LOCAL header names
+         * no client: not ours. */
+        if (h.has_addresses)
+            sockaddr_str(&h.src, got, sizeof got);
+        else
+            snprintf(got, sizeof got, "%s", "an unnamed client");
+        log_warn("data connection from %s refused: control connection is from %s", got, want);
+    } else {
+        return 1;
+    }
+    close(fd);
+    errno = EPERM;
+    return -1;
 }
 
 int dataconn_connect_start(const struct transfer *t)

@@ -44,6 +44,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
+#include "ftpd/proxy_header.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
 
@@ -248,6 +249,32 @@ static bool await_slice(struct engine *e, int fd, short ev, bool held, size_t wa
     return throttle(e, want, allowed, res) == WAIT_READY && wait_data(e, fd, ev, held, res);
 }
 
+/* proxy_protocol_data: the balancer's PROXY header on the accepted data
+ * connection, within the data timeout. Returns fd; -1 with errno EPERM:
+ * refused (closed, logged), wait for the next; -2: the wait ended the
+ * transfer (*res set, fd closed). */
+static int data_proxy_header(struct engine *e, int fd, enum xfer_result *res)
+{
+    struct proxy_parser p;
+    proxy_parser_init(&p, e->t->pasv_proxy);
+    for (;;) {
+        int r = dataconn_proxy_step(fd, e->t, &p);
+        if (r != 0)
+            return r > 0 ? fd : -1;
+        switch (engine_wait(e, fd, POLLIN, false, res)) {
+        case WAIT_READY:
+            continue;
+        case WAIT_TIMEOUT:
+            *res = XFER_NO_CONN;
+            break;
+        case WAIT_END:
+            break;
+        }
+        close(fd);
+        return -2;
+    }
+}
+
 /* Passive: the client connects to the port we announced. */
 static int data_accept(struct engine *e, enum xfer_result *res)
 {
@@ -264,9 +291,13 @@ static int data_accept(struct engine *e, enum xfer_result *res)
         case WAIT_END:
             return -1;
         }
-        int fd = dataconn_accept(t->pasv_fd, &t->peer_addr);
+        int fd = dataconn_accept_for(t);
+        if (fd >= 0 && t->pasv_proxy != 0)
+            fd = data_proxy_header(e, fd, res);
         if (fd >= 0)
             return fd;
+        if (fd == -2)
+            return -1; /* the wait for the header ended the transfer */
         /* EPERM: another host's connection, already closed and logged; keep
          * waiting for our client (the timeout keeps running, so a flood of
          * strangers cannot hold the session). EAGAIN: gone before accept. */

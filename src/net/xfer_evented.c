@@ -34,6 +34,7 @@
 #include "ftpd/listing.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/proxy_header.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
 
@@ -44,6 +45,7 @@
 enum phase {
     PH_FAILED,  /* failed at start: the timer reports it from the loop */
     PH_ACCEPT,  /* passive: waiting for the client on t->pasv_fd */
+    PH_PROXY,   /* passive, proxy_protocol_data: the balancer's header on dfd */
     PH_CONNECT, /* active: our connect is in progress */
     PH_MOVE,    /* the data connection is up */
     PH_CLOSING, /* all moved; waiting for the client's TLS close_notify */
@@ -65,11 +67,13 @@ struct xfer_ev {
     ev_timer timer;
     enum phase phase;
     enum mode mode;
-    enum xfer_result failed; /* PH_FAILED: what to report */
-    int dfd;                 /* PH_CONNECT: the connecting socket */
-    struct stream ds;        /* PH_MOVE: the data connection (fd -1 before) */
-    short want;              /* poll events the last move result waits for */
-    int watch_fd;            /* what x->io is started on (events 0: stopped) */
+    enum xfer_result failed;   /* PH_FAILED: what to report */
+    int dfd;                   /* PH_CONNECT: the connecting socket; PH_PROXY:
+                                  the accepted one */
+    struct proxy_parser proxy; /* PH_PROXY */
+    struct stream ds;          /* PH_MOVE: the data connection (fd -1 before) */
+    short want;                /* poll events the last move result waits for */
+    int watch_fd;              /* what x->io is started on (events 0: stopped) */
     int watch_events;
     uint64_t bytes;     /* crossed the data connection */
     uint64_t off, left; /* file position and bytes still to read */
@@ -542,11 +546,36 @@ static void connected(struct xfer_ev *x, int fd)
         await(x);
 }
 
+/* proxy_protocol_data: the header, as far as the balancer has sent it. A
+ * refused connection sends us back to waiting for the next one. */
+static void on_proxy_header(struct xfer_ev *x)
+{
+    int r = dataconn_proxy_step(x->dfd, x->t, &x->proxy);
+    if (r == 0)
+        return;
+    int fd = x->dfd;
+    x->dfd = -1;
+    if (r > 0) {
+        connected(x, fd);
+        return;
+    }
+    x->phase = PH_ACCEPT;
+    watch(x, x->t->pasv_fd, EV_READ);
+}
+
 static void on_accept(struct xfer_ev *x)
 {
     const struct transfer *t = x->t;
     for (;;) {
-        int fd = dataconn_accept(t->pasv_fd, &t->peer_addr);
+        int fd = dataconn_accept_for(t);
+        if (fd >= 0 && t->pasv_proxy != 0) {
+            x->dfd = fd;
+            x->phase = PH_PROXY;
+            proxy_parser_init(&x->proxy, t->pasv_proxy);
+            watch(x, fd, EV_READ);
+            on_proxy_header(x); /* it is usually there already */
+            return;
+        }
         if (fd >= 0) {
             connected(x, fd);
             return;
@@ -589,6 +618,9 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
     case PH_CONNECT:
         on_connect(x);
         break;
+    case PH_PROXY:
+        on_proxy_header(x);
+        break;
     case PH_MOVE:
         /* EV_ERROR is not expected on a valid fd; the next syscall reports
          * any socket error. */
@@ -612,6 +644,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
         finish(x, x->failed);
         break;
     case PH_ACCEPT:
+    case PH_PROXY:
     case PH_CONNECT:
         log_debug("data connection: none within %d s", x->t->data_timeout);
         finish(x, XFER_NO_CONN);

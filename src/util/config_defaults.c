@@ -50,4 +50,9 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->tls_require_reuse = true;
     cfg->implicit_tls_port = 0;
     cfg->tls_handshake_timeout = FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
+    /* PROXY protocol: off; no balancer is trusted until one is named. */
+    cfg->proxy_protocol = PROXY_OFF;
+    cfg->nproxy_trusted = 0;
+    cfg->proxy_timeout = FTPD_DEFAULT_PROXY_TIMEOUT;
+    cfg->proxy_protocol_data = false;
 }

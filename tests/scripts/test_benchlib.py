@@ -142,6 +142,20 @@ class MatrixTest(unittest.TestCase):
         self.assertEqual(p["slow@16"].args, ("--slow", "200", "--concurrency", "16", "--duration", "1.5",
                                              "--file", "/small.bin", "--size", "4096"))
 
+    def test_haproxy_plan(self):
+        plan = matrix.haproxy_plan(matrix.QUICK)
+        self.assertEqual([n for n, _ in plan], [1, 2])
+        for _, runs in plan:
+            self.assertEqual([r.tag for r in runs], ["login@128", "retr-small@16"])
+        self.assertEqual(matrix.haproxy_label("reactor", 2), "ftpd-reactor+haproxy2")
+        cfg = servers.haproxy_conf(2121, [3001, 3002])
+        self.assertIn("server n0 127.0.0.3:3001", cfg)
+        self.assertIn("server n1 127.0.0.3:3002", cfg)
+        self.assertIn("send-proxy-v2", cfg)
+        a, b = servers.haproxy_node_keys(0), servers.haproxy_node_keys(1)
+        self.assertLess(a["pasv_max_port"], b["pasv_min_port"])  # disjoint ranges
+        self.assertIn(f"bind 127.0.0.1:{b['pasv_min_port']}-{b['pasv_max_port']}", cfg)
+
     def test_pool_plan(self):
         got = [(pool, run.tag, run.args) for pool, run in matrix.pool_plan("prefork", matrix.QUICK)]
         login = ("--concurrency", "1024", "--duration", matrix.QUICK.duration)

@@ -49,6 +49,13 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_int_eq(a->min_spare_workers, b->min_spare_workers);
     ck_assert_int_eq(a->max_spare_workers, b->max_spare_workers);
     ck_assert_int_eq(a->max_workers, b->max_workers);
+    /* PROXY protocol */
+    ck_assert_int_eq(a->proxy_protocol, b->proxy_protocol);
+    ck_assert_int_eq(a->nproxy_trusted, b->nproxy_trusted);
+    ck_assert_mem_eq(a->proxy_trusted, b->proxy_trusted,
+                     (size_t)a->nproxy_trusted * sizeof a->proxy_trusted[0]);
+    ck_assert_int_eq(a->proxy_timeout, b->proxy_timeout);
+    ck_assert_int_eq(a->proxy_protocol_data, b->proxy_protocol_data);
 }
 
 /* Writes content to a fresh file under /tmp; the caller unlinks path. */
@@ -627,6 +634,38 @@ START_TEST(test_validate_spare_workers)
 }
 END_TEST
 
+/* PROXY protocol keys: values, and what they need together. */
+START_TEST(test_proxy_keys)
+{
+    struct ftpd_config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    ck_assert_int_eq(cfg.proxy_protocol, PROXY_OFF);
+    ck_assert_int_eq(cfg.proxy_timeout, 3);
+    ck_assert_int_eq(config_set(&cfg, "proxy_protocol", "v3", err, sizeof err), -1);
+    ck_assert_str_eq(err, "key 'proxy_protocol': 'v3' is not off, v1, v2 or any");
+    ck_assert_int_eq(config_set(&cfg, "proxy_protocol_data", "yes", err, sizeof err), 0);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "proxy_protocol_data = yes needs proxy_protocol");
+    ck_assert_int_eq(config_set(&cfg, "proxy_protocol", "v2", err, sizeof err), 0);
+    ck_assert_int_eq(cfg.proxy_protocol, PROXY_V2);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), -1);
+    ck_assert_str_eq(err, "proxy_protocol needs proxy_trusted (the balancers' addresses)");
+    ck_assert_int_eq(config_set(&cfg, "proxy_trusted", "10.0.0.0/8, ::1", err, sizeof err), 0);
+    ck_assert_int_eq(cfg.nproxy_trusted, 2);
+    ck_assert_int_eq(cfg.proxy_trusted[0].bits, 8);
+    ck_assert_int_eq(config_validate(&cfg, err, sizeof err), 0);
+    /* A bad list leaves the old one. */
+    ck_assert_int_eq(config_set(&cfg, "proxy_trusted", "10.0.0.0/33", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "key 'proxy_trusted': '10.0.0.0/33' is not a list") == err, "%s",
+                  err);
+    ck_assert_int_eq(cfg.nproxy_trusted, 2);
+    ck_assert_int_eq(config_set(&cfg, "proxy_protocol", "any", err, sizeof err), 0);
+    ck_assert_int_eq(cfg.proxy_protocol, PROXY_ANY);
+    ck_assert_int_eq(config_set(&cfg, "proxy_timeout", "0", err, sizeof err), -1);
+}
+END_TEST
+
 /* ---- the file -------------------------------------------------------------- */
 
 START_TEST(test_file_every_key)
@@ -865,6 +904,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, test_defaults);
     tcase_add_loop_test(tc, test_int_key, 0, ARRAY_LEN(int_keys));
     tcase_add_test(tc, test_port_message);
+    tcase_add_test(tc, test_proxy_keys);
     tcase_add_test(tc, test_choice_keys);
     tcase_add_loop_test(tc, test_bool_keys, 0, ARRAY_LEN(bool_cases));
     tcase_add_loop_test(tc, test_listen, 0, ARRAY_LEN(listen_cases));

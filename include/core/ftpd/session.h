@@ -70,6 +70,13 @@ struct rate_share;
  * NULL (the default): none. Each transfer job carries it to the engine. */
 void session_set_rate_share(struct session *s, struct rate_share *total);
 
+/* Behind a load balancer that sends a PROXY header on the control
+ * connection only (proxy_protocol_data = no): passive data connections
+ * come from the balancer's address, not the client's, and are accepted
+ * from it. The default: the client's address. PORT/EPRT still go to the
+ * client only. */
+void session_set_data_peer(struct session *s, const union sockaddr_any *from);
+
 /* "ip:port" of the client, then " name" once logged in: the prefix of
  * every log line about the session. */
 const char *session_peer_name(const struct session *s);

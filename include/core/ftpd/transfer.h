@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ftpd/cidr.h"
 #include "ftpd/sockaddr.h"
 
 struct listing;
@@ -35,6 +36,12 @@ struct transfer {
     union sockaddr_any local_addr;
     /* Only this IP may connect to pasv_fd (no PASV theft). */
     union sockaddr_any peer_addr;
+    /* proxy_protocol_data (issue 14): a passive data connection comes
+     * from a proxy_trusted balancer and starts with a PROXY header whose
+     * client must be peer_addr. 0: no header; else enum proxy_versions. */
+    unsigned pasv_proxy;
+    const struct cidr *proxy_trusted;
+    int nproxy_trusted;
     int data_timeout; /* seconds without progress (or to connect) */
 
     /* What to move. */

@@ -87,6 +87,19 @@ enum xfer_result xfer_run_blocking(const struct transfer *t, struct xfer_watch *
 /* Accept one connection on pasv_fd; a connection from another IP than
  * peer is closed and logged (returns -1, errno EPERM). */
 int dataconn_accept(int pasv_fd, const union sockaddr_any *peer);
+
+/* The passive data connection of t: dataconn_accept() with the transfer's
+ * peer check, or, with t->pasv_proxy, one from a proxy_trusted balancer
+ * (whose PROXY header dataconn_proxy_step then reads). Same results. */
+int dataconn_accept_for(const struct transfer *t);
+
+struct proxy_parser;
+/* t->pasv_proxy: read the PROXY header of the accepted data connection fd,
+ * p set up with proxy_parser_init(p, t->pasv_proxy) after the accept.
+ * 1: done, and its client is t->peer_addr; 0: wait until fd is readable;
+ * -1: refused (bad header, another client, or gone: logged, fd closed,
+ * errno EPERM). */
+int dataconn_proxy_step(int fd, const struct transfer *t, struct proxy_parser *p);
 /* Start a non-blocking connect to t->port_addr from t->local_addr's IP.
  * Returns the fd (connect may be in progress) or -1. */
 int dataconn_connect_start(const struct transfer *t);

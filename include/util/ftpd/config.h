@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ftpd/cidr.h"
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 
@@ -77,6 +78,19 @@ struct ftpd_config {
     bool tls_require_reuse;    /* a PROT P data connection must resume its control's session */
     int implicit_tls_port;     /* 0 = off */
     int tls_handshake_timeout; /* seconds */
+
+    /* PROXY protocol (issue 14): behind a load balancer. On the control
+     * listeners (and the implicit TLS port), a connection from a trusted
+     * address must start with a PROXY header of an accepted version
+     * (proxy_mode doubles as enum proxy_versions' mask); the header's
+     * client address then stands for the peer everywhere. */
+    enum proxy_mode { PROXY_OFF = 0, PROXY_V1 = 1, PROXY_V2 = 2, PROXY_ANY = 3 } proxy_protocol;
+    struct cidr proxy_trusted[FTPD_PROXY_TRUSTED_MAX];
+    int nproxy_trusted;
+    int proxy_timeout; /* seconds for the whole header */
+    /* Passive data connections carry a header too (checked against the
+     * real client); off: they come from the balancer's address. */
+    bool proxy_protocol_data;
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

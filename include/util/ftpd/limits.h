@@ -96,4 +96,10 @@
  * close_notify before it is closed (net/stream_tls.c: tls_shutdown). */
 #define FTPD_DATA_CLOSE_WAIT_MS 2000
 
+/* PROXY protocol (issue 14): entries of proxy_trusted, and the default
+ * of proxy_timeout (seconds; the spec asks for at least 3, to cover a TCP
+ * retransmit). */
+#define FTPD_PROXY_TRUSTED_MAX     16
+#define FTPD_DEFAULT_PROXY_TIMEOUT 3
+
 #endif

@@ -5,36 +5,103 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ftpd/cidr.h"
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/proxy_read.h"
 #include "ftpd/tls.h"
 
 void arrival_init(struct arrival *a, int fd, const union sockaddr_any *peer)
 {
     stream_plain(&a->ctrl, fd);
     a->peer = *peer;
+    a->via = *peer;
     a->slot = -1;
+    a->proxy_state = PROXY_NOT_STARTED;
+    a->proxied = false;
+}
+
+bool prologue_proxy_pending(const struct arrival *a, const struct ftpd_config *cfg)
+{
+    return cfg->proxy_protocol != PROXY_OFF && a->proxy_state != PROXY_READ;
+}
+
+void prologue_log_timeout(const struct arrival *a, const struct ftpd_config *cfg)
+{
+    if (!prologue_proxy_pending(a, cfg))
+        return;
+    char name[SOCKADDR_STR_MAX];
+    sockaddr_str(&a->via, name, sizeof name);
+    log_warn("%s refused: no complete PROXY header within %d s", name, cfg->proxy_timeout);
+}
+
+/* The PROXY header (issue 14): only from a trusted balancer, and required
+ * from it: never guessed. */
+static enum prologue_step read_proxy_header(struct arrival *a, const struct ftpd_config *cfg)
+{
+    char name[SOCKADDR_STR_MAX];
+    if (a->proxy_state == PROXY_NOT_STARTED) {
+        if (!cidr_match_any(cfg->proxy_trusted, cfg->nproxy_trusted, &a->via)) {
+            sockaddr_str(&a->via, name, sizeof name);
+            log_warn("%s refused: not in proxy_trusted (this port expects a PROXY header)", name);
+            return PROLOGUE_FAILED;
+        }
+        proxy_parser_init(&a->proxy, (unsigned)cfg->proxy_protocol);
+        a->proxy_state = PROXY_READING;
+    }
+    struct proxy_header h;
+    switch (proxy_read(a->ctrl.fd, &a->proxy, &h)) {
+    case STREAM_OK:
+        break;
+    case STREAM_AGAIN:
+    case STREAM_WANT_READ:
+        return PROLOGUE_WANT_READ;
+    case STREAM_EOF:
+        sockaddr_str(&a->via, name, sizeof name);
+        log_warn("%s refused: closed before its PROXY header ended", name);
+        return PROLOGUE_FAILED;
+    case STREAM_WANT_WRITE: /* not a thing a plain recv says */
+    case STREAM_ERR:
+        sockaddr_str(&a->via, name, sizeof name);
+        if (a->proxy.error != NULL)
+            log_warn("%s refused: bad PROXY header: %s", name, a->proxy.error);
+        else
+            log_warn("%s refused: reading its PROXY header: %s", name, strerror(errno));
+        return PROLOGUE_FAILED;
+    }
+    a->proxy_state = PROXY_READ;
+    if (h.has_addresses) { /* v1 UNKNOWN, v2 LOCAL (health checks): the TCP peer stays */
+        a->peer = h.src;
+        a->proxied = true;
+    }
+    return PROLOGUE_DONE;
 }
 
 enum prologue_step prologue_pregreet(struct arrival *a, const struct ftpd_config *cfg)
 {
-    /* No pre-greeting phase is configured yet. A PROXY header reader or an
-     * implicit TLS handshake plugs in here: it may replace a->peer or wrap
-     * a->ctrl, and returns WANT_* while it waits for the peer. */
+    /* The PROXY header comes first; an implicit TLS handshake follows it
+     * (prologue_implicit_tls, called by the engines after this). */
+    if (prologue_proxy_pending(a, cfg))
+        return read_proxy_header(a, cfg);
     return PROLOGUE_DONE;
 }
 
 bool prologue_pregreet_blocking(struct arrival *a, const struct ftpd_config *cfg)
 {
-    int64_t deadline = clock_ms() + (int64_t)cfg->idle_timeout * 1000;
+    int limit = prologue_proxy_pending(a, cfg) ? cfg->proxy_timeout : cfg->idle_timeout;
+    int64_t deadline = clock_ms() + (int64_t)limit * 1000;
     for (;;) {
         enum prologue_step st = prologue_pregreet(a, cfg);
         if (st == PROLOGUE_DONE)
             return true;
         int64_t left = deadline - clock_ms();
-        if (st == PROLOGUE_FAILED || left <= 0)
+        if (st == PROLOGUE_FAILED)
             break;
+        if (left <= 0) {
+            prologue_log_timeout(a, cfg);
+            break;
+        }
         struct pollfd pfd = {.fd = a->ctrl.fd,
                              .events = st == PROLOGUE_WANT_READ ? POLLIN : POLLOUT};
         if (poll(&pfd, 1, left > 60000 ? 60000 : (int)left) < 0 && errno != EINTR)
@@ -142,7 +209,15 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     net_control_socket(a->ctrl.fd);
     if (stream_is_tls(&a->ctrl))
         session_tls_started(s, &a->ctrl, true); /* implicit FTPS */
-    log_info("%s connected", session_peer_name(s));
+    if (a->proxied) {
+        char via[SOCKADDR_STR_MAX];
+        sockaddr_str(&a->via, via, sizeof via);
+        log_info("%s connected via %s", session_peer_name(s), via);
+        if (!srv->cfg->proxy_protocol_data)
+            session_set_data_peer(s, &a->via); /* passive data comes from the balancer */
+    } else {
+        log_info("%s connected", session_peer_name(s));
+    }
     session_greet(s, out);
     return s;
 }

@@ -2,11 +2,11 @@
  * descriptor arrived" to "a session greets".
  *
  *   1. pre-greeting  prologue_pregreet(): a phase that may read and write
- *                    before anything else (a PROXY header, an implicit TLS
- *                    handshake). None exists yet: it returns PROLOGUE_DONE
- *                    at once. It runs before admission, because it can
- *                    change who the peer is (PROXY) and how bytes are
- *                    framed (TLS). Blocking loops wait on its WANT_* with
+ *                    before anything else: the PROXY header (issue 14),
+ *                    then an implicit TLS handshake (below). It runs
+ *                    before admission, because it can change who the peer
+ *                    is (PROXY) and how bytes are framed (TLS). Blocking
+ *                    loops wait on its WANT_* with
  *                    prologue_pregreet_blocking(); the evented connection
  *                    watches its fd.
  *   2. admission     prologue_admit(): max_clients, max_per_ip and a
@@ -21,8 +21,15 @@
  * another (process, thread, threadpool with a queue) run steps 1 and 2 on
  * the accepting side, so a full server's 421 never waits for a free thread
  * or a fork; step 3 runs where the session is served. A pre-greeting phase
- * that reads from the peer would block that accepting side: when one is
- * added, those patterns must move steps 1 and 2 after their hand-off.
+ * that reads from the peer blocks that accepting side. The PROXY header
+ * is read there all the same, because admission needs the address it
+ * carries: it is read only from proxy_trusted addresses (anyone else is
+ * closed at once, without a read), a balancer writes it with its first
+ * segment (so it is normally there when accept() returns), and the wait
+ * is bounded by proxy_timeout. A trusted balancer that stalls mid-header
+ * holds those acceptors for at most that long; moving steps 1 and 2
+ * after the hand-off would lift that, at the price of a thread or a fork
+ * per connection before max_clients is checked.
  * The implicit TLS handshake is such a phase, split for that reason: the
  * evented connection runs it in step 1 (prologue_implicit_tls, before
  * admission), the blocking loop on its serving side just before step 3
@@ -37,14 +44,21 @@
 #include "arch/common/admission.h"
 #include "ftpd/arch.h"
 #include "ftpd/buf.h"
+#include "ftpd/proxy_header.h"
 #include "ftpd/session.h"
 #include "ftpd/stream.h"
 
 /* A control connection on its way to its session. */
 struct arrival {
     struct stream ctrl;
+    /* The client: the TCP peer, or the address its PROXY header gave. */
     union sockaddr_any peer;
+    /* The TCP peer (the balancer when a PROXY header named the client). */
+    union sockaddr_any via;
     int slot; /* admission slot; -1 until admitted */
+    enum { PROXY_NOT_STARTED, PROXY_READING, PROXY_READ } proxy_state;
+    bool proxied; /* a PROXY header named the client: peer != via */
+    struct proxy_parser proxy;
 };
 
 void arrival_init(struct arrival *a, int fd, const union sockaddr_any *peer);
@@ -58,9 +72,17 @@ enum prologue_step {
 
 enum prologue_step prologue_pregreet(struct arrival *a, const struct ftpd_config *cfg);
 
-/* Step 1 for a blocking loop: run it to its end, waiting at most
- * idle_timeout for each step. true when done; false: failed, stream closed. */
+/* Step 1 for a blocking loop: run it to its end, within proxy_timeout
+ * while a PROXY header is awaited (idle_timeout otherwise). true when
+ * done; false: failed (logged), stream closed. */
 bool prologue_pregreet_blocking(struct arrival *a, const struct ftpd_config *cfg);
+
+/* The PROXY header is awaited: the evented connection bounds the wait
+ * with proxy_timeout, then re-arms its timer for what follows. */
+bool prologue_proxy_pending(const struct arrival *a, const struct ftpd_config *cfg);
+
+/* The pre-greeting phase ran out of time: its log line. */
+void prologue_log_timeout(const struct arrival *a, const struct ftpd_config *cfg);
 
 /* Implicit FTPS, the TLS part of step 1, for a connection that arrived on
  * implicit_tls_port: wrap the control stream (once) and run the handshake

@@ -494,7 +494,9 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->session == NULL || c->closing || c->out.len > 0) {
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */
-        if (c->session != NULL)
+        if (c->session == NULL)
+            prologue_log_timeout(&c->arrival, c->es->srv->cfg);
+        else
             log_info("%s control write failed: %s", session_peer_name(c->session),
                      strerror(ETIMEDOUT));
         conn_close(c);
@@ -523,13 +525,22 @@ static void conn_free_early(struct evconn *c)
     evserver_maybe_done(es);
 }
 
+static int evconn_pregreet_timeout(const struct ftpd_config *cfg);
+
 /* The prologue, as far as the peer lets it go: the pre-greeting phase,
  * admission, the session and its 220. */
 static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
     const struct ftpd_config *cfg = es->srv->cfg;
+    bool header_awaited = prologue_proxy_pending(&c->arrival, cfg);
     enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
+    if (pre == PROLOGUE_DONE && header_awaited) {
+        /* The PROXY header is in (within proxy_timeout): what follows it
+         * gets the usual pre-greeting time. */
+        c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(cfg);
+        ev_timer_again(es->loop, &c->idle);
+    }
     if (pre == PROLOGUE_DONE)
         pre = prologue_implicit_tls(&c->arrival, es->srv);
     switch (pre) {
@@ -591,7 +602,9 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(es->srv->cfg);
+    c->idle.repeat = (ev_tstamp)(prologue_proxy_pending(&c->arrival, es->srv->cfg)
+                                     ? es->srv->cfg->proxy_timeout
+                                     : evconn_pregreet_timeout(es->srv->cfg));
     c->idle.data = c;
     ev_timer_again(es->loop, &c->idle);
     c->next = es->conns;
