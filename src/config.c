@@ -408,7 +408,22 @@ static const struct key keys[] = {
     {"tls_require_reuse", set_bool, FIELD(tls_require_reuse), 0, 0, NULL},
     {"implicit_tls_port", set_port, FIELD(implicit_tls_port), 0, 65535, "0-65535, 0 = off"},
     {"tls_handshake_timeout", set_int, FIELD(tls_handshake_timeout), 1, 3600, NULL},
+    /* System daemon (issue 13): privileges, logs, pid file. */
+    {"run_as_user", set_string, FIELD(run_as_user), 0, FTPD_USER_NAME_MAX + 1, NULL},
+    {"xferlog_file", set_path, FIELD(xferlog_file), 0, 0, NULL},
+    {"log_target", set_path, FIELD(log_target), 1, 0, NULL},
+    {"pid_file", set_path, FIELD(pid_file), 0, 0, NULL},
 };
+
+size_t config_key_count(void)
+{
+    return sizeof keys / sizeof keys[0];
+}
+
+const char *config_key_name(size_t i)
+{
+    return i < sizeof keys / sizeof keys[0] ? keys[i].name : NULL;
+}
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
                size_t errlen)

@@ -96,6 +96,10 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
         lines += [f"{k} = {v}" for k, v in FTPD_WRITE_KEYS.items()]
     if users_file:
         lines.append(f"users_file = {users_file}")
+    if os.geteuid() == 0:
+        # The bench's trees are made by root: started as root, ftpd would
+        # otherwise become ftp (run_as_user), which cannot read them.
+        lines.append("run_as_user = root")
     lines += [f"{k} = {v}" for k, v in sorted(variant_keys.items())]
     return "\n".join(lines) + "\n"
 

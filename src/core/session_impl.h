@@ -32,6 +32,7 @@ struct upload {
 struct session_job {
     struct transfer xfer;
     char *xfer_path;  /* virtual path of the job, for the log line */
+    int64_t started_ms; /* clock_ms() at the 150, for the xferlog's seconds */
     struct upload up; /* XFER_RECV_FILE: where the bytes go (cmd_write.c) */
 };
 

@@ -50,4 +50,10 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->tls_require_reuse = true;
     cfg->implicit_tls_port = 0;
     cfg->tls_handshake_timeout = FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
+    /* System daemon (issue 13): run_as_user "" means ftp when started as
+     * root (ftpd/privdrop.h); no transfer log, no pid file. */
+    cfg->run_as_user[0] = '\0';
+    cfg->xferlog_file[0] = '\0';
+    snprintf(cfg->log_target, sizeof cfg->log_target, "%s", "stderr");
+    cfg->pid_file[0] = '\0';
 }

@@ -191,9 +191,19 @@ def ftpd_env():
     return env
 
 
+def user_args(user=None):
+    """--user for a server: as root, ftpd would become run_as_user (ftp by
+    default), which cannot read the trees the tests make as root, so the
+    suite keeps root explicitly unless a test asks for a user (the
+    privilege drop's own test, test_daemon.py)."""
+    if user is None and os.geteuid() == 0:
+        user = 'root'
+    return ['--user', user] if user else []
+
+
 def run_ftpd(args, timeout=TIMEOUT, **kw):
     """Run ftpd to completion (for CLI tests); returns CompletedProcess."""
-    return subprocess.run([FTPD_BIN] + list(args), stdin=subprocess.DEVNULL,
+    return subprocess.run([FTPD_BIN] + user_args() + list(args), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, env=ftpd_env(), text=True, errors='replace', **kw)
 
@@ -212,7 +222,7 @@ class Server:
     """One ftpd process whose stderr is drained into self.lines."""
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
-                 arch=None, nofile=None, fsize=None):
+                 arch=None, nofile=None, fsize=None, user=None, env=None):
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
@@ -222,6 +232,7 @@ class Server:
                      '--port', '0', '--root', root, '--log-level', 'debug']
         if config_path:
             self.args += ['--config', config_path]
+        self.args += user_args(user)
         self.args += list(extra_args)
         self.lines = []
         self.cond = threading.Condition()
@@ -237,7 +248,7 @@ class Server:
                     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=ftpd_env(),
+                                     stderr=subprocess.STDOUT, env=dict(ftpd_env(), **(env or {})),
                                      preexec_fn=preexec)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
