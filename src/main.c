@@ -62,7 +62,8 @@ static const struct flag_key {
     int opt;
     const char *key;
 } flag_keys[] = {
-    {'a', "arch"}, {'l', "listen"}, {'p', "port"}, {'r', "root"}, {'u', "run_as_user"}, {OPT_LOG_LEVEL, "log_level"},
+    {'a', "arch"}, {'l', "listen"},      {'p', "port"},
+    {'r', "root"}, {'u', "run_as_user"}, {OPT_LOG_LEVEL, "log_level"},
 };
 
 #define NFLAG_KEYS (sizeof flag_keys / sizeof flag_keys[0])
@@ -474,8 +475,7 @@ static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *dr
         return -1;
     }
     if (drop->drop)
-        log_info("running as %s (uid %ld, gid %ld)", drop->name, (long)drop->uid,
-                 (long)drop->gid);
+        log_info("running as %s (uid %ld, gid %ld)", drop->name, (long)drop->uid, (long)drop->gid);
     else if (geteuid() == 0)
         log_warn("running as root: run_as_user = root");
     notify_ready();

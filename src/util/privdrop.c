@@ -107,8 +107,7 @@ int privdrop_apply(const struct privdrop *p, char *err, size_t errlen)
      * no way back. If either call succeeds something kept root. */
     if (setuid(0) == 0 || seteuid(0) == 0 || getuid() != p->uid || geteuid() != p->uid ||
         getgid() != p->gid || getegid() != p->gid) {
-        snprintf(err, errlen, "run_as_user '%s': root could be regained after the switch",
-                 p->name);
+        snprintf(err, errlen, "run_as_user '%s': root could be regained after the switch", p->name);
         return -1;
     }
     /* No exec'd binary (none is, but a future upgrade re-exec is) can gain
