@@ -29,6 +29,8 @@ static char *append(char *p, const char *end, const char *s, bool spaces)
 
 size_t xferlog_format(const struct xferlog_entry *e, char *line, size_t size)
 {
+    if (size < 64)
+        return 0;
     struct tm tm;
     char date[32] = "";
     /* "%a %b %e %H:%M:%S %Y": the day of the month padded with a space. */
@@ -55,9 +57,12 @@ size_t xferlog_format(const struct xferlog_entry *e, char *line, size_t size)
     char bytes[24];
     snprintf(bytes, sizeof bytes, "%" PRIu64 " ", e->bytes);
     p = append(p, stop, bytes, false);
-    p = append(p, stop - t - 1, e->path[0] != '\0' ? e->path : "?", true);
+    const char *user = e->user[0] != '\0' ? e->user : "*";
+    size_t user_len = strnlen(user, FTPD_USER_NAME_MAX);
+    size_t room = (size_t)(stop - line), keep = (size_t)t + user_len;
+    p = append(p, line + (room > keep ? room - keep : 0), e->path[0] != '\0' ? e->path : "?", true);
     p = append(p, stop, tail, false);
-    p = append(p, stop, e->user[0] != '\0' ? e->user : "*", true);
+    p = append(p, stop, user, true);
     memcpy(p, end, (size_t)m + 1);
     return (size_t)(p - line) + (size_t)m;
 }

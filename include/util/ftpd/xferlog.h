@@ -31,7 +31,7 @@ struct xferlog_entry {
     bool complete;
 };
 
-/* The line for e, '\n' included, into line (size >= 64); returns its
+/* The line for e, '\n' included, into line (size >= 64, else 0); returns its
  * length. Over-long paths are cut so the line always fits; control bytes
  * become '?' so a name cannot forge a line. Pure: no I/O. */
 size_t xferlog_format(const struct xferlog_entry *e, char *line, size_t size);
