@@ -327,6 +327,12 @@ static int check_config(const struct ftpd_config *cfg)
     if (load_tls(cfg, &tls) != 0)
         return EXIT_FAILURE;
     tls_context_free(tls);
+    struct privdrop drop;
+    char err[1024];
+    if (privdrop_plan(cfg->run_as_user, &drop, err, sizeof err) != 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return EXIT_FAILURE;
+    }
     printf("ftpd: configuration OK\n");
     return EXIT_SUCCESS;
 }
