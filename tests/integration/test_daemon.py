@@ -1,5 +1,8 @@
-"""Running as a system daemon (issue 13), one server start per arch:
+"""Running as a system daemon (issue 13), one server start per arch, the way
+ftpd.socket and ftpd.service start it:
 
+- socket activation: the test binds the listening socket and passes it
+  (LISTEN_FDS, LISTEN_PID), ftpd adopts it and serves on it;
 - sd_notify: the test makes the notify socket itself (an abstract AF_UNIX
   datagram socket, as systemd does) and reads READY=1 once the server
   serves, STOPPING=1 when it stops, in that order;
@@ -134,15 +137,25 @@ class DaemonTest(unittest.TestCase):
                 'pid_file': self.pid_file, 'write_enable': 'yes',
                 'anonymous_write': 'yes', 'log_level': 'debug'}
         conf = write_config(os.path.join(self.tmp, 'ftpd.conf'), keys)
+        # As systemd does for ftpd.socket: bound and listening before ftpd
+        # starts, passed as descriptor 3.
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(lsock.close)
+        lsock.bind(('127.0.0.1', 0))
+        lsock.listen(64)
+        self.adopted_port = lsock.getsockname()[1]
         server = Server(self.root, config_path=conf, user='ftp' if self.ids else None,
-                        env={'NOTIFY_SOCKET': self.notify.name})
+                        listen_socks=[lsock], extra_env={'NOTIFY_SOCKET': self.notify.name})
         self.addCleanup(server.kill)
+        lsock.close()  # ftpd holds it now
         # The log goes to the file, not to stderr: the port is read there.
         m = poll(lambda: LISTEN_RE.search(read_text(self.log)) or server.proc.poll() is not None)
         if not hasattr(m, 'group'):
             self.fail('no "listening on" in %s (exit status %s)\n%s\n%s'
                       % (self.log, server.proc.poll(), read_text(self.log), server.log_text()))
         self.port = int(m.group(2))
+        self.assertIn('adopting 1 listening sockets', read_text(self.log))
+        self.assertEqual(self.port, self.adopted_port)
         return server
 
     def client(self):
