@@ -484,8 +484,15 @@ static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *dr
 {
     char err[1024];
     if (cfg->pid_file[0] != '\0' && pidfile_write(cfg->pid_file, err, sizeof err) != 0) {
-        log_error("%s", err);
-        return -1;
+        /* Started as root, a pid file that cannot be written is a
+         * configuration error. Not as root it may be a new generation
+         * after a live upgrade (already run_as_user), which must not fail
+         * for a file only root may replace. */
+        if (geteuid() == 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        log_warn("%s", err);
     }
     if (privdrop_apply(drop, err, sizeof err) != 0) {
         log_error("%s", err);
