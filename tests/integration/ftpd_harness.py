@@ -4,7 +4,10 @@ Every test class gets a fresh fixture tree in a temporary directory and its
 own ftpd process on an ephemeral loopback port:
 
     FTPD_BIN --arch $FTPD_ARCH --listen 127.0.0.1 --port 0 --root TREE
-             --log-level debug [--config FILE] [extra args]
+             --log-level debug [--config FILE] [--user root] [extra args]
+
+(--user root when the tests run as root: the trees are root's; see
+user_args.)
 
 The server logs "listening on ADDR:PORT" once per listener; the harness reads
 stderr until every configured listener has said so (10 s at most), then keeps
