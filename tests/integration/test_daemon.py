@@ -15,7 +15,10 @@ ftpd.socket and ftpd.service start it:
   xferlog(5) lines, parsed field by field;
 - log_target = FILE and SIGUSR1: after the log and the transfer log are
   moved away, SIGUSR1 makes new files, and no line is lost (every line
-  is in the old file or the new one).
+  is in the old file or the new one);
+- log_target = syslog (as root, in a mount namespace whose /dev/log is the
+  test's own datagram socket): the lines arrive as syslog messages of
+  facility daemon from ftpd[pid], from every process.
 
 The user ftp comes from scripts/lib.sh (ftpd_ensure_ftp_user, run by
 scripts/test.sh), as a Debian FTP server package would create it; without it
@@ -24,6 +27,7 @@ the privilege checks are skipped with a message.
 
 import ftplib
 import os
+import stat
 import pwd
 import re
 import shutil
@@ -337,6 +341,74 @@ class DaemonTest(unittest.TestCase):
         if self.ids:
             st = os.stat(self.log)
             self.assertEqual(st.st_uid, self.ids[0], 'the reopened log is not ftp\'s')
+
+
+# /dev in a private mount namespace: a tmpfs holding /dev/null (the
+# acceptor's spare descriptor) and /dev/log, a link to the test's socket.
+SYSLOG_WRAPPER = '''#!/bin/sh
+exec unshare --mount --propagation private /bin/sh -c '
+d=$1; s=$2; shift 2
+mount -t tmpfs -o size=64k tmpfs "$d" && touch "$d/null" &&
+mount --bind /dev/null "$d/null" && ln -s "$s" "$d/log" &&
+mount --rbind "$d" /dev && exec "$@"' sh %(dev)s %(sock)s %(ftpd)s "$@"
+'''
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which('unshare'), 'needs root and unshare')
+class SyslogTest(unittest.TestCase):
+
+    def test_log_target_syslog(self):
+        from ftpd_harness import FTPD_BIN
+        tmp = tempfile.mkdtemp(prefix='ftpd-syslog-')
+        self.addCleanup(shutil.rmtree, tmp, True)
+        root = os.path.join(tmp, 'tree')
+        os.makedirs(root)
+        with open(os.path.join(root, 'f.txt'), 'wb') as f:
+            f.write(b'syslog\n')
+        os.mkdir(os.path.join(tmp, 'dev'))
+        sock_path = os.path.join(tmp, 'log.sock')
+        log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(log.close)
+        log.bind(sock_path)
+        log.settimeout(TIMEOUT)
+        wrapper = os.path.join(tmp, 'ftpd-ns')
+        with open(wrapper, 'w') as f:
+            f.write(SYSLOG_WRAPPER % {'dev': os.path.join(tmp, 'dev'), 'sock': sock_path,
+                                      'ftpd': FTPD_BIN})
+        os.chmod(wrapper, stat.S_IRWXU)
+        conf = write_config(os.path.join(tmp, 'ftpd.conf'), {'log_target': 'syslog'})
+        server = Server(root, config_path=conf, binary=wrapper)
+        self.addCleanup(server.kill)
+
+        messages = []
+
+        def until(pattern):
+            rx = re.compile(pattern)
+            while True:
+                for m in messages:
+                    found = rx.search(m)
+                    if found:
+                        return found
+                try:
+                    messages.append(log.recv(4096).decode('utf-8', 'replace'))
+                except socket.timeout:
+                    self.fail('no syslog message matching %r; got:\n%s\n%s'
+                              % (pattern, '\n'.join(messages), server.log_text()))
+
+        # <30>: facility daemon (3) * 8 + info (6); the ident is ftpd[pid].
+        m = until(r'^<30>.* ftpd\[(\d+)\]: listening on 127\.0\.0\.1:(\d+)$')
+        self.assertEqual(int(m.group(1)), server.proc.pid)
+        f = ftplib.FTP(timeout=TIMEOUT)
+        f.connect('127.0.0.1', int(m.group(2)))
+        f.login('anonymous', 'x@')
+        out = []
+        f.retrbinary('RETR f.txt', out.append)
+        f.quit()
+        self.assertEqual(b''.join(out), b'syslog\n')
+        # From whichever process served it (a worker or child on some archs).
+        until(r'^<30>.* ftpd\[\d+\]: 127\.0\.0\.1:\d+ anonymous RETR /f\.txt 7 bytes: ok$')
+        self.assertEqual(server.stop(), 0)
+        self.assertEqual(server.log_text(), '', 'nothing on stderr with log_target = syslog')
 
 
 if __name__ == '__main__':
