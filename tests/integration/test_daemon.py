@@ -27,17 +27,17 @@ the privilege checks are skipped with a message.
 
 import ftplib
 import os
-import stat
 import pwd
 import re
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import time
 import unittest
 
-from ftpd_harness import (LISTEN_RE, SANITIZER_MARKERS, TIMEOUT, RawClient, Server,
+from ftpd_harness import (FTPD_BIN, LISTEN_RE, SANITIZER_MARKERS, TIMEOUT, RawClient, Server,
                           data_connect, make_tree, recv_all, write_config)
 
 # SIGHUP's RELOADING=1 ... READY=1 needs the reload (issue 12, branch
@@ -358,7 +358,6 @@ mount --rbind "$d" /dev && exec "$@"' sh %(dev)s %(sock)s %(ftpd)s "$@"
 class SyslogTest(unittest.TestCase):
 
     def test_log_target_syslog(self):
-        from ftpd_harness import FTPD_BIN
         tmp = tempfile.mkdtemp(prefix='ftpd-syslog-')
         self.addCleanup(shutil.rmtree, tmp, True)
         root = os.path.join(tmp, 'tree')
