@@ -6,7 +6,7 @@
 FTPD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build, the tests and the client checks need.
-FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev check python3 curl lftp ftp clang-format libssl-dev openssl haproxy)
+FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev check python3 curl lftp ftp clang-format libssl-dev openssl haproxy mandoc)
 
 ftpd_die() {
     printf '%s\n' "$*" >&2
@@ -41,6 +41,24 @@ ftpd_install_deps() {
         ftpd_die "apt-get failed to install: ${missing[*]}"
     fi
     rm -f "$log"
+}
+
+# The system user ftpd becomes when started as root (run_as_user's
+# default, ftp), as Debian's vsftpd and proftpd packages create it: no
+# home, no shell. The privilege-drop test (tests/integration/test_daemon.py)
+# runs as it. Silent when it exists; needs root (or sudo).
+ftpd_ensure_ftp_user() {
+    if getent passwd ftp >/dev/null; then
+        return 0
+    fi
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || return 0 # not root: the test skips anyway
+        sudo=(sudo)
+    fi
+    printf 'creating the system user ftp (run_as_user)\n' >&2
+    "${sudo[@]}" useradd --system --user-group --no-create-home --home-dir /srv/ftp \
+        --shell /usr/sbin/nologin ftp || ftpd_die "cannot create the user ftp"
 }
 
 # Run a command quietly: its output is shown only when it fails.

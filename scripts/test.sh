@@ -32,6 +32,7 @@ case $sanitize in
 esac
 
 ftpd_install_deps
+ftpd_ensure_ftp_user
 ftpd_build "$build" -DFTPD_WERROR=ON -DFTPD_INTEGRATION_ARCHS="$archs" \
     -DFTPD_SANITIZE="$sanitize"
 

@@ -373,6 +373,24 @@ static int set_proxy_trusted(struct ftpd_config *cfg, const struct key *k, const
     return 0;
 }
 
+/* run_as_user: a user name, or empty (ftp when started as root). Only the
+ * shape is checked here; main() looks the user up. */
+static int set_user_name(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                         size_t errlen)
+{
+    size_t len = strlen(value);
+    if (len >= sizeof cfg->run_as_user)
+        return fail(err, errlen, "key '%s': too long (at most %zu bytes)", k->name,
+                    sizeof cfg->run_as_user - 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c <= 0x20 || c == 0x7f || c == ':' || c == '/')
+            return fail(err, errlen, "key '%s': '%s' is not a user name", k->name, value);
+    }
+    memcpy(cfg->run_as_user, value, len + 1);
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -429,7 +447,22 @@ static const struct key keys[] = {
     {"proxy_trusted", set_proxy_trusted, FIELD(proxy_trusted), 0, 0, NULL},
     {"proxy_timeout", set_int, FIELD(proxy_timeout), 1, 3600, NULL},
     {"proxy_protocol_data", set_bool, FIELD(proxy_protocol_data), 0, 0, NULL},
+    /* System daemon (issue 13): privileges, logs, pid file. */
+    {"run_as_user", set_user_name, FIELD(run_as_user), 0, 0, NULL},
+    {"xferlog_file", set_path, FIELD(xferlog_file), 0, 0, NULL},
+    {"log_target", set_path, FIELD(log_target), 1, 0, NULL},
+    {"pid_file", set_path, FIELD(pid_file), 0, 0, NULL},
 };
+
+size_t config_key_count(void)
+{
+    return sizeof keys / sizeof keys[0];
+}
+
+const char *config_key_name(size_t i)
+{
+    return i < sizeof keys / sizeof keys[0] ? keys[i].name : NULL;
+}
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
                size_t errlen)

@@ -23,12 +23,17 @@
 #include "ftpd/arch.h"
 #include "ftpd/config.h"
 #include "ftpd/config_file.h"
+#include "ftpd/listen_adopt.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/pidfile.h"
+#include "ftpd/privdrop.h"
+#include "ftpd/sdnotify.h"
 #include "ftpd/sockaddr.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
 #include "ftpd/users.h"
+#include "ftpd/xferlog.h"
 
 enum { EXIT_USAGE = 2 };
 
@@ -40,6 +45,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, 'l'},
     {"port", required_argument, NULL, 'p'},
     {"root", required_argument, NULL, 'r'},
+    {"user", required_argument, NULL, 'u'},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"list-archs", no_argument, NULL, OPT_LIST_ARCHS},
@@ -50,14 +56,15 @@ static const struct option long_opts[] = {
 };
 
 /* Leading ':' : a missing argument is reported as ':' and we word it. */
-static const char short_opts[] = ":c:a:l:p:r:hV";
+static const char short_opts[] = ":c:a:l:p:r:u:hV";
 
 /* Flags that set a config key. */
 static const struct flag_key {
     int opt;
     const char *key;
 } flag_keys[] = {
-    {'a', "arch"}, {'l', "listen"}, {'p', "port"}, {'r', "root"}, {OPT_LOG_LEVEL, "log_level"},
+    {'a', "arch"}, {'l', "listen"},      {'p', "port"},
+    {'r', "root"}, {'u', "run_as_user"}, {OPT_LOG_LEVEL, "log_level"},
 };
 
 #define NFLAG_KEYS (sizeof flag_keys / sizeof flag_keys[0])
@@ -78,6 +85,8 @@ static void usage(FILE *out)
           "  -l, --listen ADDR[,ADDR]   numeric IPv4/IPv6 addresses to listen on\n"
           "  -p, --port N               TCP port (0: any free port)\n"
           "  -r, --root DIR             directory to serve\n"
+          "  -u, --user NAME            run as NAME after binding (run_as_user; started\n"
+          "                             as root the default is ftp)\n"
           "      --log-level LEVEL      error, warn, info or debug\n"
           "      --check-config         check the configuration, the root and the users\n"
           "                             file, then exit\n"
@@ -319,6 +328,12 @@ static int check_config(const struct ftpd_config *cfg)
     if (load_tls(cfg, &tls) != 0)
         return EXIT_FAILURE;
     tls_context_free(tls);
+    struct privdrop drop;
+    char err[1024];
+    if (privdrop_plan(cfg->run_as_user, &drop, err, sizeof err) != 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return EXIT_FAILURE;
+    }
     printf("ftpd: configuration OK\n");
     return EXIT_SUCCESS;
 }
@@ -417,7 +432,18 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
      * set, which the kernel allows only if these have the option too. */
     bool reuseport = srv->cfg->hybrid_reuseport && arch->reuseport_listeners;
-    int n = net_listen_all(srv->cfg, reuseport, srv->listeners, err, sizeof err);
+    /* Socket activation or a live upgrade: take the listeners passed by
+     * LISTEN_FDS instead of binding them (ftpd/listen_adopt.h). */
+    struct adopted adopted;
+    if (listen_adopt_take(&adopted, err, sizeof err) < 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    if (adopted.n > 0)
+        log_info("adopting %d listening sockets", adopted.n);
+    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, NULL, 0, NULL, err,
+                             sizeof err);
+    listen_adopt_close_rest(&adopted);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
         return -1;
@@ -437,9 +463,56 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     return 0;
 }
 
+/* System daemon (issue 13), before anything is bound or opened: who to
+ * become, the log target and the transfer log. 0, or -1 after printing. */
+static int daemon_open(const struct ftpd_config *cfg, struct privdrop *drop)
+{
+    char err[1024];
+    if (privdrop_plan(cfg->run_as_user, drop, err, sizeof err) != 0 ||
+        log_open(cfg->log_target, err, sizeof err) != 0 ||
+        xferlog_open(cfg->xferlog_file, err, sizeof err) != 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Everything root was needed for is open (listeners, TLS key, logs, pid
+ * file): become run_as_user before the back-end makes a thread or a
+ * process, then tell the service manager we serve. 0, or -1 (logged). */
+static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *drop)
+{
+    char err[1024];
+    if (cfg->pid_file[0] != '\0' && pidfile_write(cfg->pid_file, err, sizeof err) != 0) {
+        /* Started as root, a pid file that cannot be written is a
+         * configuration error. Not as root it may be a new generation
+         * after a live upgrade (already run_as_user), which must not fail
+         * for a file only root may replace. */
+        if (geteuid() == 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        log_warn("%s", err);
+    }
+    if (privdrop_apply(drop, err, sizeof err) != 0) {
+        log_error("%s", err);
+        pidfile_remove(cfg->pid_file);
+        return -1;
+    }
+    if (drop->drop)
+        log_info("running as %s (uid %ld, gid %ld)", drop->name, (long)drop->uid, (long)drop->gid);
+    else if (geteuid() == 0)
+        log_warn("running as root: run_as_user = root");
+    notify_ready();
+    return 0;
+}
+
 static int serve(const struct ftpd_config *cfg, const struct arch *arch)
 {
     struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
+    struct privdrop drop;
+    if (daemon_open(cfg, &drop) != 0)
+        return EXIT_FAILURE;
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
@@ -495,8 +568,18 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
                  cfg->tls_cert_file,
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
+    if (daemon_start(cfg, &drop) != 0) {
+        net_close_all(srv.listeners, srv.nlisteners);
+        tls_context_free(tls);
+        rate_share_free(srv.rate_total);
+        users_free(users);
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+
     int status = arch->run(&srv);
 
+    pidfile_remove(cfg->pid_file);
     net_close_all(srv.listeners, srv.nlisteners);
     rate_share_free(srv.rate_total);
     tls_context_free(tls);

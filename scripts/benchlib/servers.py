@@ -129,6 +129,10 @@ def ftpd_conf(arch, variant_keys, prefork_workers, pool_threads, writable=False,
         lines.append(f"users_file = {users_file}")
     if tls:
         lines += [f"{k} = {v}" for k, v in ftpd_tls_keys(*tls).items()]
+    if os.geteuid() == 0:
+        # The bench's trees are made by root: started as root, ftpd would
+        # otherwise become ftp (run_as_user), which cannot read them.
+        lines.append("run_as_user = root")
     lines += [f"{k} = {v}" for k, v in sorted(variant_keys.items())]
     return "\n".join(lines) + "\n"
 

@@ -97,7 +97,10 @@ static void signal_children(struct process_state *ps, int sig)
  * but cleanly (426/421), a third kills them. Returns true on a stop. */
 static bool on_events(struct process_state *ps)
 {
+    unsigned reopens = ps->events.reopens;
     enum ctl_event e = ctl_events_drain(&ps->events);
+    if (ps->events.reopens != reopens)
+        signal_children(ps, SIGUSR1); /* each child reopens its own files */
     if (e == CTL_STOP_NOW)
         log_info("second signal: stopping sessions now");
     else if (e == CTL_KILL)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "session_impl.h"
+#include "ftpd/xferlog.h"
 #include "ftpd/limits.h"
 
 struct work {
@@ -87,6 +88,10 @@ enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
          * directories, never a delete, a rename or an overwrite. */
         logged_in_as(s, "anonymous",
                      PERM_READ | (s->cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0));
+        /* The transfer log names an anonymous user by the password it gave
+         * (xferlog(5)); kept, capped, only when there is such a log. */
+        if (xferlog_enabled())
+            s->user_name = strndup(arg, strnlen(arg, FTPD_USER_NAME_MAX));
         session_log(s, LOG_LVL_INFO, "login anonymous");
         reply(out, 230, "Login successful.");
         return STEP_CONTINUE;

@@ -12,6 +12,7 @@
 
 #include "path.h"
 #include "session_impl.h"
+#include "ftpd/clock.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 
@@ -195,6 +196,7 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->tls_protect = s->tls_prot_p;
     t->tls_control = s->tls_ctrl;
     j->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
+    j->started_ms = clock_ms();
     s->in_transfer = true;
     return STEP_TRANSFER;
 }

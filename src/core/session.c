@@ -7,10 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "path.h"
 #include "session_impl.h"
+#include "ftpd/clock.h"
+#include "ftpd/xferlog.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 
@@ -325,6 +328,37 @@ struct transfer *session_transfer(struct session *s)
     return s->in_transfer ? &s->job->xfer : NULL;
 }
 
+/* xferlog_file: one line per file transfer (listings are not files),
+ * complete only when the reply was 226. For anonymous sessions the
+ * identity is the password they gave, kept for this (cmd_auth.c). */
+static void xferlog_transfer(const struct session *s, const struct session_job *j, bool ok,
+                             uint64_t bytes)
+{
+    if (!xferlog_enabled() || j->xfer.kind == XFER_SEND_LISTING)
+        return;
+    char host[SOCKADDR_STR_MAX];
+    if (sockaddr_ip_str(&s->peer, host, sizeof host) != 0)
+        snprintf(host, sizeof host, "?");
+    const char *user =
+        s->logged_in && s->log_name[s->peer_len] == ' ' ? s->log_name + s->peer_len + 1 : "";
+    bool anonymous = s->logged_in && s->account == NULL;
+    if (anonymous)
+        user = s->user_name != NULL ? s->user_name : "";
+    struct xferlog_entry e = {
+        .end = time(NULL),
+        .seconds = (long)((clock_ms() - j->started_ms) / 1000),
+        .host = host,
+        .bytes = bytes,
+        .path = j->xfer_path != NULL ? j->xfer_path : "",
+        .ascii = j->xfer.ascii,
+        .incoming = j->xfer.kind == XFER_RECV_FILE,
+        .anonymous = anonymous,
+        .user = user,
+        .complete = ok,
+    };
+    xferlog_write(&e);
+}
+
 void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
                            struct buf *out)
 {
@@ -398,6 +432,7 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
                          : "RETR",
                 j->xfer_path ? j->xfer_path : "?", (unsigned long long)bytes,
                 cached ? " (cached)" : "", code != 0 ? why : result_names[r]);
+    xferlog_transfer(s, j, ok, bytes);
     release_job(s);
     session_close_data(s);
 }

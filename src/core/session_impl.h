@@ -31,8 +31,9 @@ struct upload {
  * session does not carry it. */
 struct session_job {
     struct transfer xfer;
-    char *xfer_path;  /* virtual path of the job, for the log line */
-    struct upload up; /* XFER_RECV_FILE: where the bytes go (cmd_write.c) */
+    char *xfer_path;    /* virtual path of the job, for the log line */
+    int64_t started_ms; /* clock_ms() at the 150, for the xferlog's seconds */
+    struct upload up;   /* XFER_RECV_FILE: where the bytes go (cmd_write.c) */
 };
 
 /* Laid out for an idle session's size (100,000 of them fit in a hybrid

@@ -55,4 +55,10 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->nproxy_trusted = 0;
     cfg->proxy_timeout = FTPD_DEFAULT_PROXY_TIMEOUT;
     cfg->proxy_protocol_data = false;
+    /* System daemon (issue 13): run_as_user "" means ftp when started as
+     * root (ftpd/privdrop.h); no transfer log, no pid file. */
+    cfg->run_as_user[0] = '\0';
+    cfg->xferlog_file[0] = '\0';
+    snprintf(cfg->log_target, sizeof cfg->log_target, "%s", "stderr");
+    cfg->pid_file[0] = '\0';
 }

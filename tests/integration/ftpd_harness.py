@@ -4,7 +4,10 @@ Every test class gets a fresh fixture tree in a temporary directory and its
 own ftpd process on an ephemeral loopback port:
 
     FTPD_BIN --arch $FTPD_ARCH --listen 127.0.0.1 --port 0 --root TREE
-             --log-level debug [--config FILE] [extra args]
+             --log-level debug [--config FILE] [--user root] [extra args]
+
+(--user root when the tests run as root: the trees are root's; see
+user_args.)
 
 The server logs "listening on ADDR:PORT" once per listener; the harness reads
 stderr until every configured listener has said so (10 s at most), then keeps
@@ -191,9 +194,19 @@ def ftpd_env():
     return env
 
 
+def user_args(user=None):
+    """--user for a server: as root, ftpd would become run_as_user (ftp by
+    default), which cannot read the trees the tests make as root, so the
+    suite keeps root explicitly unless a test asks for a user (the
+    privilege drop's own test, test_daemon.py)."""
+    if user is None and os.geteuid() == 0:
+        user = 'root'
+    return ['--user', user] if user else []
+
+
 def run_ftpd(args, timeout=TIMEOUT, **kw):
     """Run ftpd to completion (for CLI tests); returns CompletedProcess."""
-    return subprocess.run([FTPD_BIN] + list(args), stdin=subprocess.DEVNULL,
+    return subprocess.run([FTPD_BIN] + user_args() + list(args), stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, env=ftpd_env(), text=True, errors='replace', **kw)
 
@@ -212,33 +225,53 @@ class Server:
     """One ftpd process whose stderr is drained into self.lines."""
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
-                 arch=None, nofile=None, fsize=None):
+                 arch=None, nofile=None, fsize=None, listen_socks=(), binary=None,
+                 user=None, extra_env=None):
+        """listen_socks: listening sockets handed to ftpd as systemd does
+        (LISTEN_FDS from descriptor 3, LISTEN_PID, LISTEN_FDNAMES "ftp";
+        socket activation); binary: run this copy instead of FTPD_BIN;
+        user: --user (default: root when run as root, see user_args);
+        extra_env: more environment (NOTIFY_SOCKET)."""
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
             raise RuntimeError('FTPD_BIN=%s is not an executable' % FTPD_BIN)
         self.listen = [a.strip() for a in listen.split(',') if a.strip()]
-        self.args = [FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
+        self.args = [binary or FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
                      '--port', '0', '--root', root, '--log-level', 'debug']
         if config_path:
             self.args += ['--config', config_path]
+        self.args += user_args(user)
         self.args += list(extra_args)
         self.lines = []
         self.cond = threading.Condition()
         self.eof = False
         self.ports = {}
         self.killed = False
-        preexec = None
-        if nofile or fsize:
-            def preexec():
-                if nofile:
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-                if fsize:
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+        env = dict(ftpd_env(), **(extra_env or {}))
+        command = self.args
+        fds = [s.fileno() for s in listen_socks]
+        if fds:
+            env['LISTEN_FDS'] = str(len(fds))
+            env['LISTEN_FDNAMES'] = ':'.join('ftp' for _ in fds)
+            # LISTEN_PID is the pid ftpd will have: the shell's, kept by exec.
+            command = ['/bin/sh', '-c', 'LISTEN_PID=$$ exec "$@"', 'sh'] + self.args
+
+        def preexec():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if fsize:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            # Descriptors 3.. (dup'd above the range first, so no source is
+            # overwritten before it is copied); dup2 clears close-on-exec.
+            high = [os.dup(fd) for fd in fds]
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i)
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=ftpd_env(),
-                                     preexec_fn=preexec)
+                                     stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=preexec if nofile or fsize or fds else None,
+                                     close_fds=not fds)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
 

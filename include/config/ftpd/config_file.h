@@ -26,6 +26,11 @@ int config_load_file(struct ftpd_config *cfg, const char *path, struct config_or
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,
                size_t errlen);
 
+/* The keys the parser knows, in table order (the key-list test compares
+ * them with conf/ftpd.conf and ftpd.conf(5)). NULL past the end. */
+size_t config_key_count(void);
+const char *config_key_name(size_t i);
+
 /* Cross-key checks (port range order, ...). */
 int config_validate(const struct ftpd_config *cfg, char *err, size_t errlen);
 

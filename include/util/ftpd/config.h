@@ -91,6 +91,12 @@ struct ftpd_config {
     /* Passive data connections carry a header too (checked against the
      * real client); off: they come from the balancer's address. */
     bool proxy_protocol_data;
+
+    /* Running as a system daemon (issue 13): privileges, logs, pid file. */
+    char run_as_user[FTPD_USER_NAME_MAX + 1]; /* "" = ftp when started as root */
+    char xferlog_file[FTPD_PATH_MAX];         /* xferlog(5) lines; "" = off */
+    char log_target[FTPD_PATH_MAX];           /* "stderr", "syslog" or a file */
+    char pid_file[FTPD_PATH_MAX];             /* "" = none */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include "ftpd/log.h"
+#include "ftpd/sdnotify.h"
+#include "ftpd/xferlog.h"
 
 int ctl_events_open(struct ctl_events *ev, unsigned with)
 {
@@ -21,6 +23,8 @@ int ctl_events_open(struct ctl_events *ev, unsigned with)
     if (with & CTL_WITH_CHILD)
         sigaddset(&set, SIGCHLD);
     ev->stops = 0;
+    ev->main_process = (with & CTL_WITH_SIGINT) != 0;
+    ev->reopens = 0;
     ev->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (ev->fd < 0) {
         log_error("signalfd: %s", strerror(errno));
@@ -56,6 +60,10 @@ enum ctl_event ctl_events_next(struct ctl_events *ev)
         switch (si.ssi_signo) {
         case SIGINT:
         case SIGTERM:
+            /* The process main() started (the only one with SIGINT) is
+             * the service's main process: it tells the manager. */
+            if (ev->stops == 0 && ev->main_process)
+                notify_stopping();
             ev->stops++;
             return ev->stops == 1 ? CTL_STOP : ev->stops == 2 ? CTL_STOP_NOW : CTL_KILL;
         case SIGHUP:
@@ -85,6 +93,15 @@ enum ctl_event ctl_events_drain(struct ctl_events *ev)
         case CTL_ERROR:
             return strongest > CTL_STOP_NOW ? strongest : CTL_STOP_NOW;
         case CTL_CHILD:
+            break;
+        case CTL_REOPEN_LOGS:
+            /* Every process reopens its own descriptors (dup2 onto the same
+             * numbers: every thread of it sees the new files); a master
+             * passes the signal on to its children (ev->reopens). */
+            log_reopen();
+            xferlog_reopen();
+            log_info("%s: log files reopened", ctl_event_name(e));
+            ev->reopens++;
             break;
         default:
             ctl_event_unsupported(e);

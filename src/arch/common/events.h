@@ -40,6 +40,10 @@ enum {
 struct ctl_events {
     int fd;    /* poll it for POLLIN, or watch it with EV_READ */
     int stops; /* stop signals received so far */
+    /* Log reopens (SIGUSR1) done by ctl_events_drain so far: a master that
+     * sees it grow passes SIGUSR1 on to its workers or children. */
+    unsigned reopens;
+    bool main_process; /* opened with CTL_WITH_SIGINT: sends STOPPING=1 */
 };
 
 /* 0, or -1 (logged). */
@@ -51,9 +55,9 @@ enum ctl_event ctl_events_next(struct ctl_events *ev);
 
 /* Read every pending event and return the strongest stop among them:
  * CTL_NONE, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd counts as
- * CTL_STOP_NOW). Reload, upgrade and reopen are reported as not supported
- * yet; a child's exit is left to the caller, who reaps after every wake-up
- * anyway. */
+ * CTL_STOP_NOW). A reopen (SIGUSR1) reopens the log files here and counts
+ * in ev->reopens; reload and upgrade are reported as not supported yet; a child's exit is left to
+ * the caller, who reaps after every wake-up anyway. */
 enum ctl_event ctl_events_drain(struct ctl_events *ev);
 
 /* What to call an event in a log line ("reload (SIGHUP)"). */

@@ -180,7 +180,10 @@ void workers_free(struct supervisor *s)
  * only a third kills them. */
 static void on_events(struct supervisor *s)
 {
+    unsigned reopens = s->events.reopens;
     enum ctl_event e = ctl_events_drain(&s->events);
+    if (s->events.reopens != reopens)
+        workers_signal(s, SIGUSR1); /* each worker reopens its own files */
     if (e == CTL_NONE)
         return;
     if (s->stops == 0) {
