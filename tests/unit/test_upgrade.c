@@ -82,6 +82,7 @@ static void start(struct fixture *f, const char *body, int drain_timeout)
     write_script(f->plan.path, sizeof f->plan.path, "ftpd", body);
     f->argv[0] = f->plan.path;
     f->plan.argv = f->argv;
+    f->plan.ready_channel = -1;
     f->srv = (struct ftpd_server){.cfg = &f->cfg, .root_fd = -1, .exec = &f->plan};
     block_signals();
     ck_assert_int_eq(ctl_events_open(&f->ev, CTL_WITH_SIGINT), 0);
