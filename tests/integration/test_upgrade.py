@@ -103,12 +103,21 @@ class TestUpgrade(unittest.TestCase):
     @classmethod
     def stop_current(cls):
         """Stop whichever generation serves now (exactly its pid), then the
-        one the harness started if it still runs."""
+        one the harness started if it still runs; every generation wrote to
+        the same log: no sanitizer report in it."""
+        problems = []
         if cls.pid != cls.server.proc.pid and pid_alive(cls.pid):
             os.kill(cls.pid, signal.SIGTERM)
             if not wait_until(lambda: not pid_alive(cls.pid), 10):
                 os.kill(cls.pid, signal.SIGKILL)
+                problems.append('generation %d ignored SIGTERM for 10 s' % cls.pid)
         cls.server.stop(10)
+        reports = cls.server.sanitizer_reports()
+        if reports:
+            problems.append('sanitizer reports:\n' + '\n'.join(reports[:20]))
+        if problems:
+            raise AssertionError('; '.join(problems) + '\n--- ftpd output (tail) ---\n'
+                                 + '\n'.join(cls.server.lines[-60:]))
 
     def assert_served_by(self, generation):
         """A new connection is served by generation (its main process or
