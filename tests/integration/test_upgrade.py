@@ -87,7 +87,7 @@ class TestUpgrade(unittest.TestCase):
         cls.binary = os.path.join(cls.tmpdir, 'bin', 'ftpd')
         os.makedirs(os.path.dirname(cls.binary))
         shutil.copy2(FTPD_BIN, cls.binary)
-        config = dict(VARIANT_CONFIG, upgrade_drain_timeout='3', workers='2')
+        config = dict(VARIANT_CONFIG, upgrade_drain_timeout='2', workers='2')
         config_path = write_config(os.path.join(cls.tmpdir, 'ftpd.conf'), config)
         cls.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         cls.sock.bind(('127.0.0.1', 0))
@@ -205,7 +205,7 @@ class TestUpgrade(unittest.TestCase):
         one starts is logged and ignored."""
         bad = self.binary + '.new'
         with open(bad, 'w') as f:
-            f.write('#!/bin/sh\nsleep 1\nexit 3\n')
+            f.write('#!/bin/sh\nsleep 0.3\nexit 3\n')
         os.chmod(bad, 0o755)
         os.rename(bad, self.binary)  # as a package manager replaces it
         loop = ConnectLoop(self.port)
