@@ -619,7 +619,8 @@ class Bench:
     def upgrade(self, arch):
         """The live-upgrade run (matrix.upgrade_plan) on a server of its own,
         logging at info (the hand-over line names each new generation's pid):
-        login@128 without a signal, then as long with SIGUSR2 every
+        after a short warm-up, login@128 without a signal, then as long with
+        SIGUSR2 every
         UPGRADE_EVERY s to whichever generation serves. Errors (target 0),
         both rates and the dip go to upgrade.md and the console."""
         label = f"ftpd-{arch}"
@@ -640,13 +641,17 @@ class Bench:
         if not self.start_server(label, port, log, cmd):
             return
         rows, upgrades, failed = [], 0, []
-        for half in ("baseline", "upgrade"):
+        # A warm-up first (not counted): prefork's pool grows and the
+        # caches fill, which the baseline must not pay for.
+        for half in ("warm-up", "baseline", "upgrade"):
             pid = self.server.pid
             seen = 0
             cmd = [self.ftpbench, "--scenario", "login", "--host", "127.0.0.1", "--port",
                    str(port), "--sources", str(self.m.sources), "--timeout",
                    str(self.m.op_timeout), "--label", f"{label}.{half}", "--csv",
                    "--csv-header"] + list(run.args)
+            if half == "warm-up":
+                cmd[cmd.index("--duration") + 1] = str(matrix.UPGRADE_EVERY)
             p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True, errors="replace")
             deadline = time.time() + self.m.limit() + 30
@@ -673,7 +678,8 @@ class Bench:
             if p.poll() is None:
                 p.kill()
             stdout, _ = p.communicate()
-            rows.append(table.parse_ftpbench_csv(stdout))
+            if half != "warm-up":
+                rows.append(table.parse_ftpbench_csv(stdout))
         # Stop the generation serving now, then the one we started (gone by
         # now) and whatever is left in the group.
         with open(log, errors="replace") as f:

@@ -235,8 +235,11 @@ static char **child_env(const struct upgrade *u, int nlisteners, char **pid_digi
     snprintf(vars[0], VAR_MAX, "LISTEN_FDS=%d", nlisteners);
     snprintf(vars[1], VAR_MAX, UPGRADE_FD_ENV "=%d", 3 + nlisteners);
     int used = snprintf(vars[2], VAR_MAX, "LISTEN_FDNAMES=");
+    int nl = u->srv->nlisteners > 0 ? u->srv->nlisteners : 1;
     for (int i = 0; i < nlisteners && used > 0 && used < VAR_MAX; i++) {
-        bool plain = i < u->srv->cfg->nlisten || i >= u->srv->nlisteners;
+        /* Each set (listeners[], then hybrid's worker sets) is the plain
+         * addresses, then the implicit FTPS ones. */
+        bool plain = i % nl < u->srv->cfg->nlisten;
         used += snprintf(vars[2] + used, (size_t)(VAR_MAX - used), "%s%s", i > 0 ? ":" : "",
                          plain ? "ftp" : "ftps");
     }
