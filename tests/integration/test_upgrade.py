@@ -205,7 +205,7 @@ class TestUpgrade(unittest.TestCase):
         one starts is logged and ignored."""
         bad = self.binary + '.new'
         with open(bad, 'w') as f:
-            f.write('#!/bin/sh\nsleep 0.3\nexit 3\n')
+            f.write('#!/bin/sh\nsleep 0.6\nexit 3\n')
         os.chmod(bad, 0o755)
         os.rename(bad, self.binary)  # as a package manager replaces it
         loop = ConnectLoop(self.port)
