@@ -10,7 +10,8 @@ the test can replace it. The tests run in order on that one server:
      old one exits, and a client connecting in a loop throughout is never
      refused or reset;
   c. SIGUSR2 with a bad binary (a script that exits at once): the running
-     generation logs the rollback and goes on serving.
+     generation logs the rollback and goes on serving;
+  d. the same with the right binary and a configuration it rejects.
 """
 
 import os
@@ -88,7 +89,8 @@ class TestUpgrade(unittest.TestCase):
         os.makedirs(os.path.dirname(cls.binary))
         shutil.copy2(FTPD_BIN, cls.binary)
         config = dict(VARIANT_CONFIG, upgrade_drain_timeout='2', workers='2')
-        config_path = write_config(os.path.join(cls.tmpdir, 'ftpd.conf'), config)
+        config_path = cls.config_path = write_config(os.path.join(cls.tmpdir, 'ftpd.conf'),
+                                                     config)
         cls.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         cls.sock.bind(('127.0.0.1', 0))
         cls.sock.listen(128)
@@ -227,6 +229,24 @@ class TestUpgrade(unittest.TestCase):
         loop.done.set()
         loop.join(TIMEOUT + 1)
         self.assertEqual(loop.failures, [])
+        self.assert_served_by(self.pid)
+
+    def test_d_bad_config_rolls_back(self):
+        """The right binary, but a configuration it rejects: rolled back the
+        same way, still serving."""
+        good = self.binary + '.new'
+        shutil.copy2(FTPD_BIN, good)
+        os.rename(good, self.binary)
+        with open(self.config_path, 'a') as f:
+            f.write('no_such_key = 1\n')
+        mark = self.server.log_mark()
+        os.kill(self.pid, signal.SIGUSR2)
+        self.assertIsNotNone(self.server.wait_log(r"unknown key 'no_such_key'", UPGRADE_WAIT, mark),
+                             self.server.log_text()[-3000:])
+        m = self.server.wait_log(r'upgrade failed: .*exited before it was ready \(exit status 1\);'
+                                 r' rolled back, pid (\d+) goes on serving', UPGRADE_WAIT, mark)
+        self.assertIsNotNone(m, self.server.log_text()[-3000:])
+        self.assertEqual(int(m.group(1)), self.pid)
         self.assert_served_by(self.pid)
 
 
