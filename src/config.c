@@ -452,6 +452,8 @@ static const struct key keys[] = {
     {"xferlog_file", set_path, FIELD(xferlog_file), 0, 0, NULL},
     {"log_target", set_path, FIELD(log_target), 1, 0, NULL},
     {"pid_file", set_path, FIELD(pid_file), 0, 0, NULL},
+    /* Live upgrade (issue 12, SIGUSR2). */
+    {"upgrade_drain_timeout", set_int, FIELD(upgrade_drain_timeout), 0, 86400, "0-86400 seconds"},
 };
 
 size_t config_key_count(void)

@@ -32,6 +32,7 @@
 #include "ftpd/sockaddr.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
+#include "ftpd/upgrade.h"
 #include "ftpd/users.h"
 #include "ftpd/xferlog.h"
 
@@ -426,7 +427,10 @@ static int setup_signals(void)
     return 0;
 }
 
-static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
+/* sets: room for ADOPT_MAX listeners, where hybrid_balance = reuseport's
+ * per-worker sets an older generation passed (live upgrade) go
+ * (srv->worker_sets). */
+static int open_listeners(struct ftpd_server *srv, const struct arch *arch, struct listener *sets)
 {
     char err[512];
     /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
@@ -441,8 +445,9 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     }
     if (adopted.n > 0)
         log_info("adopting %d listening sockets", adopted.n);
-    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, NULL, 0, NULL, err,
-                             sizeof err);
+    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, sets, ADOPT_MAX,
+                             &srv->nworker_sets, err, sizeof err);
+    srv->worker_sets = sets;
     listen_adopt_close_rest(&adopted);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
@@ -507,9 +512,16 @@ static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *dr
     return 0;
 }
 
-static int serve(const struct ftpd_config *cfg, const struct arch *arch)
+static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct exec_plan *exec)
 {
-    struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
+    struct ftpd_server srv = {.cfg = cfg, .root_fd = -1, .exec = exec};
+    /* Started by a live upgrade: the old generation waits on this for our
+     * ready report, which the back-end sends once set up (ftpd/upgrade.h);
+     * any failure before that is our exit, which tells the old one to roll
+     * back. */
+    int upgrade_channel = upgrade_channel_take();
+    if (exec != NULL)
+        exec->ready_channel = upgrade_channel;
     struct privdrop drop;
     if (daemon_open(cfg, &drop) != 0)
         return EXIT_FAILURE;
@@ -544,7 +556,8 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
         return EXIT_FAILURE;
     }
     srv.tls = tls;
-    if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+    struct listener sets[ADOPT_MAX];
+    if (setup_signals() != 0 || open_listeners(&srv, arch, sets) != 0) {
         tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
@@ -570,17 +583,23 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
 
     if (daemon_start(cfg, &drop) != 0) {
         net_close_all(srv.listeners, srv.nlisteners);
+        net_close_all(srv.worker_sets, srv.nworker_sets);
         tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
         close(srv.root_fd);
         return EXIT_FAILURE;
     }
+    if (exec == NULL && upgrade_channel >= 0) { /* no plan: no back-end reports */
+        upgrade_report_ready(upgrade_channel);
+        close(upgrade_channel);
+    }
 
     int status = arch->run(&srv);
 
     pidfile_remove(cfg->pid_file);
     net_close_all(srv.listeners, srv.nlisteners);
+    net_close_all(srv.worker_sets, srv.nworker_sets); /* those hybrid did not take */
     rate_share_free(srv.rate_total);
     tls_context_free(tls);
     users_free(users);
@@ -620,5 +639,8 @@ int main(int argc, char **argv)
     const struct arch *arch = runnable_arch(&cfg);
     if (arch == NULL)
         return EXIT_USAGE;
-    return serve(&cfg, arch);
+    /* The program path for SIGUSR2, resolved now: the file may be
+     * replaced by then, which is the point of an upgrade. */
+    struct exec_plan exec;
+    return serve(&cfg, arch, upgrade_plan_init(&exec, argv) == 0 ? &exec : NULL);
 }

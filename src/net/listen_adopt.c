@@ -251,11 +251,9 @@ int net_listen_adopt(const struct ftpd_config *cfg, bool reuseport, struct adopt
         /* Every loop expects non-blocking listeners (accept4 after poll). */
         if (net_set_nonblock(out[i].fd, true) < 0)
             log_warn("adopted listener: O_NONBLOCK: %s", strerror(errno));
-        if (reuseport && taken[i]) {
-            int on = 1;
-            if (setsockopt(out[i].fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
-                log_warn("adopted listener: SO_REUSEPORT: %s", strerror(errno));
-        }
+        /* SO_REUSEPORT cannot be added here: the kernel groups reuseport
+         * sockets when they bind. A socket bound without it (systemd
+         * without ReusePort=yes) makes hybrid share its listeners. */
     }
     return n;
 }

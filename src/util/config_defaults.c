@@ -61,4 +61,6 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->xferlog_file[0] = '\0';
     snprintf(cfg->log_target, sizeof cfg->log_target, "%s", "stderr");
     cfg->pid_file[0] = '\0';
+    /* Live upgrade (SIGUSR2). */
+    cfg->upgrade_drain_timeout = FTPD_DEFAULT_UPGRADE_DRAIN_TIMEOUT;
 }

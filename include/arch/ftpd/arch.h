@@ -9,6 +9,7 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct exec_plan;
 struct tls_context;
 struct users;
 
@@ -30,6 +31,14 @@ struct ftpd_server {
     const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
+
+    /* Live upgrade (SIGUSR2, ftpd/upgrade.h): what to execute; NULL: no
+     * upgrade. worker_sets: hybrid_balance = reuseport's per-worker
+     * listener sets beyond listeners[] (nlisteners each), which an upgrade
+     * passes too; adopted ones at start, else made by the hybrid master. */
+    struct exec_plan *exec;
+    struct listener *worker_sets;
+    int nworker_sets;
 };
 
 struct arch {

@@ -97,6 +97,9 @@ struct ftpd_config {
     char xferlog_file[FTPD_PATH_MAX];         /* xferlog(5) lines; "" = off */
     char log_target[FTPD_PATH_MAX];           /* "stderr", "syslog" or a file */
     char pid_file[FTPD_PATH_MAX];             /* "" = none */
+    /* Live upgrade (issue 12, SIGUSR2): how long the old generation lets
+     * its sessions finish before the rest get 421. */
+    int upgrade_drain_timeout; /* seconds */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */
