@@ -45,6 +45,9 @@ struct reactor_opts {
     /* On the first stop, net_stop_listening() (the reactor; never a hybrid
      * worker on shared sockets: the master does it for all). */
     bool stop_listeners;
+    /* Live upgrade (evented/handover.h): the generation's handover socket,
+     * on which the loop takes sessions from an older generation; -1: none. */
+    int handover_fd;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 
