@@ -339,6 +339,7 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
             evconn_let_go(c, "moved to the new generation");
         } else {
             h->stayed++;
+            log_info("%s stays in this generation: the new one refused it", evconn_name(c));
             evconn_unpark(c, true);
         }
     }
