@@ -15,7 +15,13 @@
  *   hybrid worker, told by its master), once the new one is ready:
  *       handover_start(&es, new_generation_pid);
  *   then it drains: stops accepting, sets es->stopping, and lets its loop
- *   end when the last session has moved or ended. */
+ *   end when the last session has moved or ended (evconn.c: while a
+ *   handover runs, es->stopping sends no 421 to idle sessions: they move,
+ *   or are served until they end or the drain timeout's
+ *   evconn_close_all). A hybrid master tells its workers with the drain
+ *   message of its channel: MSG_CH_DRAIN whose payload is the new
+ *   generation's pid (uint32, big-endian); a worker that gets one calls
+ *   handover_start() before it drains. */
 #ifndef FTPD_ARCH_EVENTED_HANDOVER_H
 #define FTPD_ARCH_EVENTED_HANDOVER_H
 
