@@ -45,9 +45,12 @@ struct reactor_opts {
     /* On the first stop, net_stop_listening() (the reactor; never a hybrid
      * worker on shared sockets: the master does it for all). */
     bool stop_listeners;
-    /* Live upgrade (evented/handover.h): the generation's handover socket,
-     * on which the loop takes sessions from an older generation; -1: none. */
+    /* Live upgrade (evented/handover.h): the handover socket on which the
+     * loop takes sessions from the generation it replaces (-1: none), and
+     * the pid of this generation's main process (the reactor's, hybrid's
+     * master), which names the socket its sessions leave by. */
     int handover_fd;
+    pid_t generation;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 

@@ -231,7 +231,8 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .adm = adm,
         .events = CTL_WITH_SIGINT,
         .stop_listeners = true,
-        .handover_fd = handover_listen_logged(),
+        .handover_fd = handover_listen_logged(srv),
+        .generation = getpid(),
     };
     int rc = reactor_loop(srv, &opts);
     if (opts.handover_fd >= 0)

@@ -5,7 +5,8 @@
  * move. Checked: idle sessions move with their state and are answered by
  * the new server (the old one holds none); a session the new server
  * refuses stays and is served on by the old one; a new generation that
- * never answers leaves every session served by the old one. */
+ * never answers leaves every session served by the old one; one that binds
+ * its socket late is waited for. */
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -280,11 +281,32 @@ START_TEST(sessions_stay_when_the_new_generation_goes)
     chat(b, "USER ftp", "331 ");
     ck_assert_int_eq(F.old.es.nconns, 2);
     ck_assert_int_eq(F.new.es.nconns, 0);
-
-    /* No generation with that pid: nothing moves at all. */
-    handover_stop(&F.old.es);
-    ck_assert_int_eq(handover_start(&F.old.es, 0x7ffffff0), -1);
     chat(b, "PASS x", "230 ");
+}
+END_TEST
+
+START_TEST(a_late_new_generation_is_waited_for)
+{
+    char line[256];
+    int a = open_client(0);
+    read_reply(a, line, sizeof line);
+    chat(a, "USER anonymous", "331 ");
+    chat(a, "PASS x@y", "230 ");
+    /* Its handover socket is not there yet (it binds it after reporting
+     * ready): the old one retries, serving its sessions meanwhile, even
+     * when stopping (a drain, not a graceful stop). */
+    handover_rx_stop(&F.new.es);
+    close(F.new.handover_fd);
+    F.new.handover_fd = -1;
+    F.old.es.stopping = true;
+    ck_assert_int_eq(handover_start(&F.old.es, getpid()), 0);
+    chat(a, "CWD dir", "250 ");
+    ck_assert_int_eq(F.old.es.nconns, 1);
+    F.new.handover_fd = handover_listen(getpid());
+    ck_assert_int_ge(F.new.handover_fd, 0);
+    ck_assert_int_eq(handover_rx_start(&F.new.es, F.new.handover_fd), 0);
+    wait_counts(0, 1);
+    chat(a, "PWD", "257 \"/dir\"");
 }
 END_TEST
 
@@ -297,6 +319,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, idle_sessions_move_and_carry_on);
     tcase_add_test(tc, a_refused_session_stays_and_is_served);
     tcase_add_test(tc, sessions_stay_when_the_new_generation_goes);
+    tcase_add_test(tc, a_late_new_generation_is_waited_for);
     suite_add_tcase(s, tc);
     return s;
 }

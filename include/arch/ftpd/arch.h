@@ -4,6 +4,7 @@
 #define FTPD_ARCH_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <stddef.h>
 
 #include "ftpd/config.h"
@@ -30,6 +31,11 @@ struct ftpd_server {
     const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
+
+    /* Live upgrade, idle sessions move (reactor, hybrid: evented/handover.h):
+     * started by an upgrade, the pid of the old generation's main process
+     * (getppid() at start), whose sessions this one takes; 0: none. */
+    pid_t upgraded_from;
 };
 
 struct arch {

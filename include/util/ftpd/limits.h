@@ -96,4 +96,10 @@
  * close_notify before it is closed (net/stream_tls.c: tls_shutdown). */
 #define FTPD_DATA_CLOSE_WAIT_MS 2000
 
+/* Live upgrade, idle sessions move (evented/handover.c): how long an old
+ * process retries connecting to the new generation's handover socket
+ * (bound just after it reported ready), and how often. */
+#define FTPD_HANDOVER_CONNECT_MS 3000
+#define FTPD_HANDOVER_RETRY_MS   20
+
 #endif

@@ -10,9 +10,12 @@
  *
  *   The handover socket. The new generation's main process (the reactor's
  *   process, hybrid's master before it forks) listens on a Unix stream
- *   socket named in the abstract namespace after its pid
- *   ("ftpd-handover.<pid>": nothing on disk to clean up, nothing left when
- *   it exits). Every loop of the new generation watches it as it watches a
+ *   socket in the abstract namespace named after the generation it
+ *   replaces: "ftpd-handover.<pid of the old main process>" (nothing on
+ *   disk to clean up, gone when it exits). That name is the one thing
+ *   every old process knows without being told: the reactor is that
+ *   process, a hybrid worker's parent is. Every loop of the new generation
+ *   watches it as it watches a
  *   TCP listener: whichever hybrid worker wins accept() serves that
  *   handover connection, so the sessions of the old workers spread over the
  *   new ones. It accepts only a peer running as our own user
@@ -20,9 +23,12 @@
  *   could otherwise hand us a "logged-in" session.
  *
  *   The old side. Once the new generation reported ready, the upgrade flow
- *   calls handover_start() in each old process with sessions (hybrid: the
- *   master tells its workers the new pid over their channel). That process
- *   connects once and sends every idle session, one message each, then
+ *   calls handover_start() in each old process with sessions (the reactor;
+ *   each hybrid worker, told to drain by its master). That process
+ *   connects once (the new generation reports ready just before its loops
+ *   start: a refused connect is retried for FTPD_HANDOVER_CONNECT_MS,
+ *   while sessions are served on) and sends every idle session, one
+ *   message each, then
  *   each session that becomes idle later: a transfer ends, the 226 is
  *   written, the next command line is not there, it moves. A session is
  *   idle between commands: no transfer, no password check or login delay,
@@ -64,6 +70,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ftpd/clock.h"
+#include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/msg.h"
 #include "ftpd/session.h"
@@ -99,10 +107,10 @@ struct handover_rx {
     struct rx_conn *conns;
 };
 
-int handover_listen(pid_t self)
+int handover_listen(pid_t old_generation)
 {
     struct sockaddr_un sun;
-    socklen_t len = handover_addr(self, &sun);
+    socklen_t len = handover_addr(old_generation, &sun);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -115,9 +123,11 @@ int handover_listen(pid_t self)
     return fd;
 }
 
-int handover_listen_logged(void)
+int handover_listen_logged(const struct ftpd_server *srv)
 {
-    int fd = handover_listen(getpid());
+    if (srv->upgraded_from <= 0)
+        return -1;
+    int fd = handover_listen(srv->upgraded_from);
     if (fd < 0)
         log_warn("no handover socket, sessions cannot move in: %s", strerror(errno));
     return fd;
@@ -286,6 +296,10 @@ struct handover {
     struct evserver *es;
     ev_io w; /* answers */
     struct msg_reader rd;
+    ev_timer retry;  /* the connect, again */
+    int64_t give_up; /* clock_ms() when connecting stops */
+    pid_t generation;
+    bool connected;
     bool broken; /* the connection failed: nothing more moves */
     /* The parked connections in the order they were sent (a ring); an
      * entry is NULL when its connection was freed meanwhile. */
@@ -301,6 +315,7 @@ static void handover_break(struct handover *h, const char *why)
     log_warn("handover to the new generation failed (%s): the rest drains here", why);
     h->broken = true;
     ev_io_stop(h->es->loop, &h->w);
+    ev_timer_stop(h->es->loop, &h->retry);
     while (h->count > 0) {
         struct evconn *c = h->parked[h->head];
         h->head = (h->head + 1) % h->cap;
@@ -345,39 +360,67 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-int handover_start(struct evserver *es, pid_t new_generation)
+/* Offer every connection: conn_run offers the idle ones and serves the
+ * rest on (they are offered when they become idle). The list is walked
+ * from a copy of next: an offered one may be freed. */
+static void offer_all(struct evserver *es)
 {
-    if (es->handover != NULL)
-        return 0;
-    struct sockaddr_un sun;
-    socklen_t len = handover_addr(new_generation, &sun);
-    struct handover *h = calloc(1, sizeof *h);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    /* A Unix connect completes at once, or says EAGAIN when the backlog is
-     * full: then the sessions drain here. */
-    if (h == NULL || fd < 0 || connect(fd, (struct sockaddr *)&sun, len) < 0) {
-        log_warn("handover to generation %ld: %s: sessions drain here", (long)new_generation,
-                 strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        free(h);
-        return -1;
-    }
-    h->es = es;
-    msg_reader_init(&h->rd, 64);
-    ev_io_init(&h->w, on_answer, fd, EV_READ);
-    h->w.data = h;
-    ev_io_start(es->loop, &h->w);
-    es->handover = h;
-    log_info("handing idle sessions over to generation %ld", (long)new_generation);
-    /* Offer every connection now: conn_run offers the idle ones and serves
-     * the rest on (they are offered when they become idle). The list is
-     * walked from a copy of next: an offered one may be freed. */
     struct evconn *next;
     for (struct evconn *c = es->conns; c != NULL; c = next) {
         next = evconn_next(c);
         evconn_kick(c);
     }
+}
+
+static void try_connect(struct handover *h)
+{
+    struct sockaddr_un sun;
+    socklen_t len = handover_addr(h->generation, &sun);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A Unix connect completes at once, or fails: ECONNREFUSED while the
+     * name is not bound yet, EAGAIN while the backlog is full. */
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, len) == 0) {
+        h->connected = true;
+        ev_io_set(&h->w, fd, EV_READ);
+        ev_io_start(h->es->loop, &h->w);
+        log_info("handing idle sessions over to the new generation");
+        offer_all(h->es);
+        return;
+    }
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    if ((e == ECONNREFUSED || e == EAGAIN) && clock_ms() < h->give_up) {
+        ev_timer_start(h->es->loop, &h->retry);
+        return;
+    }
+    handover_break(h, strerror(e));
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    try_connect(w->data);
+}
+
+int handover_start(struct evserver *es, pid_t generation)
+{
+    if (es->handover != NULL)
+        return 0;
+    struct handover *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        log_warn("handover: %s: sessions drain here", strerror(errno));
+        return -1;
+    }
+    h->es = es;
+    h->generation = generation;
+    h->give_up = clock_ms() + FTPD_HANDOVER_CONNECT_MS;
+    msg_reader_init(&h->rd, 64);
+    ev_init(&h->w, on_answer);
+    h->w.data = h;
+    ev_timer_init(&h->retry, on_retry, FTPD_HANDOVER_RETRY_MS / 1000., 0.);
+    h->retry.data = h;
+    es->handover = h; /* from now on a stop drains instead (evconn.c) */
+    try_connect(h);
     return 0;
 }
 
@@ -403,8 +446,8 @@ static int parked_push(struct handover *h, struct evconn *c)
 bool handover_offer(struct evserver *es, struct evconn *c)
 {
     struct handover *h = es->handover;
-    if (h->broken)
-        return false;
+    if (h->broken || !h->connected)
+        return false; /* offered again once connected */
     struct session_record r;
     int fds[2], nfds;
     const char *why = NULL;
@@ -446,7 +489,9 @@ void handover_stop(struct evserver *es)
         return;
     log_info("handover: %lu sessions moved, %lu stayed", h->moved, h->stayed);
     ev_io_stop(es->loop, &h->w);
-    close(h->w.fd);
+    ev_timer_stop(es->loop, &h->retry);
+    if (h->connected)
+        close(h->w.fd);
     msg_reader_free(&h->rd);
     free(h->parked);
     free(h);
