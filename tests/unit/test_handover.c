@@ -6,7 +6,8 @@
  * the new server (the old one holds none); a session the new server
  * refuses stays and is served on by the old one; a new generation that
  * never answers leaves every session served by the old one; one that binds
- * its socket late is waited for. */
+ * its socket late is waited for; a session mid-RETR finishes it in the
+ * old one, then moves. */
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 
 #define STEP_MS  3000 /* the longest wait for one reply or one move */
 #define NCLIENTS 3
+#define BIG_LEN  (8 << 20)
 
 static char tmpdir[64];
 
@@ -43,6 +45,12 @@ static void tree_setup(void)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(write(fd, "0123456789", 10), 10);
+    close(fd);
+    /* Big enough not to fit the socket buffers of a data connection. */
+    snprintf(path, sizeof path, "%s/big.bin", tmpdir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, BIG_LEN), 0);
     close(fd);
 }
 
@@ -285,6 +293,68 @@ START_TEST(sessions_stay_when_the_new_generation_goes)
 }
 END_TEST
 
+/* The data connection of a "227 ... (h1,h2,h3,h4,p1,p2)" reply. */
+static int data_connect(const char *reply)
+{
+    unsigned h1, h2, h3, h4, p1, p2;
+    const char *p = strchr(reply, '(');
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(sscanf(p, "(%u,%u,%u,%u,%u,%u)", &h1, &h2, &h3, &h4, &p1, &p2), 6);
+    union sockaddr_any addr;
+    ck_assert_int_eq(sockaddr_parse("127.0.0.1", (int)(p1 * 256 + p2), &addr), 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    int rcvbuf = 64 * 1024; /* the file cannot fit in the buffers */
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    ck_assert_int_eq(connect(fd, &addr.sa, sockaddr_len(&addr)), 0);
+    return fd;
+}
+
+START_TEST(a_session_mid_transfer_moves_once_it_ends)
+{
+    char line[256];
+    int a = open_client(0);
+    read_reply(a, line, sizeof line);
+    chat(a, "USER anonymous", "331 ");
+    chat(a, "PASS x@y", "230 ");
+    chat(a, "TYPE I", "200 ");
+    static const char pasv[] = "PASV\r\n";
+    ck_assert_int_eq(send(a, pasv, sizeof pasv - 1, MSG_NOSIGNAL), (ssize_t)sizeof pasv - 1);
+    read_reply(a, line, sizeof line);
+    int data = data_connect(line);
+    chat(a, "RETR big.bin", "150 ");
+
+    /* The data connection is not read yet: the transfer is running. */
+    ck_assert_int_eq(handover_start(&F.old.es, getpid()), 0);
+    for (int i = 0; i < 50; i++)
+        step();
+    ck_assert_int_eq(F.old.es.nconns, 1);
+    ck_assert_int_eq(F.new.es.nconns, 0);
+
+    size_t got = 0;
+    static char chunk[65536];
+    int64_t end = clock_ms() + STEP_MS;
+    for (;;) {
+        ssize_t n = recv(data, chunk, sizeof chunk, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n > 0)
+            got += (size_t)n;
+        else
+            ck_assert_msg(errno == EAGAIN || errno == EINTR, "data recv: %s", strerror(errno));
+        ck_assert_msg(clock_ms() < end, "RETR not done within %d ms", STEP_MS);
+        step();
+    }
+    close(data);
+    ck_assert_uint_eq(got, BIG_LEN);
+    read_reply(a, line, sizeof line);
+    ck_assert_msg(strncmp(line, "226 ", 4) == 0, "%s", line);
+    /* Idle now: it moves, and carries on in the new generation. */
+    wait_counts(0, 1);
+    chat(a, "SIZE big.bin", "213 8388608");
+}
+END_TEST
+
 START_TEST(a_late_new_generation_is_waited_for)
 {
     char line[256];
@@ -320,6 +390,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, a_refused_session_stays_and_is_served);
     tcase_add_test(tc, sessions_stay_when_the_new_generation_goes);
     tcase_add_test(tc, a_late_new_generation_is_waited_for);
+    tcase_add_test(tc, a_session_mid_transfer_moves_once_it_ends);
     suite_add_tcase(s, tc);
     return s;
 }
