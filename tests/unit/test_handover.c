@@ -355,6 +355,25 @@ START_TEST(a_session_mid_transfer_moves_once_it_ends)
 }
 END_TEST
 
+START_TEST(a_stop_while_moving_leaves_it_to_the_new_generation)
+{
+    char line[256];
+    int a = open_client(0);
+    read_reply(a, line, sizeof line);
+    chat(a, "USER anonymous", "331 ");
+    chat(a, "PASS x@y", "230 ");
+    ck_assert_int_eq(handover_start(&F.old.es, getpid()), 0);
+    /* Sent and parked, then the old generation closes everything before
+     * the answer: no 421 on a connection the new one may serve, and the
+     * late answer finds nobody. */
+    ck_assert_int_eq(F.old.es.nconns, 1);
+    evconn_close_all(&F.old.es);
+    ck_assert_int_eq(F.old.es.nconns, 0);
+    wait_counts(0, 1);
+    chat(a, "PWD", "257 \"/\"");
+}
+END_TEST
+
 START_TEST(a_late_new_generation_is_waited_for)
 {
     char line[256];
@@ -390,6 +409,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, a_refused_session_stays_and_is_served);
     tcase_add_test(tc, sessions_stay_when_the_new_generation_goes);
     tcase_add_test(tc, a_late_new_generation_is_waited_for);
+    tcase_add_test(tc, a_stop_while_moving_leaves_it_to_the_new_generation);
     tcase_add_test(tc, a_session_mid_transfer_moves_once_it_ends);
     suite_add_tcase(s, tc);
     return s;

@@ -641,6 +641,7 @@ void evconn_close_all(struct evserver *es)
     for (struct evconn *c = es->conns; c != NULL; c = next) {
         next = c->next;
         if (c->moving) { /* the new generation may be serving it: no word */
+            handover_forget(es, c);
             evconn_let_go(c, "stopped while moving");
             continue;
         }
