@@ -23,6 +23,7 @@
 #include "ftpd/arch.h"
 #include "ftpd/config.h"
 #include "ftpd/config_file.h"
+#include "ftpd/listen_adopt.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
@@ -417,7 +418,18 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
      * set, which the kernel allows only if these have the option too. */
     bool reuseport = srv->cfg->hybrid_reuseport && arch->reuseport_listeners;
-    int n = net_listen_all(srv->cfg, reuseport, srv->listeners, err, sizeof err);
+    /* Socket activation or a live upgrade: take the listeners passed by
+     * LISTEN_FDS instead of binding them (ftpd/listen_adopt.h). */
+    struct adopted adopted;
+    if (listen_adopt_take(&adopted, err, sizeof err) < 0) {
+        fprintf(stderr, "ftpd: %s\n", err);
+        return -1;
+    }
+    if (adopted.n > 0)
+        log_info("adopting %d listening sockets", adopted.n);
+    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, NULL, 0, NULL, err,
+                             sizeof err);
+    listen_adopt_close_rest(&adopted);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
         return -1;

@@ -16,7 +16,7 @@
  * their retransmissions (1, 3, 7 s): with 511, 1,024 clients logging in at
  * once on a prefork pool still growing saw timeouts; with 4096 none. A
  * client the server cannot serve is refused with 421 instead (backlog.c). */
-#define LISTEN_BACKLOG 4096
+#define LISTEN_BACKLOG NET_LISTEN_BACKLOG
 
 /* "cannot listen on [::1]:21: Address already in use" */
 static void listen_error(char *err, size_t errlen, const char *ip, int port, const char *why)

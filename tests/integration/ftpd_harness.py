@@ -212,13 +212,16 @@ class Server:
     """One ftpd process whose stderr is drained into self.lines."""
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
-                 arch=None, nofile=None, fsize=None):
+                 arch=None, nofile=None, fsize=None, listen_socks=(), binary=None):
+        """listen_socks: listening sockets handed to ftpd as systemd does
+        (LISTEN_FDS from descriptor 3, LISTEN_PID, LISTEN_FDNAMES "ftp";
+        socket activation); binary: run this copy instead of FTPD_BIN."""
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
             raise RuntimeError('FTPD_BIN=%s is not an executable' % FTPD_BIN)
         self.listen = [a.strip() for a in listen.split(',') if a.strip()]
-        self.args = [FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
+        self.args = [binary or FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
                      '--port', '0', '--root', root, '--log-level', 'debug']
         if config_path:
             self.args += ['--config', config_path]
@@ -228,17 +231,30 @@ class Server:
         self.eof = False
         self.ports = {}
         self.killed = False
-        preexec = None
-        if nofile or fsize:
-            def preexec():
-                if nofile:
-                    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-                if fsize:
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+        env = ftpd_env()
+        command = self.args
+        fds = [s.fileno() for s in listen_socks]
+        if fds:
+            env['LISTEN_FDS'] = str(len(fds))
+            env['LISTEN_FDNAMES'] = ':'.join('ftp' for _ in fds)
+            # LISTEN_PID is the pid ftpd will have: the shell's, kept by exec.
+            command = ['/bin/sh', '-c', 'LISTEN_PID=$$ exec "$@"', 'sh'] + self.args
+
+        def preexec():
+            if nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            if fsize:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+            # Descriptors 3.. (dup'd above the range first, so no source is
+            # overwritten before it is copied); dup2 clears close-on-exec.
+            high = [os.dup(fd) for fd in fds]
+            for i, fd in enumerate(high):
+                os.dup2(fd, 3 + i)
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=ftpd_env(),
-                                     preexec_fn=preexec)
+                                     stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=preexec if nofile or fsize or fds else None,
+                                     close_fds=not fds)
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
 

@@ -16,6 +16,9 @@
 
 enum io_status { IO_OK, IO_AGAIN, IO_EOF, IO_ERR };
 
+/* listen(2) backlog of the control listeners (listen.c says why so big). */
+#define NET_LISTEN_BACKLOG 4096
+
 struct listener {
     int fd;
     union sockaddr_any addr;
