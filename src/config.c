@@ -408,6 +408,8 @@ static const struct key keys[] = {
     {"tls_require_reuse", set_bool, FIELD(tls_require_reuse), 0, 0, NULL},
     {"implicit_tls_port", set_port, FIELD(implicit_tls_port), 0, 65535, "0-65535, 0 = off"},
     {"tls_handshake_timeout", set_int, FIELD(tls_handshake_timeout), 1, 3600, NULL},
+    /* Live upgrade (issue 12, SIGUSR2). */
+    {"upgrade_drain_timeout", set_int, FIELD(upgrade_drain_timeout), 0, 86400, "0-86400 seconds"},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,

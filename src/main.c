@@ -29,6 +29,7 @@
 #include "ftpd/sockaddr.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
+#include "ftpd/upgrade.h"
 #include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
@@ -412,7 +413,10 @@ static int setup_signals(void)
     return 0;
 }
 
-static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
+/* sets: room for ADOPT_MAX listeners, where hybrid_balance = reuseport's
+ * per-worker sets an older generation passed (live upgrade) go
+ * (srv->worker_sets). */
+static int open_listeners(struct ftpd_server *srv, const struct arch *arch, struct listener *sets)
 {
     char err[512];
     /* hybrid_balance = reuseport: every worker binds its own SO_REUSEPORT
@@ -427,8 +431,9 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     }
     if (adopted.n > 0)
         log_info("adopting %d listening sockets", adopted.n);
-    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, NULL, 0, NULL, err,
-                             sizeof err);
+    int n = net_listen_adopt(srv->cfg, reuseport, &adopted, srv->listeners, sets, ADOPT_MAX,
+                             &srv->nworker_sets, err, sizeof err);
+    srv->worker_sets = sets;
     listen_adopt_close_rest(&adopted);
     if (n < 0) {
         fprintf(stderr, "ftpd: %s\n", err);
@@ -449,9 +454,14 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     return 0;
 }
 
-static int serve(const struct ftpd_config *cfg, const struct arch *arch)
+static int serve(const struct ftpd_config *cfg, const struct arch *arch,
+                 const struct exec_plan *exec)
 {
-    struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
+    struct ftpd_server srv = {.cfg = cfg, .root_fd = -1, .exec = exec};
+    /* Started by a live upgrade: the old generation waits on this for our
+     * ready report (ftpd/upgrade.h). Taken first, so that no failure below
+     * leaves it open: our exit is what tells the old one to roll back. */
+    int upgrade_channel = upgrade_channel_take();
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
@@ -483,7 +493,8 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
         return EXIT_FAILURE;
     }
     srv.tls = tls;
-    if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+    struct listener sets[ADOPT_MAX];
+    if (setup_signals() != 0 || open_listeners(&srv, arch, sets) != 0) {
         tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
@@ -507,9 +518,15 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
                  cfg->tls_cert_file,
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
+    if (upgrade_channel >= 0) {
+        upgrade_report_ready(upgrade_channel);
+        close(upgrade_channel);
+    }
+
     int status = arch->run(&srv);
 
     net_close_all(srv.listeners, srv.nlisteners);
+    net_close_all(srv.worker_sets, srv.nworker_sets); /* those hybrid did not take */
     rate_share_free(srv.rate_total);
     tls_context_free(tls);
     users_free(users);
@@ -549,5 +566,8 @@ int main(int argc, char **argv)
     const struct arch *arch = runnable_arch(&cfg);
     if (arch == NULL)
         return EXIT_USAGE;
-    return serve(&cfg, arch);
+    /* The program path for SIGUSR2, resolved now: the file may be
+     * replaced by then, which is the point of an upgrade. */
+    struct exec_plan exec;
+    return serve(&cfg, arch, upgrade_plan_init(&exec, argv) == 0 ? &exec : NULL);
 }

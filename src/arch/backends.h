@@ -7,8 +7,10 @@
 #include "arch/common/acceptor.h"
 #include "arch/common/admission.h"
 #include <stdbool.h>
+#include <sys/types.h>
 #include "ftpd/arch.h"
 
+struct evserver;
 struct stop_state;
 
 int arch_serial_run(const struct ftpd_server *srv);
@@ -45,12 +47,19 @@ struct reactor_opts {
     /* On the first stop, net_stop_listening() (the reactor; never a hybrid
      * worker on shared sockets: the master does it for all). */
     bool stop_listeners;
-    /* Live upgrade (evented/handover.h): the handover socket on which the
-     * loop takes sessions from the generation it replaces (-1: none), and
-     * the pid of this generation's main process (the reactor's, hybrid's
-     * master), which names the socket its sessions leave by. */
+    /* Live upgrade, the old generation (upgrade.h): once the new one is
+     * ready, hand every idle session over to it (successor: its main
+     * process) before draining the rest; the "move" helper's
+     * handover_start (evented/handover.h). NULL: every session drains
+     * here. Returns 0, or -1 (logged: they all drain). */
+    int (*hand_over)(struct evserver *es, pid_t successor);
+    /* SIGUSR2 starts a live upgrade (the reactor); false: it drains (a
+     * hybrid worker, told by its master). */
+    bool upgrade;
+    /* Live upgrade, the new generation (evented/handover.h): the handover
+     * socket on which the loop takes sessions from the generation it
+     * replaces, made by this generation's main process; -1: none. */
     int handover_fd;
-    pid_t generation;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 

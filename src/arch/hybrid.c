@@ -14,13 +14,18 @@
  * (the thundering herd: a few wasted wake-ups per connection, which matters
  * only at high connection rates; libev offers no EPOLLEXCLUSIVE). The
  * benefit: a busy worker simply accepts less, so load follows free capacity.
- * hybrid_balance = reuseport is the alternative: each worker binds its own
- * SO_REUSEPORT set (net_listen_again) and the kernel hashes connections
- * across them with no herd, but blindly: a worker stuck on a slow disk
- * keeps receiving its share, and connections queued on a dying worker's
- * socket are lost. The README gives the measured difference. */
+ * hybrid_balance = reuseport is the alternative: each worker has its own
+ * SO_REUSEPORT set and the kernel hashes connections across them with no
+ * herd, but blindly: a worker stuck on a slow disk keeps receiving its
+ * share. The master makes every worker's set before forking and keeps them
+ * all (worker_sets): a respawned worker takes over its predecessor's set,
+ * with the connections queued on it, and a live upgrade passes every set
+ * to the new generation, whose worker i accepts on set i (special problem
+ * "reuseport and restarts": closing a set would reset its queue). The
+ * README gives the measured difference. */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -31,8 +36,7 @@
 #include "ftpd/log.h"
 
 struct hybrid {
-    struct ftpd_server master; /* the master's copy: its fds closed once
-                                  the first workers run (reuseport) */
+    struct ftpd_server master; /* the master's copy, with worker_sets */
     struct admission *adm;
     int handover_fd; /* evented/handover.h: every worker takes moved sessions on it */
 };
@@ -59,43 +63,72 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     if (!srv->cfg->hybrid_reuseport)
         return reactor_loop(srv, &opts);
 
-    /* hybrid_balance = reuseport. The first worker 0 keeps main's sockets
-     * (they carry SO_REUSEPORT), so the port never goes unserved at start;
-     * every other worker, and a respawned worker 0, binds its own set on
-     * the same addresses and ports. */
-    struct listener own[FTPD_LISTEN_MAX];
-    bool inherited = index == 0 && srv->listeners[0].fd >= 0;
-    if (inherited) {
-        memcpy(own, srv->listeners, sizeof own[0] * (size_t)srv->nlisteners);
-    } else {
-        for (int i = 0; i < srv->nlisteners; i++) {
-            if (srv->listeners[i].fd >= 0)
-                close(srv->listeners[i].fd);
-        }
-        if (net_listen_again(srv->listeners, srv->nlisteners, own) < 0) {
-            log_error("worker %d: cannot open its SO_REUSEPORT listeners: %s", index,
-                      strerror(errno));
-            return 1;
-        }
+    /* hybrid_balance = reuseport: worker 0 accepts on main's sockets,
+     * worker i on set i of the master's worker_sets. The other sets are
+     * closed here (the master keeps them). */
+    int nl = srv->nlisteners;
+    const struct listener *own =
+        index == 0 ? srv->listeners : srv->worker_sets + (size_t)(index - 1) * (size_t)nl;
+    for (int i = 0; i < nl; i++) {
+        if (index != 0)
+            close(srv->listeners[i].fd);
+    }
+    for (int k = 0; k < srv->nworker_sets; k++) {
+        if (k / nl != index - 1)
+            close(srv->worker_sets[k].fd);
     }
     opts.listeners = own;
-    opts.stop_listeners = true; /* ours alone */
-    int rc = reactor_loop(srv, &opts);
-    net_close_all(own, srv->nlisteners);
-    return rc;
+    opts.stop_listeners = true; /* its set: no other worker accepts on it */
+    return reactor_loop(srv, &opts);
 }
 
-/* reuseport: the master's copies would get a share of the connections and
- * never accept them; once worker 0 holds the sockets, let them go. */
-static void hybrid_started(void *arg)
+/* Same address and port? */
+static bool same_listener(const struct listener *a, const struct listener *b)
 {
-    struct hybrid *h = arg;
-    if (!h->master.cfg->hybrid_reuseport)
-        return;
-    for (int i = 0; i < h->master.nlisteners; i++) {
-        close(h->master.listeners[i].fd);
-        h->master.listeners[i].fd = -1;
+    return sockaddr_same_ip(&a->addr, &b->addr) &&
+           sockaddr_port(&a->addr) == sockaddr_port(&b->addr);
+}
+
+/* reuseport: the sets of workers 1..n-1, made once by the master (see the
+ * top). The sets an older generation passed (srv->worker_sets, adopted at
+ * start) are taken first, address by address; the rest are bound anew;
+ * adopted ones left over (the old generation had more workers) are closed.
+ * 0, or -1 (logged). */
+static int make_worker_sets(struct hybrid *h, int nworkers)
+{
+    const struct ftpd_server *srv = &h->master;
+    int nl = srv->nlisteners, want = (nworkers - 1) * nl;
+    struct listener *sets = calloc((size_t)(want > 0 ? want : 1), sizeof *sets);
+    if (sets == NULL) {
+        log_error("hybrid: out of memory for the worker sets");
+        return -1;
     }
+    struct listener *adopted = srv->worker_sets;
+    int nadopted = srv->nworker_sets;
+    for (int k = 0; k < want; k++) {
+        const struct listener *like = &srv->listeners[k % nl];
+        sets[k].fd = -1;
+        for (int j = 0; j < nadopted && sets[k].fd < 0; j++) {
+            if (adopted[j].fd >= 0 && same_listener(&adopted[j], like)) {
+                sets[k] = adopted[j];
+                adopted[j].fd = -1;
+            }
+        }
+        if (sets[k].fd < 0 && net_listen_again(like, 1, &sets[k]) < 0) {
+            log_error("hybrid: cannot open a worker's SO_REUSEPORT listener: %s", strerror(errno));
+            net_close_all(sets, k);
+            free(sets);
+            return -1;
+        }
+    }
+    for (int j = 0; j < nadopted; j++) {
+        if (adopted[j].fd >= 0)
+            log_info("hybrid: an older generation's worker set is not needed: closed");
+    }
+    net_close_all(adopted, nadopted);
+    h->master.worker_sets = sets;
+    h->master.nworker_sets = want;
+    return 0;
 }
 
 int arch_hybrid_run(const struct ftpd_server *srv)
@@ -110,6 +143,10 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     if (h.adm == NULL)
         return 1;
     int n = worker_count(srv->cfg);
+    if (srv->cfg->hybrid_reuseport && make_worker_sets(&h, n) < 0) {
+        admission_free(h.adm);
+        return 1;
+    }
     log_info("hybrid: %d workers, %s listeners", n,
              srv->cfg->hybrid_reuseport ? "SO_REUSEPORT" : "shared");
     struct supervisor sup = {
@@ -117,9 +154,12 @@ int arch_hybrid_run(const struct ftpd_server *srv)
         .worker = hybrid_worker,
         .arg = &h,
         .adm = h.adm,
-        .started = hybrid_started,
     };
     int rc = supervise(&sup, n);
+    if (srv->cfg->hybrid_reuseport) {
+        net_close_all(h.master.worker_sets, h.master.nworker_sets);
+        free(h.master.worker_sets);
+    }
     admission_log_refusals(h.adm); /* every worker's, from the shared table */
     admission_free(h.adm);
     if (h.handover_fd >= 0)

@@ -19,6 +19,7 @@
 
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
+#include "arch/common/upgrade.h"
 #include "ftpd/log.h"
 
 struct process_state {
@@ -94,7 +95,9 @@ static void signal_children(struct process_state *ps, int sig)
 
 /* The events fd is readable: reap, and pass stops on to the children,
  * which count them too: the first is graceful, a second stops them at once
- * but cleanly (426/421), a third kills them. Returns true on a stop. */
+ * but cleanly (426/421), a third kills them. A drain (live upgrade) is
+ * theirs to finish: they are left alone. Returns true on a stop or a
+ * drain. */
 static bool on_events(struct process_state *ps)
 {
     enum ctl_event e = ctl_events_drain(&ps->events);
@@ -102,7 +105,7 @@ static bool on_events(struct process_state *ps)
         log_info("second signal: stopping sessions now");
     else if (e == CTL_KILL)
         log_info("killing sessions");
-    if (e != CTL_NONE)
+    if (e > CTL_DRAIN)
         signal_children(ps, e == CTL_KILL ? SIGKILL : SIGTERM);
     reap(ps);
     return e != CTL_NONE;
@@ -115,6 +118,10 @@ int arch_process_run(const struct ftpd_server *srv)
     struct acceptor acc;
     if (ctl_events_open(&ps.events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
         return 1;
+    if (ctl_events_enable_upgrade(&ps.events, srv) < 0) {
+        ctl_events_close(&ps.events);
+        return 1;
+    }
     ps.adm = admission_new(cfg->max_clients, cfg->max_per_ip);
     ps.child = calloc((size_t)cfg->max_clients, sizeof *ps.child);
     if (ps.adm == NULL || ps.child == NULL || acceptor_init(&acc) < 0) {
@@ -135,10 +142,14 @@ int arch_process_run(const struct ftpd_server *srv)
     }
 
     /* Graceful stop: no more accepts; children finish within the grace
-     * (each enforces it) and are reaped as they go. */
-    log_info("stopping: waiting for %d sessions", admission_active(ps.adm));
+     * (each enforces it) and are reaped as they go. A drain (live upgrade)
+     * leaves the listeners to the new generation, and the children to end
+     * their sessions, until the drain timer stops them as above. */
+    log_info("%s: waiting for %d sessions", ps.events.handed_over ? "draining" : "stopping",
+             admission_active(ps.adm));
     admission_log_refusals(ps.adm);
-    net_stop_listening(srv->listeners, srv->nlisteners);
+    if (!ps.events.handed_over)
+        net_stop_listening(srv->listeners, srv->nlisteners);
     while (admission_active(ps.adm) > 0) {
         struct pollfd pfd = {.fd = ps.events.fd, .events = POLLIN};
         if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)

@@ -17,6 +17,7 @@
 
 #include "arch/backends.h"
 #include "arch/common/events.h"
+#include "arch/common/upgrade.h"
 #include "arch/evented/evconn.h"
 #include "arch/evented/handover.h"
 #include "arch/evented/workpool.h"
@@ -99,7 +100,8 @@ static void stop_gracefully(struct reactor *r)
      * not stop the others' listener). */
     accept_watch(r, false);
     ev_timer_stop(r->es.loop, &r->accept_pause);
-    if (r->opts->stop_listeners)
+    /* Never the listeners a new generation serves on (live upgrade). */
+    if (r->opts->stop_listeners && !r->events.handed_over)
         net_stop_listening(r->opts->listeners, r->opts->nlisteners);
     if (r->es.nconns > 0) {
         ev_timer_set(&r->grace, (ev_tstamp)r->es.srv->cfg->shutdown_grace, 0.);
@@ -110,11 +112,31 @@ static void stop_gracefully(struct reactor *r)
     evconn_stop_idle(&r->es);
 }
 
+/* Live upgrade: a new generation serves on our listeners (we started it,
+ * or our master says so). Accept no more, without touching the sockets;
+ * hand the idle sessions over when that is on (opts->hand_over); the rest
+ * go on here, and the loop ends with the last one (or at the drain timer's
+ * graceful stop). */
+static void drain(struct reactor *r)
+{
+    if (r->es.stopping || r->es.draining)
+        return;
+    log_info("draining: %d sessions finish here, new ones go to the new generation (pid %ld)",
+             r->es.nconns, (long)r->events.successor);
+    accept_watch(r, false);
+    ev_timer_stop(r->es.loop, &r->accept_pause);
+    if (r->opts->hand_over != NULL && r->events.successor > 0)
+        r->opts->hand_over(&r->es, r->events.successor);
+    evconn_drain(&r->es);
+}
+
 static void on_events(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct reactor *r = w->data;
     enum ctl_event e = ctl_events_drain(&r->events);
-    if (e == CTL_STOP && !r->es.stopping) {
+    if (e == CTL_DRAIN) {
+        drain(r);
+    } else if (e == CTL_STOP && !r->es.stopping) {
         stop_gracefully(r);
     } else if (e != CTL_NONE) {
         log_info("stopping now");
@@ -134,6 +156,10 @@ static int reactor_init(struct reactor *r, const struct ftpd_server *srv,
     r->es.pid = getpid();
     if (ctl_events_open(&r->events, opts->events) < 0)
         return -1;
+    if (opts->upgrade && ctl_events_enable_upgrade(&r->events, srv) < 0) {
+        ctl_events_close(&r->events);
+        return -1;
+    }
     if (acceptor_init(&r->acc) < 0) {
         ctl_events_close(&r->events);
         return -1;
@@ -231,8 +257,8 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .adm = adm,
         .events = CTL_WITH_SIGINT,
         .stop_listeners = true,
-        .handover_fd = handover_listen_logged(srv),
-        .generation = getpid(),
+        .upgrade = true,
+        .hand_over = NULL, /* idle sessions drain: the handover is not merged yet */
     };
     int rc = reactor_loop(srv, &opts);
     if (opts.handover_fd >= 0)

@@ -24,6 +24,7 @@
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/one_at_a_time.h"
 #include "arch/common/scoreboard.h"
+#include "arch/common/upgrade.h"
 #include "ftpd/log.h"
 
 /* A prefork worker checks its retire flag at least this often when idle. */
@@ -54,7 +55,11 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
     if (opts != NULL && opts->one_at_a_time &&
         one_at_a_time_open(&refuser, srv, adm, acc, stop->fd) < 0)
         log_warn("newcomers wait in the backlog while a session runs");
-    while (!stop->stopping && !told_to_retire(opts)) {
+    if (stop->events != NULL)
+        refuser.handed_over = &stop->events->handed_over;
+    /* Draining (live upgrade): the newcomers already held are served, then
+     * the loop ends; the listeners are the new generation's. */
+    while (!stop->stopping && !told_to_retire(opts) && !(stop->draining && refuser.len == 0)) {
         int fd;
         union sockaddr_any peer;
         /* A newcomer held while the last session ran goes first. */
@@ -96,6 +101,10 @@ int arch_serial_run(const struct ftpd_server *srv)
     struct acceptor acc;
     if (ctl_events_open(&events, CTL_WITH_SIGINT) < 0)
         return 1;
+    if (ctl_events_enable_upgrade(&events, srv) < 0) {
+        ctl_events_close(&events);
+        return 1;
+    }
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
     if (adm == NULL || acceptor_init(&acc) < 0) {
         admission_free(adm);

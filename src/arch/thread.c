@@ -15,6 +15,7 @@
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/threads.h"
+#include "arch/common/upgrade.h"
 #include "ftpd/log.h"
 
 struct session_thread {
@@ -76,8 +77,8 @@ int arch_thread_run(const struct ftpd_server *srv)
     pthread_attr_t attr;
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
     if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
-        stop_broadcast_open(&stop) < 0 || acceptor_init(&acc) < 0 ||
-        thread_attr_init(&attr, true) < 0)
+        ctl_events_enable_upgrade(&events, srv) < 0 || stop_broadcast_open(&stop) < 0 ||
+        acceptor_init(&acc) < 0 || thread_attr_init(&attr, true) < 0)
         return 1;
     struct session_thread proto = {.srv = srv, .adm = adm, .stop_fd = stop.rd};
 
@@ -93,7 +94,11 @@ int arch_thread_run(const struct ftpd_server *srv)
             break;
     }
 
-    net_stop_listening(srv->listeners, srv->nlisteners);
+    /* Live upgrade: the listeners are the new generation's; the sessions
+     * here finish first, up to the drain timer. */
+    wait_for_handover(&events, no_sessions, adm);
+    if (!events.handed_over)
+        net_stop_listening(srv->listeners, srv->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
     admission_log_refusals(adm);
     stop_broadcast_fire(&stop);

@@ -54,6 +54,7 @@
 #include "arch/blocking/threads.h"
 #include "arch/common/backlog.h"
 #include "arch/common/scoreboard.h"
+#include "arch/common/upgrade.h"
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
 
@@ -86,7 +87,9 @@ static void *accept_thread_main(void *arg)
     struct pool *p = arg;
     struct stop_state stop;
     stop_init_broadcast(&stop, p->stop_fd, p->srv->cfg->shutdown_grace);
-    const struct serial_opts opts = {.sb = p->sb, .index = atomic_fetch_add(&p->next_index, 1)};
+    /* retirable: a live upgrade's drain asks every thread to leave. */
+    const struct serial_opts opts = {
+        .sb = p->sb, .index = atomic_fetch_add(&p->next_index, 1), .retirable = true};
     serial_loop(p->srv, p->adm, &p->acc, &stop, &opts);
     atomic_fetch_sub(&p->running, 1);
     return NULL;
@@ -278,6 +281,11 @@ static void queue_close(struct pool *p)
     pthread_mutex_unlock(&p->lock);
 }
 
+static bool no_sessions(void *arg)
+{
+    return admission_active(arg) == 0;
+}
+
 static bool pool_done(void *arg)
 {
     struct pool *p = arg;
@@ -414,7 +422,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     struct stop_broadcast stop;
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
     if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
-        stop_broadcast_open(&stop) < 0)
+        ctl_events_enable_upgrade(&events, srv) < 0 || stop_broadcast_open(&stop) < 0)
         return 1;
     struct pool *p = pool_new(srv, adm, stop.rd);
     if (p == NULL)
@@ -436,7 +444,17 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     else if (started > 0)
         watch_backlog(p, &events, started);
 
-    net_stop_listening(srv->listeners, srv->nlisteners);
+    /* Live upgrade: the listeners are the new generation's. Accepting
+     * threads (accept mode) leave between sessions, like retired prefork
+     * workers; the sessions here finish first, up to the drain timer. */
+    if (events.handed_over) {
+        for (int i = 0; i < cfg->threads && p->dispatch == DISPATCH_ACCEPT; i++)
+            atomic_store(&p->sb->slot[i].retire, 1);
+        wait_for_handover(&events, p->dispatch == DISPATCH_ACCEPT ? pool_done : no_sessions,
+                          p->dispatch == DISPATCH_ACCEPT ? (void *)p : (void *)adm);
+    } else {
+        net_stop_listening(srv->listeners, srv->nlisteners);
+    }
     log_info("stopping: waiting for %d sessions", admission_active(adm));
     admission_log_refusals(adm);
     stop_broadcast_fire(&stop);

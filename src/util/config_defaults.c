@@ -50,4 +50,6 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->tls_require_reuse = true;
     cfg->implicit_tls_port = 0;
     cfg->tls_handshake_timeout = FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
+    /* Live upgrade (SIGUSR2). */
+    cfg->upgrade_drain_timeout = FTPD_DEFAULT_UPGRADE_DRAIN_TIMEOUT;
 }

@@ -87,7 +87,7 @@ class TestUpgrade(unittest.TestCase):
         cls.binary = os.path.join(cls.tmpdir, 'bin', 'ftpd')
         os.makedirs(os.path.dirname(cls.binary))
         shutil.copy2(FTPD_BIN, cls.binary)
-        config = dict(VARIANT_CONFIG, workers='2')
+        config = dict(VARIANT_CONFIG, upgrade_drain_timeout='3', workers='2')
         config_path = write_config(os.path.join(cls.tmpdir, 'ftpd.conf'), config)
         cls.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         cls.sock.bind(('127.0.0.1', 0))
@@ -110,8 +110,9 @@ class TestUpgrade(unittest.TestCase):
                 os.kill(cls.pid, signal.SIGKILL)
         cls.server.stop(10)
 
-    def greet_pid(self):
-        """Connect, and return the pid whose log line says it took us."""
+    def assert_served_by(self, generation):
+        """A new connection is served by generation (its main process or
+        one of its workers or children, looked at while it serves us)."""
         mark = self.server.log_mark()
         c = RawClient('127.0.0.1', self.port, timeout=TIMEOUT)
         try:
@@ -119,16 +120,105 @@ class TestUpgrade(unittest.TestCase):
             local = '127.0.0.1:%d connected' % c.sock.getsockname()[1]
             m = self.server.wait_log(r'\[(\d+)\] info  ' + local, 5, mark)
             self.assertIsNotNone(m, 'no log line for %s\n%s' % (local, self.server.log_text()))
+            self.assertTrue(self.served_by(int(m.group(1)), generation),
+                            'pid %s is not of generation %d' % (m.group(1), generation))
             c.cmd('QUIT')
         finally:
             c.close()
+
+    def served_by(self, pid, generation):
+        """pid is generation's main process or one of its workers."""
+        if pid == generation:
+            return True
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                return int(f.read().rsplit(')', 1)[1].split()[1]) == generation
+        except OSError:
+            return False
+
+    def upgrade(self, loop):
+        """SIGUSR2 to the serving generation; returns the new one's pid."""
+        mark = self.server.log_mark()
+        os.kill(self.pid, signal.SIGUSR2)
+        m = self.server.wait_log(r'upgrade: new generation pid (\d+) is ready', UPGRADE_WAIT,
+                                 mark)
+        self.assertIsNotNone(m, 'no hand-over\n' + self.server.log_text()[-4000:])
         return int(m.group(1))
 
     def test_a_socket_activation(self):
         """The passed socket is served, with nothing bound anew."""
         self.assertIsNotNone(self.server.wait_log(r'adopting 1 listening sockets', 1))
         self.assertEqual(self.server.port_of('127.0.0.1'), self.port)
-        self.assertTrue(self.greet_pid() > 0)
+        self.assert_served_by(self.pid)
+
+    def test_b_upgrade(self):
+        """SIGUSR2: the new binary serves on the same socket, the old one
+        drains (a session in it goes on; one left idle gets 421 at
+        upgrade_drain_timeout, or has moved on reactor and hybrid) and
+        exits, and no connection attempt fails meanwhile."""
+        serial = self.server.args[self.server.args.index('--arch') + 1] == 'serial'
+        loop = ConnectLoop(self.port)
+        loop.start()
+        self.addCleanup(loop.done.set)
+        self.assertTrue(wait_until(lambda: loop.ok >= 3, 10), loop.failures)
+        held = []
+        if not serial:  # serial serves one session at a time: none held
+            for _ in range(2):
+                c = RawClient('127.0.0.1', self.port)
+                self.addCleanup(c.close)
+                self.assertEqual(c.login().code, 230)
+                held.append(c)
+        old = self.pid
+        new = self.upgrade(loop)
+        self.assertNotEqual(new, old)
+        if held:
+            self.assertEqual(held[0].cmd('NOOP').code, 200)  # still served
+            held[0].cmd('QUIT')
+        self.assertTrue(wait_until(lambda: not pid_alive(old), UPGRADE_WAIT),
+                        'old generation %d still runs\n%s' % (old, self.server.log_text()[-3000:]))
+        self.pid = type(self).pid = new
+        if held:  # drained (421 at the drain timeout) or moved (still serving)
+            try:
+                code = held[1].cmd('NOOP').code
+            except OSError:
+                code = None
+            self.assertIn(code, (200, 421))
+        seen = loop.ok
+        self.assertTrue(wait_until(lambda: loop.ok >= seen + 3, 10), loop.failures)
+        loop.done.set()
+        loop.join(TIMEOUT + 1)
+        self.assertEqual(loop.failures, [], 'connection attempts failed during the upgrade')
+        self.assert_served_by(new)
+
+    def test_c_bad_binary_rolls_back(self):
+        """A new binary that dies before it is ready: logged, the child
+        reaped, the running generation serves on; a second SIGUSR2 while
+        one starts is logged and ignored."""
+        bad = self.binary + '.new'
+        with open(bad, 'w') as f:
+            f.write('#!/bin/sh\nsleep 1\nexit 3\n')
+        os.chmod(bad, 0o755)
+        os.rename(bad, self.binary)  # as a package manager replaces it
+        loop = ConnectLoop(self.port)
+        loop.start()
+        self.addCleanup(loop.done.set)
+        mark = self.server.log_mark()
+        os.kill(self.pid, signal.SIGUSR2)
+        self.assertIsNotNone(self.server.wait_log(r'upgrade: started', 5, mark))
+        os.kill(self.pid, signal.SIGUSR2)
+        self.assertIsNotNone(self.server.wait_log(r'SIGUSR2 ignored, one is already starting',
+                                                  5, mark))
+        m = self.server.wait_log(r'upgrade failed: .*exited before it was ready \(exit status 3\);'
+                                 r' rolled back, pid (\d+) goes on serving', UPGRADE_WAIT, mark)
+        self.assertIsNotNone(m, self.server.log_text()[-3000:])
+        self.assertEqual(int(m.group(1)), self.pid)
+        self.assertTrue(pid_alive(self.pid))
+        seen = loop.ok
+        self.assertTrue(wait_until(lambda: loop.ok >= seen + 3, 10), loop.failures)
+        loop.done.set()
+        loop.join(TIMEOUT + 1)
+        self.assertEqual(loop.failures, [])
+        self.assert_served_by(self.pid)
 
 
 if __name__ == '__main__':

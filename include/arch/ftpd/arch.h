@@ -10,6 +10,7 @@
 #include "ftpd/config.h"
 #include "ftpd/net.h"
 
+struct exec_plan;
 struct tls_context;
 struct users;
 
@@ -32,10 +33,13 @@ struct ftpd_server {
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
 
-    /* Live upgrade, idle sessions move (reactor, hybrid: evented/handover.h):
-     * started by an upgrade, the pid of the old generation's main process
-     * (getppid() at start), whose sessions this one takes; 0: none. */
-    pid_t upgraded_from;
+    /* Live upgrade (SIGUSR2, ftpd/upgrade.h): what to execute; NULL: no
+     * upgrade. worker_sets: hybrid_balance = reuseport's per-worker
+     * listener sets beyond listeners[] (nlisteners each), which an upgrade
+     * passes too; adopted ones at start, else made by the hybrid master. */
+    const struct exec_plan *exec;
+    struct listener *worker_sets;
+    int nworker_sets;
 };
 
 struct arch {

@@ -77,6 +77,10 @@ struct ftpd_config {
     bool tls_require_reuse;    /* a PROT P data connection must resume its control's session */
     int implicit_tls_port;     /* 0 = off */
     int tls_handshake_timeout; /* seconds */
+
+    /* Live upgrade (issue 12, SIGUSR2): how long the old generation lets
+     * its sessions finish before the rest get 421. */
+    int upgrade_drain_timeout; /* seconds */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -83,6 +83,12 @@
 #define FTPD_DEFAULT_MAX_SPARE_WORKERS 10
 #define FTPD_DEFAULT_MAX_WORKERS       256
 
+/* Live upgrade (SIGUSR2): the old generation's sessions may finish for
+ * this long (upgrade_drain_timeout); a new generation not ready within
+ * FTPD_UPGRADE_READY_TIMEOUT seconds is given up (rolled back). */
+#define FTPD_DEFAULT_UPGRADE_DRAIN_TIMEOUT 300
+#define FTPD_UPGRADE_READY_TIMEOUT         30
+
 /* FTPS: the longest tls_ciphers value, the default cipher list for TLS 1.2
  * (forward secret AEAD suites only: no RSA key exchange, CBC, RC4, 3DES,
  * SHA-1 MACs; TLS 1.3 suites are OpenSSL's defaults, all AEAD), and the

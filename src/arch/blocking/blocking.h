@@ -22,6 +22,8 @@ struct stop_state {
     int fd;                    /* poll it; -1: nothing to watch */
     struct ctl_events *events; /* NULL: fd is a broadcast */
     bool stopping;             /* graceful: finish the transfer, then 421 */
+    bool draining;             /* live upgrade (CTL_DRAIN): accept no more,
+                                  sessions go on to their end */
     bool hard;                 /* stop now */
     int64_t deadline;          /* clock_ms() when the grace runs out */
     int grace_ms;
@@ -37,8 +39,8 @@ struct stop_state {
 
 void stop_init_events(struct stop_state *st, struct ctl_events *events, int grace_seconds);
 void stop_init_broadcast(struct stop_state *st, int fd, int grace_seconds);
-/* st->fd is readable: update the state. Reload, upgrade and reopen are
- * reported as not supported yet. */
+/* st->fd is readable: update the state. Reload and reopen are reported as
+ * not supported yet; an upgrade is started, and its hand-over drains. */
 void stop_notice(struct stop_state *st);
 
 /* A stop broadcast for the threads of one process: closing the write end

@@ -70,7 +70,9 @@ void one_at_a_time_notice(void *arg)
     int64_t now = clock_ms();
     while (o->len > 0 && now - o->held[o->head].since >= BACKLOG_WAIT_MS)
         refuse_oldest(o, REFUSE_ONE_AT_A_TIME);
-    for (int i = 0; i < o->srv->nlisteners; i++) {
+    for (int i = 0; o->handed_over != NULL && *o->handed_over && i < o->srv->nlisteners; i++)
+        epoll_ctl(o->epfd, EPOLL_CTL_DEL, o->srv->listeners[i].fd, NULL);
+    for (int i = 0; !(o->handed_over != NULL && *o->handed_over) && i < o->srv->nlisteners; i++) {
         int lfd = o->srv->listeners[i].fd, fd;
         union sockaddr_any peer;
         for (;;) {

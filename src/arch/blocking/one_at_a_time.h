@@ -32,6 +32,9 @@ struct one_at_a_time {
         int64_t since; /* clock_ms() of its accept */
     } held[HOLD_MAX];
     int head, len;
+    /* Live upgrade: true once a new generation serves on the listeners;
+     * from then on newcomers are its own (NULL: never). */
+    const bool *handed_over;
 };
 
 /* 0, or -1 (logged; o->epfd stays -1). */

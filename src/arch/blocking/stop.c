@@ -30,20 +30,25 @@ void stop_init_broadcast(struct stop_state *st, int fd, int grace_seconds)
 
 void stop_notice(struct stop_state *st)
 {
+    if (st->events != NULL) {
+        /* Before on_notice, which may accept: once a new generation took
+         * the listeners over (handed_over), nothing here accepts again. */
+        enum ctl_event e = ctl_events_drain(st->events);
+        st->draining |= e == CTL_DRAIN;
+        st->stopping |= e > CTL_DRAIN;
+        st->hard |= e >= CTL_STOP_NOW;
+    }
     if (st->on_notice != NULL)
         st->on_notice(st->notice_arg);
-    if (st->events != NULL) {
-        enum ctl_event e = ctl_events_drain(st->events);
-        st->stopping |= e != CTL_NONE;
-        st->hard |= e >= CTL_STOP_NOW;
-    } else {
+    if (st->events == NULL) {
         /* A broadcast stays readable: notice it once, then stop polling. */
         st->stopping = true;
         st->fd = -1;
     }
     if (st->stopping && st->deadline == 0) {
         st->deadline = clock_ms() + st->grace_ms;
-        if (st->owner != NULL)
+        /* Never the listeners a new generation serves on (live upgrade). */
+        if (st->owner != NULL && !(st->events != NULL && st->events->handed_over))
             net_stop_listening(st->owner->listeners, st->owner->nlisteners);
     }
 }

@@ -37,6 +37,19 @@ void wait_for_stop(struct ctl_events *events)
         wait_events(events, -1);
 }
 
+bool wait_for_handover(struct ctl_events *events, bool (*done)(void *arg), void *arg)
+{
+    if (!events->handed_over || events->stops > 0)
+        return false;
+    log_info("draining: the sessions here finish, new ones go to the new generation");
+    while (!done(arg)) {
+        wait_events(events, 100);
+        if (stop_pending(events))
+            return false;
+    }
+    return true;
+}
+
 bool wait_for_drain(struct ctl_events *events, bool (*done)(void *arg), void *arg)
 {
     while (!done(arg)) {

@@ -29,7 +29,15 @@ void wait_for_stop(struct ctl_events *events);
  * threads). Returns true when done. */
 bool wait_for_drain(struct ctl_events *events, bool (*done)(void *arg), void *arg);
 
-/* Read the pending events without waiting; true if a stop was among them. */
+/* Main thread, after the accept loop: when a new generation took the
+ * listeners over (live upgrade, events->handed_over) and no stop came,
+ * wait until done(arg) (the sessions here ended) or a stop (the drain
+ * timer, a signal), with the sessions left alone. Returns true when done;
+ * false at once when there was no hand-over. */
+bool wait_for_handover(struct ctl_events *events, bool (*done)(void *arg), void *arg);
+
+/* Read the pending events without waiting; true if a stop or a drain was
+ * among them. */
 bool stop_pending(struct ctl_events *events);
 
 #endif

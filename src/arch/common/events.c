@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "arch/common/upgrade.h"
 #include "ftpd/log.h"
 
 int ctl_events_open(struct ctl_events *ev, unsigned with)
@@ -21,7 +22,10 @@ int ctl_events_open(struct ctl_events *ev, unsigned with)
     if (with & CTL_WITH_CHILD)
         sigaddset(&set, SIGCHLD);
     ev->stops = 0;
-    ev->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    ev->upgrade = NULL;
+    ev->handed_over = false;
+    ev->successor = 0;
+    ev->fd = ev->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (ev->fd < 0) {
         log_error("signalfd: %s", strerror(errno));
         return -1;
@@ -31,16 +35,27 @@ int ctl_events_open(struct ctl_events *ev, unsigned with)
 
 void ctl_events_close(struct ctl_events *ev)
 {
-    if (ev->fd >= 0)
+    if (ev->upgrade != NULL) {
+        upgrade_free(ev->upgrade);
+        ev->upgrade = NULL;
+    }
+    if (ev->fd >= 0 && ev->fd != ev->sigfd)
         close(ev->fd);
-    ev->fd = -1;
+    if (ev->sigfd >= 0)
+        close(ev->sigfd);
+    ev->fd = ev->sigfd = -1;
 }
 
 enum ctl_event ctl_events_next(struct ctl_events *ev)
 {
+    if (ev->upgrade != NULL) {
+        enum ctl_event e = upgrade_poll(ev->upgrade, ev);
+        if (e != CTL_NONE)
+            return e;
+    }
     for (;;) {
         struct signalfd_siginfo si;
-        ssize_t n = read(ev->fd, &si, sizeof si);
+        ssize_t n = read(ev->sigfd, &si, sizeof si);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -61,7 +76,13 @@ enum ctl_event ctl_events_next(struct ctl_events *ev)
         case SIGHUP:
             return CTL_RELOAD;
         case SIGUSR2:
-            return CTL_UPGRADE;
+            if (ev->upgrade == NULL) { /* a worker: its master says drain */
+                ev->handed_over = true;
+                ev->successor = si.ssi_code == SI_QUEUE ? (pid_t)si.ssi_int : 0;
+                return CTL_DRAIN;
+            }
+            upgrade_begin(ev->upgrade, ev);
+            continue;
         case SIGUSR1:
             return CTL_REOPEN_LOGS;
         case SIGCHLD:
@@ -77,6 +98,7 @@ enum ctl_event ctl_events_drain(struct ctl_events *ev)
     enum ctl_event strongest = CTL_NONE, e;
     while ((e = ctl_events_next(ev)) != CTL_NONE) {
         switch (e) {
+        case CTL_DRAIN:
         case CTL_STOP:
         case CTL_STOP_NOW:
         case CTL_KILL:
@@ -99,6 +121,8 @@ const char *ctl_event_name(enum ctl_event e)
     switch (e) {
     case CTL_NONE:
         return "nothing";
+    case CTL_DRAIN:
+        return "drain";
     case CTL_STOP:
         return "graceful stop";
     case CTL_STOP_NOW:

@@ -13,9 +13,14 @@
 #define FTPD_ARCH_COMMON_EVENTS_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 enum ctl_event {
     CTL_NONE,        /* nothing (more) pending */
+    CTL_DRAIN,       /* a new generation serves on our listeners (live
+                        upgrade, upgrade.h), or a worker's SIGUSR2: stop
+                        accepting without shutting the listeners down, let
+                        the sessions finish, exit when none is left */
     CTL_STOP,        /* first SIGINT/SIGTERM: graceful stop */
     CTL_STOP_NOW,    /* second: stop at once */
     CTL_KILL,        /* third and later: a master kills what is left */
@@ -37,9 +42,23 @@ enum {
     CTL_WITH_CHILD = 2,  /* SIGCHLD, for processes that fork */
 };
 
+struct upgrade;
+
 struct ctl_events {
     int fd;    /* poll it for POLLIN, or watch it with EV_READ */
     int stops; /* stop signals received so far */
+    /* Live upgrade (upgrade.h): in the process main() started, fd is an
+     * epoll set of the signalfd and the upgrade's descriptors; elsewhere
+     * upgrade is NULL and fd is sigfd. */
+    int sigfd;
+    struct upgrade *upgrade;
+    /* CTL_DRAIN came: the listeners are the new generation's too, so no
+     * stop of ours may shut them down (net_stop_listening). */
+    bool handed_over;
+    /* The main process of the generation that took over (CTL_DRAIN): the
+     * upgrade's child, or in a worker the pid its master sent along with
+     * SIGUSR2 (sigqueue); 0: unknown. */
+    pid_t successor;
 };
 
 /* 0, or -1 (logged). */
@@ -50,10 +69,11 @@ void ctl_events_close(struct ctl_events *ev);
 enum ctl_event ctl_events_next(struct ctl_events *ev);
 
 /* Read every pending event and return the strongest stop among them:
- * CTL_NONE, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd counts as
- * CTL_STOP_NOW). Reload, upgrade and reopen are reported as not supported
- * yet; a child's exit is left to the caller, who reaps after every wake-up
- * anyway. */
+ * CTL_NONE, CTL_DRAIN, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd
+ * counts as CTL_STOP_NOW). An upgrade (SIGUSR2) is started here in the
+ * process main() started (upgrade.h); reload and reopen are reported as not
+ * supported yet; a child's exit is left to the caller, who reaps after every
+ * wake-up anyway. */
 enum ctl_event ctl_events_drain(struct ctl_events *ev);
 
 /* What to call an event in a log line ("reload (SIGHUP)"). */

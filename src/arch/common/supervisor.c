@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch/common/upgrade.h"
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
@@ -142,7 +143,7 @@ static pid_t spawn(struct supervisor *s, int index)
 
 void workers_respawn(struct supervisor *s, int64_t now)
 {
-    if (s->stops > 0 || !respawn_guard_allows(&s->guard, now))
+    if (s->stops > 0 || s->draining || !respawn_guard_allows(&s->guard, now))
         return;
     for (int i = 0; i < s->target; i++) {
         if (s->w[i].pid < 0) {
@@ -156,7 +157,7 @@ int workers_alive(const struct supervisor *s)
 {
     int alive = 0;
     for (int i = 0; i < s->cap; i++)
-        alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0);
+        alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0 && !s->draining);
     return alive;
 }
 
@@ -175,17 +176,44 @@ void workers_free(struct supervisor *s)
     s->cap = s->target = 0;
 }
 
+void workers_drain(struct supervisor *s, pid_t successor)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    log_info("draining: the workers finish their sessions, new ones go to the new generation "
+             "(pid %ld)",
+             (long)successor);
+    union sigval v = {.sival_int = (int)successor};
+    for (int i = 0; i < s->cap; i++) {
+        if (s->w[i].pid > 0) {
+            s->w[i].retiring = true;
+            if (sigqueue(s->w[i].pid, SIGUSR2, v) < 0 && errno != ESRCH)
+                log_warn("sigqueue %ld: %s", (long)s->w[i].pid, strerror(errno));
+        } else {
+            s->w[i].pid = 0; /* not to be respawned */
+        }
+    }
+}
+
 /* Stop signals go to the workers as SIGTERM: they count them too, so a
  * second one stops them at once but cleanly (426/421 to their clients);
- * only a third kills them. */
+ * only a third kills them. A drain (live upgrade) goes to them as
+ * SIGUSR2. */
 static void on_events(struct supervisor *s)
 {
     enum ctl_event e = ctl_events_drain(&s->events);
     if (e == CTL_NONE)
         return;
+    if (e == CTL_DRAIN) {
+        workers_drain(s, s->events.successor);
+        return;
+    }
     if (s->stops == 0) {
         log_info("stopping workers gracefully");
-        net_stop_listening(s->srv->listeners, s->srv->nlisteners);
+        /* Never the listeners a new generation serves on (live upgrade). */
+        if (!s->events.handed_over)
+            net_stop_listening(s->srv->listeners, s->srv->nlisteners);
     }
     if (e == CTL_STOP_NOW)
         log_info("stopping workers now");
@@ -199,6 +227,10 @@ int supervise(struct supervisor *s, int nworkers)
 {
     if (ctl_events_open(&s->events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
         return 1;
+    if (ctl_events_enable_upgrade(&s->events, s->srv) < 0) {
+        ctl_events_close(&s->events);
+        return 1;
+    }
     if (workers_resize(s, nworkers) < 0 ||
         (s->reserve > nworkers && workers_reserve(s, s->reserve) < 0)) {
         log_error("cannot allocate the worker table: %s", strerror(errno));
@@ -220,7 +252,7 @@ int supervise(struct supervisor *s, int nworkers)
         on_events(s);
         int64_t now = clock_ms();
         workers_reap(s, now);
-        if (s->tick != NULL && s->stops == 0)
+        if (s->tick != NULL && s->stops == 0 && !s->draining)
             s->tick(s, now);
         workers_respawn(s, now);
     }

@@ -61,6 +61,9 @@ struct supervisor {
     int cap;    /* slots allocated */
     int target; /* workers wanted: slots [0, target) */
     int stops;  /* stop signals received */
+    /* Live upgrade: a new generation took the listeners over; every
+     * worker drains (SIGUSR2), none is respawned or added. */
+    bool draining;
     struct respawn_guard guard;
     struct ctl_events events;
 };
@@ -86,6 +89,10 @@ void workers_reap(struct supervisor *s, int64_t now);
 /* Fork a worker into every slot below target that has none, unless the
  * crash-loop guard pauses respawning. */
 void workers_respawn(struct supervisor *s, int64_t now);
+/* Live upgrade: tell every worker to drain (SIGUSR2 carrying the new
+ * generation's pid, sigqueue: a worker reads it as CTL_DRAIN) and let
+ * none be replaced; the supervisor ends when the last one has left. */
+void workers_drain(struct supervisor *s, pid_t successor);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);

@@ -81,7 +81,7 @@ _Static_assert(FTPD_LINE_MAX <= UINT16_MAX, "deferred_len holds a line's length"
 
 static void evserver_maybe_done(struct evserver *es)
 {
-    if (es->stopping && es->nconns == 0 && !es->stopped) {
+    if ((es->stopping || es->draining) && es->nconns == 0 && !es->stopped) {
         es->stopped = true;
         ev_break(es->loop, EVBREAK_ALL);
     }
@@ -632,6 +632,12 @@ void evconn_stop_idle(struct evserver *es)
         else if (c->xfer == NULL)
             conn_run(c);
     }
+    evserver_maybe_done(es);
+}
+
+void evconn_drain(struct evserver *es)
+{
+    es->draining = true;
     evserver_maybe_done(es);
 }
 

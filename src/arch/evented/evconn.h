@@ -35,6 +35,8 @@ struct evserver {
     pid_t pid;
     bool stopping; /* graceful stop: no new connections or commands */
     bool stopped;  /* the loop is ending */
+    bool draining; /* live upgrade: no new connections; the sessions go on
+                      and the loop ends with the last (evconn_drain) */
     struct evconn *conns;
     int nconns;
     struct listing_cache *listing_cache; /* shared by the loop's sessions; NULL: off */
@@ -52,6 +54,10 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer);
  * those in a transfer finish it first. When the last one closes, the loop
  * is broken (ev_break). */
 void evconn_stop_idle(struct evserver *es);
+
+/* Live upgrade, the old generation: es->draining set; when the last
+ * connection closes (now, if there is none), the loop is broken. */
+void evconn_drain(struct evserver *es);
 
 /* Close every connection now: transfers are cancelled (426), everyone gets
  * the 421, written if the socket takes it. A password check still running
