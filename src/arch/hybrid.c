@@ -54,11 +54,11 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     struct reactor_opts opts = {
         .listeners = srv->listeners,
         .nlisteners = srv->nlisteners,
-        .adm = h->adm,           /* made by the master before forking: shared */
-        .events = 0,             /* SIGTERM only: the master forwards SIGINT */
-        .stop_listeners = false, /* shared sockets: the master stops them */
+        .adm = h->adm,               /* made by the master before forking: shared */
+        .events = 0,                 /* SIGTERM only: the master forwards SIGINT */
+        .stop_listeners = false,     /* shared sockets: the master stops them */
+        .hand_over = handover_start, /* idle sessions move to the new generation */
         .handover_fd = h->handover_fd,
-        .generation = master,
     };
     if (!srv->cfg->hybrid_reuseport)
         return reactor_loop(srv, &opts);
@@ -138,7 +138,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     struct hybrid h = {.master = *srv};
     /* Before forking, like a listener: sessions an older generation hands
      * over go to whichever worker accepts them. */
-    h.handover_fd = handover_listen_logged(srv);
+    h.handover_fd = handover_listen_logged();
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
     if (h.adm == NULL)
         return 1;

@@ -258,7 +258,8 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .events = CTL_WITH_SIGINT,
         .stop_listeners = true,
         .upgrade = true,
-        .hand_over = NULL, /* idle sessions drain: the handover is not merged yet */
+        .hand_over = handover_start, /* idle sessions move to the new generation */
+        .handover_fd = handover_listen_logged(),
     };
     int rc = reactor_loop(srv, &opts);
     if (opts.handover_fd >= 0)

@@ -382,12 +382,12 @@ START_TEST(a_late_new_generation_is_waited_for)
     chat(a, "USER anonymous", "331 ");
     chat(a, "PASS x@y", "230 ");
     /* Its handover socket is not there yet (it binds it after reporting
-     * ready): the old one retries, serving its sessions meanwhile, even
-     * when stopping (a drain, not a graceful stop). */
+     * ready): the old one retries, serving its sessions meanwhile (it
+     * drains: no 421). */
     handover_rx_stop(&F.new.es);
     close(F.new.handover_fd);
     F.new.handover_fd = -1;
-    F.old.es.stopping = true;
+    F.old.es.draining = true;
     ck_assert_int_eq(handover_start(&F.old.es, getpid()), 0);
     chat(a, "CWD dir", "250 ");
     ck_assert_int_eq(F.old.es.nconns, 1);

@@ -396,11 +396,9 @@ static void conn_run(struct evconn *c)
             conn_end_delay(c); /* a stop cuts it short */
             continue;
         }
-        if (es->stopping && c->xfer == NULL && es->handover == NULL) {
+        if (es->stopping && c->xfer == NULL) {
             /* Graceful stop: idle now, or its transfer just ended. The
-             * commands it sent meanwhile are not run. (While sessions move
-             * to a new generation, a stop drains instead: each is served
-             * until it moves or ends; see handover.h.) */
+             * commands it sent meanwhile are not run. */
             session_shutdown(c->session, &c->out);
             c->closing = true;
             continue;

@@ -8,14 +8,14 @@
  *   the receiving end must be reachable from every old process holding
  *   sessions and served by every new loop, like a listener.
  *
- *   The handover socket. The new generation's main process (the reactor's
+ *   The handover socket. Every generation's main process (the reactor's
  *   process, hybrid's master before it forks) listens on a Unix stream
- *   socket in the abstract namespace named after the generation it
- *   replaces: "ftpd-handover.<pid of the old main process>" (nothing on
- *   disk to clean up, gone when it exits). That name is the one thing
- *   every old process knows without being told: the reactor is that
- *   process, a hybrid worker's parent is. Every loop of the new generation
- *   watches it as it watches a
+ *   socket in the abstract namespace named after its pid
+ *   ("ftpd-handover.<pid>": nothing on disk to clean up, gone when it
+ *   exits). The old generation knows that pid: the reactor forked the new
+ *   one, and a hybrid master sends it to its workers with the drain
+ *   (SIGUSR2 by sigqueue, arch/common/upgrade.h). Every loop of the new
+ *   generation watches it as it watches a
  *   TCP listener: whichever hybrid worker wins accept() serves that
  *   handover connection, so the sessions of the old workers spread over the
  *   new ones. It accepts only a peer running as our own user
@@ -23,8 +23,9 @@
  *   could otherwise hand us a "logged-in" session.
  *
  *   The old side. Once the new generation reported ready, the upgrade flow
- *   calls handover_start() in each old process with sessions (the reactor;
- *   each hybrid worker, told to drain by its master). That process
+ *   drains each old process with sessions (the reactor; each hybrid
+ *   worker, told by its master), and the drain calls handover_start()
+ *   (reactor_opts.hand_over) before the rest finish there. That process
  *   connects once (the new generation reports ready just before its loops
  *   start: a refused connect is retried for FTPD_HANDOVER_CONNECT_MS,
  *   while sessions are served on) and sends every idle session, one
@@ -34,7 +35,8 @@
  *   idle between commands: no transfer, no password check or login delay,
  *   no half-read line, no unsent reply (evconn_export). A TLS session
  *   never moves: OpenSSL cannot export its state, so it drains here (served
- *   until it ends, or until the upgrade's drain timeout ends it).
+ *   until it ends, or until upgrade_drain_timeout's graceful stop gives it
+ *   a 421; a stop moves nothing more).
  *
  *   The protocol (msg.h framing). old -> new: MSG_HO_SESSION, payload the
  *   session record, descriptors the control socket and, if open, the
@@ -107,10 +109,10 @@ struct handover_rx {
     struct rx_conn *conns;
 };
 
-int handover_listen(pid_t old_generation)
+int handover_listen(pid_t self)
 {
     struct sockaddr_un sun;
-    socklen_t len = handover_addr(old_generation, &sun);
+    socklen_t len = handover_addr(self, &sun);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -123,11 +125,9 @@ int handover_listen(pid_t old_generation)
     return fd;
 }
 
-int handover_listen_logged(const struct ftpd_server *srv)
+int handover_listen_logged(void)
 {
-    if (srv->upgraded_from <= 0)
-        return -1;
-    int fd = handover_listen(srv->upgraded_from);
+    int fd = handover_listen(getpid());
     if (fd < 0)
         log_warn("no handover socket, sessions cannot move in: %s", strerror(errno));
     return fd;
@@ -296,9 +296,9 @@ struct handover {
     struct evserver *es;
     ev_io w; /* answers */
     struct msg_reader rd;
-    ev_timer retry;  /* the connect, again */
-    int64_t give_up; /* clock_ms() when connecting stops */
-    pid_t generation;
+    ev_timer retry;   /* the connect, again */
+    int64_t give_up;  /* clock_ms() when connecting stops */
+    pid_t generation; /* the new one's main process */
     bool connected;
     bool broken; /* the connection failed: nothing more moves */
     /* The parked connections in the order they were sent (a ring); an
@@ -402,7 +402,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
     try_connect(w->data);
 }
 
-int handover_start(struct evserver *es, pid_t generation)
+int handover_start(struct evserver *es, pid_t successor)
 {
     if (es->handover != NULL)
         return 0;
@@ -412,14 +412,14 @@ int handover_start(struct evserver *es, pid_t generation)
         return -1;
     }
     h->es = es;
-    h->generation = generation;
+    h->generation = successor;
     h->give_up = clock_ms() + FTPD_HANDOVER_CONNECT_MS;
     msg_reader_init(&h->rd, 64);
     ev_init(&h->w, on_answer);
     h->w.data = h;
     ev_timer_init(&h->retry, on_retry, FTPD_HANDOVER_RETRY_MS / 1000., 0.);
     h->retry.data = h;
-    es->handover = h; /* from now on a stop drains instead (evconn.c) */
+    es->handover = h;
     try_connect(h);
     return 0;
 }

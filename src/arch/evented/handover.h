@@ -5,22 +5,17 @@
  * new one carries on serving it without a greeting. handover.c explains the
  * design; the seam with the upgrade flow:
  *
- *   new generation: main() sets srv->upgraded_from to the old generation's
- *   main pid (getppid() when FTPD_UPGRADE_FD came); nothing else. A server
- *   so started listens on its handover socket (handover_listen_logged() in
- *   its main process: the reactor's, hybrid's master before it forks), and
- *   each of its loops accepts handovers on it like on a listener
- *   (reactor_opts.handover_fd).
+ *   new generation: nothing to call. Every reactor and hybrid server
+ *   listens on its handover socket, named after its main process's pid
+ *   (handover_listen_logged() there: the reactor's process, hybrid's master
+ *   before it forks), and each of its loops accepts handovers on it like
+ *   on a listener (reactor_opts.handover_fd).
  *
- *   old generation, in each process that holds sessions (the reactor; each
- *   hybrid worker, told to drain by its master), once the new one is
- *   ready (CTL_DRAIN):
- *       handover_start(&r->es, r->opts->generation);
- *   then it drains: stops accepting, sets es->stopping, and lets its loop
- *   end when the last session has moved or ended (evconn.c: while a
- *   handover runs, es->stopping sends no 421 to idle sessions: they move,
- *   or are served until they end or the drain timeout's
- *   evconn_close_all). */
+ *   old generation: reactor_opts.hand_over = handover_start. The drain
+ *   (reactor.c, CTL_DRAIN: we started the new generation, or our hybrid
+ *   master told us) calls it with the new generation's main pid before
+ *   the sessions that stay finish here (es->draining); each that becomes
+ *   idle later moves then. */
 #ifndef FTPD_ARCH_EVENTED_HANDOVER_H
 #define FTPD_ARCH_EVENTED_HANDOVER_H
 
@@ -29,21 +24,19 @@
 
 #include "arch/evented/evconn.h"
 
-/* The abstract Unix socket name on which the generation replacing the one
- * whose main process is pid takes its sessions. */
+/* The abstract Unix socket name on which the generation whose main
+ * process is pid takes sessions from an older one. */
 #define HANDOVER_NAME_FMT "ftpd-handover.%ld"
 
 /* ---- new generation ---------------------------------------------------- */
 
-/* The listening handover socket of the generation replacing
- * old_generation (the old main process's pid), non-blocking,
- * close-on-exec. -1 with errno. */
-int handover_listen(pid_t old_generation);
+/* The listening handover socket of the generation whose main process is
+ * self, non-blocking, close-on-exec. -1 with errno. */
+int handover_listen(pid_t self);
 
-/* A server started by a live upgrade (srv->upgraded_from):
- * handover_listen(srv->upgraded_from), or -1 with a warning logged (it runs
- * on; the old generation's sessions drain there). -1 for any other start. */
-int handover_listen_logged(const struct ftpd_server *srv);
+/* handover_listen(getpid()), or -1 with a warning logged (the server runs
+ * on; an older generation's sessions then drain in it). */
+int handover_listen_logged(void);
 
 /* Accept handovers on listen_fd in es's loop (not owned). 0 or -1. */
 int handover_rx_start(struct evserver *es, int listen_fd);
@@ -52,12 +45,12 @@ void handover_rx_stop(struct evserver *es);
 
 /* ---- old generation ---------------------------------------------------- */
 
-/* Connect to the generation replacing ours (generation: our main process's
- * pid, reactor_opts.generation) and send it every idle session of es now,
+/* Connect to the generation replacing ours (successor: its main process)
+ * and send it every idle session of es now,
  * and each other one when it becomes idle (a transfer ended). Sessions it
  * cannot take stay and drain here. 0, or -1 (out of memory, logged:
  * nothing moves). A second call does nothing. */
-int handover_start(struct evserver *es, pid_t generation);
+int handover_start(struct evserver *es, pid_t successor);
 
 /* evconn.c: c is idle and es->handover is on: send it. true when it was
  * sent (parked until the answer); false: it stays (marked so, or not idle
