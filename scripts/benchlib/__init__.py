@@ -6,6 +6,8 @@
   table.py    the CSV schema (COLUMNS), results.md's tables and ratios, and
               the data files of the chart (scripts/bench-plot.gp)
   run.py      the run itself: fixture, servers, ftpbench, results directory
+  upgrade_idle.py  reactor and hybrid holding 1,000 idle sessions across a
+              live upgrade (SIGUSR2): upgrade-idle@1000
 
   python3 scripts/benchlib run --build DIR [FLAGS]   (what bench.sh runs)
   python3 scripts/benchlib table RESULTS.CSV [--notes F] [--machine F]

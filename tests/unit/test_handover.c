@@ -24,12 +24,13 @@
 #include "arch/evented/handover.h"
 #include "ftpd/clock.h"
 #include "ftpd/config.h"
+#include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/sockaddr.h"
 #include "unit.h"
 
 #define STEP_MS  3000 /* the longest wait for one reply or one move */
-#define NCLIENTS 3
+#define NCLIENTS 80   /* more than FTPD_HANDOVER_WINDOW */
 #define BIG_LEN  (8 << 20)
 
 static char tmpdir[64];
@@ -83,6 +84,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 static void gen_init(struct gen *g)
 {
     config_defaults(&g->cfg);
+    g->cfg.max_per_ip = 0; /* every client is 127.0.0.1 */
     snprintf(g->cfg.root, sizeof g->cfg.root, "%s", tmpdir);
     g->srv.cfg = &g->cfg;
     g->srv.root_fd = open(tmpdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -242,6 +244,19 @@ START_TEST(idle_sessions_move_and_carry_on)
     chat(c, "PWD", "530 ");
     chat(c, "QUIT", "221 ");
     wait_counts(0, 2);
+}
+END_TEST
+
+START_TEST(more_sessions_than_the_window_move)
+{
+    char line[256];
+    for (int i = 0; i < NCLIENTS; i++)
+        read_reply(open_client(i), line, sizeof line);
+    ck_assert_int_gt(NCLIENTS, FTPD_HANDOVER_WINDOW);
+    ck_assert_int_eq(handover_start(&F.old.es, getpid()), 0);
+    wait_counts(0, NCLIENTS);
+    for (int i = 0; i < NCLIENTS; i++)
+        chat(F.cl[i], "NOOP", "200 ");
 }
 END_TEST
 
@@ -406,6 +421,7 @@ Suite *unit_suite(void)
     tcase_add_unchecked_fixture(tc, tree_setup, tree_teardown);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, idle_sessions_move_and_carry_on);
+    tcase_add_test(tc, more_sessions_than_the_window_move);
     tcase_add_test(tc, a_refused_session_stays_and_is_served);
     tcase_add_test(tc, sessions_stay_when_the_new_generation_goes);
     tcase_add_test(tc, a_late_new_generation_is_waited_for);

@@ -107,5 +107,9 @@
  * (bound just after it reported ready), and how often. */
 #define FTPD_HANDOVER_CONNECT_MS 3000
 #define FTPD_HANDOVER_RETRY_MS   20
+/* Sessions an old process sends before the new generation's answers: more
+ * would fill both directions of the Unix socket (each small message holds
+ * ~1 KiB of its sender's buffer) and deadlock the two loops. */
+#define FTPD_HANDOVER_WINDOW 32
 
 #endif

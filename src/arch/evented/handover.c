@@ -55,10 +55,11 @@
  *   on here, and nothing else moves. So a session is always served by
  *   exactly one side, and the client never sees a second greeting.
  *
- *   Cost. One message of ~200 bytes and one answer per session; an
- *   evented loop sends them without waiting for answers (the parked ones
- *   are queued in order), so 1,000 idle sessions move in one loop round
- *   or a few. */
+ *   Cost. One message of ~200 bytes and one answer per session. Up to
+ *   FTPD_HANDOVER_WINDOW sessions are sent ahead of the answers (parked in
+ *   order); each batch of answers sends the next ones. Without that bound
+ *   1,000 sessions sent at once filled the socket one way while the
+ *   answers filled it the other, and both loops waited on each other. */
 #include "arch/evented/handover.h"
 
 #include <errno.h>
@@ -309,6 +310,8 @@ struct handover {
     uint8_t record[SESSION_RECORD_MAX]; /* the one being sent */
 };
 
+static void offer_all(struct evserver *es);
+
 /* Every parked session is served on here; nothing more is offered. */
 static void handover_break(struct handover *h, const char *why)
 {
@@ -331,8 +334,10 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
     for (;;) {
         struct msg m;
         enum msg_status st = msg_read(&h->rd, w->fd, &m);
-        if (st == MSG_AGAIN)
+        if (st == MSG_AGAIN) {
+            offer_all(h->es); /* room in the window again */
             return;
+        }
         if (st != MSG_OK) {
             handover_break(h, st == MSG_EOF ? "connection closed" : strerror(errno));
             return;
@@ -365,8 +370,10 @@ static void on_answer(struct ev_loop *loop, ev_io *w, int revents)
  * from a copy of next: an offered one may be freed. */
 static void offer_all(struct evserver *es)
 {
+    struct handover *h = es->handover;
     struct evconn *next;
-    for (struct evconn *c = es->conns; c != NULL; c = next) {
+    for (struct evconn *c = es->conns; c != NULL && h->count < FTPD_HANDOVER_WINDOW && !h->broken;
+         c = next) {
         next = evconn_next(c);
         evconn_kick(c);
     }
@@ -446,8 +453,8 @@ static int parked_push(struct handover *h, struct evconn *c)
 bool handover_offer(struct evserver *es, struct evconn *c)
 {
     struct handover *h = es->handover;
-    if (h->broken || !h->connected)
-        return false; /* offered again once connected */
+    if (h->broken || !h->connected || h->count >= FTPD_HANDOVER_WINDOW)
+        return false; /* offered again once connected, or answers came */
     struct session_record r;
     int fds[2], nfds;
     const char *why = NULL;
