@@ -3,16 +3,19 @@ generation (issue 12, src/arch/evented/handover.c).
 
 One server start per arch. Before SIGUSR2, an ftplib session logs in, goes
 to a subdirectory and sets TYPE I; a second one starts a rate-capped RETR of
-a large file. After the upgrade the first session, on the same connection,
-runs PWD, LIST and RETR, answered by the new generation (its log lines carry
-the pid of a process that did not exist before the upgrade); the second one
-finishes its RETR in the old generation with the right sha256, then moves
-and keeps working in the new one. The old generation then exits.
+a large file; a third one is FTPS. After the upgrade the first session, on
+the same connection, runs PWD, LIST and RETR, answered by the new generation
+(its log lines carry the pid of a process that did not exist before the
+upgrade); the second one finishes its RETR in the old generation with the
+right sha256, then moves and keeps working in the new one; the FTPS session
+stays in the old generation (TLS state cannot move) and is served there
+until it quits. The old generation then exits.
 
 The other back-ends skip it: their sessions drain in the old generation."""
 import ftplib
 import hashlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -20,6 +23,7 @@ import time
 import unittest
 
 from ftpd_harness import (FTPD_ARCH, TIMEOUT, Server, make_tree, sha256_of, write_config)
+from test_tls import OPENSSL, client_context, make_cert
 
 EVENTED = FTPD_ARCH in ('reactor', 'hybrid')
 
@@ -53,6 +57,7 @@ def poll(cond, timeout, what):
 
 
 @unittest.skipUnless(EVENTED, 'idle sessions move on reactor and hybrid only')
+@unittest.skipUnless(OPENSSL, 'openssl is not installed')
 class UpgradeMoveTest(unittest.TestCase):
 
     def setUp(self):
@@ -63,8 +68,10 @@ class UpgradeMoveTest(unittest.TestCase):
         self.files = make_tree(self.root)
         # 2 MB/s: the 4 MiB file takes about 2 s, so the upgrade comes
         # mid-transfer on any machine.
+        cert, key = make_cert(self.tmpdir)
         config = write_config(os.path.join(self.tmpdir, 'ftpd.conf'),
-                              dict(workers=2, max_rate_download='2M'))
+                              dict(workers=2, max_rate_download='2M', tls='optional',
+                                   tls_cert_file=cert, tls_key_file=key))
         self.server = Server(self.root, config_path=config)
         self.addCleanup(self.server.kill)
         self.server.wait_listening(10)
@@ -108,6 +115,12 @@ class UpgradeMoveTest(unittest.TestCase):
         idle = self.session()
         idle.cwd('/a/b')
         idle.voidcmd('TYPE I')
+
+        tls = ftplib.FTP_TLS(context=client_context(), timeout=TIMEOUT)
+        tls.connect('127.0.0.1', self.server.port_of())
+        self.addCleanup(tls.close)
+        tls.login('anonymous', 'test@example.org')  # AUTH TLS first
+        tls_port = tls.sock.getsockname()[1]
 
         busy = self.session()
         busy.voidcmd('TYPE I')
@@ -158,9 +171,22 @@ class UpgradeMoveTest(unittest.TestCase):
         self.assertEqual(b''.join(blob), self.files['small.bin'])
         self.assertNotIn(self.served_by(busy, r'RETR /small\.bin \d+ bytes: ok'), old_pids)
 
+        # The FTPS session stayed; it is served there until it quits.
+        m = server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d anonymous stays in this '
+                            r'generation: TLS session' % tls_port, 5)
+        self.assertIsNotNone(m, 'the FTPS session did not stay')
+        self.assertIn(int(m.group(1)), old_pids)
+        self.assertEqual(tls.pwd(), '/')
+        self.assertEqual(tls.sendcmd('QUIT')[:3], '221')
+        m = server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d anonymous disconnected' % tls_port,
+                            5)
+        self.assertIsNotNone(m)
+        self.assertIn(int(m.group(1)), old_pids)
+
         # Empty, the old generation exits; the new one serves on.
         server.proc.wait(15)
-        self.assertRegex(server.log_text(), r'handover: \d+ sessions moved, 0 stayed')
+        counts = re.findall(r'handover: (\d+) sessions moved, (\d+) stayed', server.log_text())
+        self.assertEqual([sum(int(c[0]) for c in counts), sum(int(c[1]) for c in counts)], [2, 1])
         idle.voidcmd('NOOP')
         self.assertEqual(idle.sendcmd('QUIT')[:3], '221')
         busy.voidcmd('NOOP')
