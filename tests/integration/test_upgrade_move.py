@@ -76,6 +76,7 @@ class UpgradeMoveTest(unittest.TestCase):
         self.addCleanup(self.server.kill)
         self.server.wait_listening(10)
         self.new_main = None
+        self.addCleanup(self.check_sanitizers)  # runs last: both generations gone
         self.addCleanup(self.stop_new_generation)
 
     def stop_new_generation(self):
@@ -88,6 +89,11 @@ class UpgradeMoveTest(unittest.TestCase):
         except AssertionError:
             os.kill(pid, signal.SIGKILL)
             raise
+
+    def check_sanitizers(self):
+        self.server.stop(10)  # the old generation has exited: this reads to EOF
+        reports = self.server.sanitizer_reports()
+        self.assertEqual(reports, [], '\n'.join(self.server.lines[-60:]))
 
     def session(self):
         f = ftplib.FTP(timeout=TIMEOUT)
