@@ -454,14 +454,16 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch, stru
     return 0;
 }
 
-static int serve(const struct ftpd_config *cfg, const struct arch *arch,
-                 const struct exec_plan *exec)
+static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct exec_plan *exec)
 {
     struct ftpd_server srv = {.cfg = cfg, .root_fd = -1, .exec = exec};
     /* Started by a live upgrade: the old generation waits on this for our
-     * ready report (ftpd/upgrade.h). Taken first, so that no failure below
-     * leaves it open: our exit is what tells the old one to roll back. */
+     * ready report, which the back-end sends once set up (ftpd/upgrade.h);
+     * any failure before that is our exit, which tells the old one to roll
+     * back. */
     int upgrade_channel = upgrade_channel_take();
+    if (exec != NULL)
+        exec->ready_channel = upgrade_channel;
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
@@ -518,7 +520,7 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch,
                  cfg->tls_cert_file,
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
-    if (upgrade_channel >= 0) {
+    if (exec == NULL && upgrade_channel >= 0) { /* no plan: no back-end reports */
         upgrade_report_ready(upgrade_channel);
         close(upgrade_channel);
     }

@@ -336,6 +336,25 @@ def scale_plan(kind, m, nofile, mem_available_kib, port_range, file_max):
                                          "--hold", str(m.idle_hold)))]
 
 
+# The live-upgrade run (issue 12): login@UPGRADE_CONC for UPGRADE_SECONDS
+# with no signal (the baseline), then as long again while the server gets
+# SIGUSR2 every UPGRADE_EVERY seconds; the quick matrix shortens both.
+UPGRADE_CONC = 128
+UPGRADE_SECONDS = {"full": 20, "quick": 6}
+UPGRADE_EVERY = 2
+
+
+def upgrade_plan(kind, m):
+    """The upgrade run of a back-end: a Run (the ftpbench arguments of one
+    half) or a Skip."""
+    tag = f"upgrade@{UPGRADE_CONC}"
+    if kind == "serial":
+        return Skip(tag, "skipped: serial serves one session at a time")
+    secs = UPGRADE_SECONDS[m.name]
+    return Run("login", UPGRADE_CONC, ("--concurrency", str(UPGRADE_CONC), "--duration", str(secs)),
+               name="upgrade")
+
+
 def selected(tag, only):
     """--only: the run tags to make (None: all of them)."""
     return only is None or tag in only

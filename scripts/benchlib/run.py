@@ -616,6 +616,114 @@ class Bench:
                 self.bench(label, item, limit=self.m.limit() + item.n // 200)
                 self.stop_server()
 
+    def upgrade(self, arch):
+        """The live-upgrade run (matrix.upgrade_plan) on a server of its own,
+        logging at info (the hand-over line names each new generation's pid):
+        after a short warm-up, login@128 without a signal, then as long with
+        SIGUSR2 every
+        UPGRADE_EVERY s to whichever generation serves. Errors (target 0),
+        both rates and the dip go to upgrade.md and the console."""
+        label = f"ftpd-{arch}"
+        run = matrix.upgrade_plan(matrix.kind_of(label), self.m)
+        if not matrix.selected(run.tag, self.only):
+            return
+        if isinstance(run, matrix.Skip):
+            self.note(label, run.tag, run.why)
+            return
+        conf = self.path("conf", f"{label}.upgrade.conf")
+        with open(conf, "w") as f:
+            f.write(servers.ftpd_conf(arch, matrix.variant_keys(arch, self.variants),
+                                      self.prefork_workers, self.pool_threads))
+        port = free_port()
+        log = self.path("logs", f"{label}.upgrade.server.log")
+        cmd = servers.ftpd_cmd(self.ftpd, conf, arch, port, self.fix)
+        cmd[cmd.index("--log-level") + 1] = "info"
+        if not self.start_server(label, port, log, cmd):
+            return
+        rows, upgrades, failed = [], 0, []
+        # A warm-up first (not counted): prefork's pool grows and the
+        # caches fill, which the baseline must not pay for.
+        for half in ("warm-up", "baseline", "upgrade"):
+            pid = self.server.pid
+            seen = 0
+            cmd = [self.ftpbench, "--scenario", "login", "--host", "127.0.0.1", "--port",
+                   str(port), "--sources", str(self.m.sources), "--timeout",
+                   str(self.m.op_timeout), "--label", f"{label}.{half}", "--csv",
+                   "--csv-header"] + list(run.args)
+            if half == "warm-up":
+                cmd[cmd.index("--duration") + 1] = str(matrix.UPGRADE_EVERY)
+            p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True, errors="replace")
+            deadline = time.time() + self.m.limit() + 30
+            next_signal = time.time() + matrix.UPGRADE_EVERY
+            while p.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+                if half == "upgrade" and time.time() >= next_signal:
+                    next_signal += matrix.UPGRADE_EVERY
+                    # The generation serving now: the last one that said it
+                    # was ready (the log is only read past what was seen).
+                    with open(log, errors="replace") as f:
+                        f.seek(seen)
+                        text = f.read()
+                        seen = f.tell()
+                    for m in re.finditer(r"upgrade: new generation pid (\d+) is ready", text):
+                        pid = int(m.group(1))
+                    for m in re.finditer(r"upgrade failed: .*", text):
+                        failed.append(m.group(0))
+                    try:
+                        os.kill(pid, signal.SIGUSR2)
+                        upgrades += 1
+                    except ProcessLookupError:
+                        failed.append(f"generation {pid} gone")
+            if p.poll() is None:
+                p.kill()
+            stdout, _ = p.communicate()
+            if half != "warm-up":
+                rows.append(table.parse_ftpbench_csv(stdout))
+        # Stop the generation serving now, then the one we started (gone by
+        # now) and whatever is left in the group.
+        with open(log, errors="replace") as f:
+            f.seek(seen)
+            for m in re.finditer(r"upgrade: new generation pid (\d+) is ready", f.read()):
+                pid = int(m.group(1))
+        if pid != self.server.pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(100):
+                    os.kill(pid, 0)
+                    time.sleep(0.1)
+            except ProcessLookupError:
+                pass
+        self.stop_server()
+        self.upgrade_report(label, run, rows, upgrades, failed)
+
+    def upgrade_report(self, label, run, rows, upgrades, failed):
+        base, up = rows
+        if base is None or up is None:
+            self.note(label, run.tag, "ftpbench gave no result (see the server log)")
+            return
+        rate_b, rate_u = table.num(base["ops_per_s"]) or 0, table.num(up["ops_per_s"]) or 0
+        dip = 100 * (1 - rate_u / rate_b) if rate_b else 0
+        errors = int(table.num(up["errors"]) or 0)
+        line = (f"| {label} | {upgrades} | {errors} | {int(table.num(up['ops']) or 0)} | "
+                f"{rate_b:.0f} | {rate_u:.0f} | {dip:.1f} % | {up['p99_ms']} | "
+                f"{'; '.join(failed[:2]) or '-'} |\n")
+        path = self.path("upgrade.md")
+        new = not os.path.exists(path)
+        with open(path, "a") as f:
+            if new:
+                f.write(f"login@{run.n}, {run.args[-1]} s without a signal, then "
+                        f"{run.args[-1]} s with SIGUSR2 every {matrix.UPGRADE_EVERY} s "
+                        "(target: 0 errors)\n\n"
+                        "| server | upgrades | errors | logins | ops/s before | ops/s during | "
+                        "dip | p99 ms during | failed upgrades |\n"
+                        "|---|---|---|---|---|---|---|---|---|\n")
+            f.write(line)
+        print(f"  {label:<16} {run.tag:<22} {upgrades} upgrades, {errors} errors, "
+              f"{rate_b:.0f} -> {rate_u:.0f} ops/s ({dip:.1f} % dip)", flush=True)
+        if errors or failed:
+            self.note(label, run.tag, f"{errors} errors; {'; '.join(failed[:2])}")
+
     def nofile_num(self):
         return sys.maxsize if self.nofile == "unlimited" else self.nofile
 
@@ -643,6 +751,7 @@ class Bench:
                 self.matrix(f"ftpd-{arch}")
                 self.stop_server()
             self.scale(arch)
+            self.upgrade(arch)
             upgrade_idle.run(self, arch)  # reactor, hybrid: sessions held across SIGUSR2
 
         # Adaptive pools: defaults against hand-sized, a fresh server per run.
@@ -711,6 +820,9 @@ class Bench:
                 print(f"  {n[0]:<16} {n[1]:<22} {n[2]}")
 
     def report(self):
+        if os.path.exists(self.path("upgrade.md")):
+            with open(self.path("upgrade.md")) as f:
+                print("live upgrade (upgrade.md):\n" + f.read(), flush=True)
         if os.path.getsize(self.csv) == 0:
             print("no run produced a result", flush=True)
             return

@@ -87,7 +87,7 @@ class TestUpgrade(unittest.TestCase):
         cls.binary = os.path.join(cls.tmpdir, 'bin', 'ftpd')
         os.makedirs(os.path.dirname(cls.binary))
         shutil.copy2(FTPD_BIN, cls.binary)
-        config = dict(VARIANT_CONFIG, upgrade_drain_timeout='3', workers='2')
+        config = dict(VARIANT_CONFIG, upgrade_drain_timeout='2', workers='2')
         config_path = write_config(os.path.join(cls.tmpdir, 'ftpd.conf'), config)
         cls.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         cls.sock.bind(('127.0.0.1', 0))
@@ -103,12 +103,21 @@ class TestUpgrade(unittest.TestCase):
     @classmethod
     def stop_current(cls):
         """Stop whichever generation serves now (exactly its pid), then the
-        one the harness started if it still runs."""
+        one the harness started if it still runs; every generation wrote to
+        the same log: no sanitizer report in it."""
+        problems = []
         if cls.pid != cls.server.proc.pid and pid_alive(cls.pid):
             os.kill(cls.pid, signal.SIGTERM)
             if not wait_until(lambda: not pid_alive(cls.pid), 10):
                 os.kill(cls.pid, signal.SIGKILL)
+                problems.append('generation %d ignored SIGTERM for 10 s' % cls.pid)
         cls.server.stop(10)
+        reports = cls.server.sanitizer_reports()
+        if reports:
+            problems.append('sanitizer reports:\n' + '\n'.join(reports[:20]))
+        if problems:
+            raise AssertionError('; '.join(problems) + '\n--- ftpd output (tail) ---\n'
+                                 + '\n'.join(cls.server.lines[-60:]))
 
     def assert_served_by(self, generation):
         """A new connection is served by generation (its main process or
@@ -196,7 +205,7 @@ class TestUpgrade(unittest.TestCase):
         one starts is logged and ignored."""
         bad = self.binary + '.new'
         with open(bad, 'w') as f:
-            f.write('#!/bin/sh\nsleep 1\nexit 3\n')
+            f.write('#!/bin/sh\nsleep 0.6\nexit 3\n')
         os.chmod(bad, 0o755)
         os.rename(bad, self.binary)  # as a package manager replaces it
         loop = ConnectLoop(self.port)

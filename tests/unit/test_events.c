@@ -48,7 +48,7 @@ START_TEST(each_signal_is_an_event)
         enum ctl_event want;
     } cases[] = {
         {SIGHUP, CTL_RELOAD},
-        {SIGUSR2, CTL_UPGRADE},
+        {SIGUSR2, CTL_DRAIN}, /* no upgrade here (a worker): drain */
         {SIGUSR1, CTL_REOPEN_LOGS},
         {SIGCHLD, CTL_CHILD},
     };

@@ -4,7 +4,6 @@
 #define FTPD_ARCH_H
 
 #include <stdbool.h>
-#include <sys/types.h>
 #include <stddef.h>
 
 #include "ftpd/config.h"
@@ -37,7 +36,7 @@ struct ftpd_server {
      * upgrade. worker_sets: hybrid_balance = reuseport's per-worker
      * listener sets beyond listeners[] (nlisteners each), which an upgrade
      * passes too; adopted ones at start, else made by the hybrid master. */
-    const struct exec_plan *exec;
+    struct exec_plan *exec;
     struct listener *worker_sets;
     int nworker_sets;
 };

@@ -18,10 +18,16 @@
 struct exec_plan {
     char path[PATH_MAX]; /* argv[0] made absolute at start (symlinks kept) */
     char *const *argv;   /* main()'s argv, NULL-terminated */
+    /* Started by an upgrade: the channel to the old generation, on which
+     * the back-end reports ready once it is set up (the main process's
+     * ctl_events_enable_upgrade, arch/common/upgrade.h), then closed; -1:
+     * none (upgrade_channel_take). */
+    int ready_channel;
 };
 
 /* Resolve argv[0]: absolute as is, relative to the current directory when
- * it holds a '/', else searched in PATH. 0, or -1 (logged: no upgrade). */
+ * it holds a '/', else searched in PATH. ready_channel is set to -1. 0, or
+ * -1 (logged: no upgrade). */
 int upgrade_plan_init(struct exec_plan *p, char *const *argv);
 
 /* The new generation: the channel passed in FTPD_UPGRADE_FD (unset here),

@@ -25,7 +25,7 @@
 /* The first descriptor passed (SD_LISTEN_FDS_START). */
 #define ADOPT_FD_START 3
 /* At most this many descriptors are adopted; more is an error. */
-#define ADOPT_MAX      64
+#define ADOPT_MAX      256
 #define ADOPT_NAME_MAX 32
 
 struct adopted {

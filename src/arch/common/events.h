@@ -25,7 +25,8 @@ enum ctl_event {
     CTL_STOP_NOW,    /* second: stop at once */
     CTL_KILL,        /* third and later: a master kills what is left */
     CTL_RELOAD,      /* SIGHUP: re-read the configuration */
-    CTL_UPGRADE,     /* SIGUSR2: start a new binary, hand over */
+    CTL_UPGRADE,     /* SIGUSR2: start a new binary, hand over (for its
+                        name only: events.c starts the upgrade itself) */
     CTL_REOPEN_LOGS, /* SIGUSR1: reopen log files */
     CTL_CHILD,       /* SIGCHLD: a child exited (masters only) */
     CTL_ERROR,       /* the fd failed: treat as CTL_STOP_NOW */

@@ -30,6 +30,7 @@ int upgrade_plan_init(struct exec_plan *p, char *const *argv)
 {
     p->argv = argv;
     p->path[0] = '\0';
+    p->ready_channel = -1;
     const char *a0 = argv[0];
     int len = -1;
     if (a0 == NULL || a0[0] == '\0') {
@@ -97,6 +98,13 @@ int upgrade_report_ready(int channel)
 
 int ctl_events_enable_upgrade(struct ctl_events *ev, const struct ftpd_server *srv)
 {
+    /* Started by an upgrade: this back-end is set up (its handover socket
+     * too, on reactor and hybrid); the old generation may hand over. */
+    if (srv->exec != NULL && srv->exec->ready_channel >= 0) {
+        upgrade_report_ready(srv->exec->ready_channel);
+        close(srv->exec->ready_channel);
+        srv->exec->ready_channel = -1;
+    }
     struct upgrade *u = calloc(1, sizeof *u);
     if (u == NULL) {
         log_error("upgrade: out of memory");
@@ -227,8 +235,11 @@ static char **child_env(const struct upgrade *u, int nlisteners, char **pid_digi
     snprintf(vars[0], VAR_MAX, "LISTEN_FDS=%d", nlisteners);
     snprintf(vars[1], VAR_MAX, UPGRADE_FD_ENV "=%d", 3 + nlisteners);
     int used = snprintf(vars[2], VAR_MAX, "LISTEN_FDNAMES=");
+    int nl = u->srv->nlisteners > 0 ? u->srv->nlisteners : 1;
     for (int i = 0; i < nlisteners && used > 0 && used < VAR_MAX; i++) {
-        bool plain = i < u->srv->cfg->nlisten || i >= u->srv->nlisteners;
+        /* Each set (listeners[], then hybrid's worker sets) is the plain
+         * addresses, then the implicit FTPS ones. */
+        bool plain = i % nl < u->srv->cfg->nlisten;
         used += snprintf(vars[2] + used, (size_t)(VAR_MAX - used), "%s%s", i > 0 ? ":" : "",
                          plain ? "ftp" : "ftps");
     }
@@ -260,6 +271,10 @@ void upgrade_begin(struct upgrade *u, struct ctl_events *ev)
         src[n++] = u->srv->listeners[i].fd;
     for (int i = 0; i < u->srv->nworker_sets && n < ADOPT_PASS_MAX; i++)
         src[n++] = u->srv->worker_sets[i].fd;
+    if (u->srv->nlisteners + u->srv->nworker_sets > ADOPT_PASS_MAX)
+        log_warn("upgrade: only %d of %d listening sockets can be passed; the new generation "
+                 "binds the rest anew",
+                 ADOPT_PASS_MAX, u->srv->nlisteners + u->srv->nworker_sets);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         log_error("upgrade: socketpair: %s; SIGUSR2 ignored", strerror(errno));

@@ -28,6 +28,7 @@
 
 #include "arch/common/events.h"
 #include "ftpd/arch.h"
+#include "ftpd/listen_adopt.h"
 #include "ftpd/msg.h"
 
 enum upgrade_state {
@@ -46,13 +47,15 @@ struct upgrade {
     pid_t owner; /* the process that may start and end the child */
 };
 
-/* Descriptors an upgrade passes at most: listeners, hybrid's worker sets. */
-#define ADOPT_PASS_MAX 60
+/* Descriptors an upgrade passes at most: listeners, hybrid's worker sets
+ * (what the new generation adopts at most). */
+#define ADOPT_PASS_MAX ADOPT_MAX
 
 /* Attach an upgrade to the events of the process main() started (after
- * ctl_events_open, before anything copies ev->fd: the fd becomes an epoll
- * set of the signals, the channel and the timer). No-op when srv->exec is
- * NULL. 0, or -1 (logged). */
+ * ctl_events_open and the back-end's set-up, before anything copies
+ * ev->fd: the fd becomes an epoll set of the signals, the channel and the
+ * timer). A process started by an upgrade reports ready here first
+ * (exec_plan.ready_channel). 0, or -1 (logged). */
 int ctl_events_enable_upgrade(struct ctl_events *ev, const struct ftpd_server *srv);
 
 /* For events.c. */
