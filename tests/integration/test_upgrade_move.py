@@ -2,8 +2,9 @@
 generation (issue 12, src/arch/evented/handover.c).
 
 One server start per arch. Before SIGUSR2, an ftplib session logs in, goes
-to a subdirectory and sets TYPE I; a second one starts a rate-capped RETR of
-a large file; a third one is FTPS. After the upgrade the first session, on
+to a subdirectory and sets TYPE I; a second one starts a RETR of a file
+larger than the socket buffers and reads none of it yet (the transfer
+stalls mid-way, whatever the machine's speed); a third one is FTPS. After the upgrade the first session, on
 the same connection, runs PWD, LIST and RETR, answered by the new generation
 (its log lines carry the pid of a process that did not exist before the
 upgrade); the second one finishes its RETR in the old generation with the
@@ -26,6 +27,7 @@ from ftpd_harness import (FTPD_ARCH, TIMEOUT, Server, make_tree, sha256_of, writ
 from test_tls import OPENSSL, client_context, make_cert
 
 EVENTED = FTPD_ARCH in ('reactor', 'hybrid')
+HUGE = 24 * 1024 * 1024
 
 
 def children(pid):
@@ -66,12 +68,14 @@ class UpgradeMoveTest(unittest.TestCase):
         self.root = os.path.join(self.tmpdir, 'tree')
         os.makedirs(self.root)
         self.files = make_tree(self.root)
-        # 2 MB/s: the 4 MiB file takes about 2 s, so the upgrade comes
-        # mid-transfer on any machine.
+        # More than loopback's socket buffers hold (tcp_rmem + tcp_wmem at
+        # most 10 MiB by default): unread, its RETR cannot end.
+        with open(os.path.join(self.root, 'huge.bin'), 'wb') as f:
+            f.write(os.urandom(HUGE))
         cert, key = make_cert(self.tmpdir)
         config = write_config(os.path.join(self.tmpdir, 'ftpd.conf'),
-                              dict(workers=2, max_rate_download='2M', tls='optional',
-                                   tls_cert_file=cert, tls_key_file=key))
+                              dict(workers=2, tls='optional', tls_cert_file=cert,
+                                   tls_key_file=key))
         self.server = Server(self.root, config_path=config)
         self.addCleanup(self.server.kill)
         self.server.wait_listening(10)
@@ -130,7 +134,7 @@ class UpgradeMoveTest(unittest.TestCase):
 
         busy = self.session()
         busy.voidcmd('TYPE I')
-        data = busy.transfercmd('RETR big.bin')
+        data = busy.transfercmd('RETR huge.bin')
         got = hashlib.sha256()
         first = data.recv(64 * 1024)
         self.assertTrue(first)
@@ -147,6 +151,7 @@ class UpgradeMoveTest(unittest.TestCase):
         new_pid = self.moved_in(idle, 15)
         self.assertIsNotNone(new_pid, 'the idle session did not move:\n' + server.log_text())
         self.assertNotIn(new_pid, old_pids)
+        self.assertIsNone(self.moved_in(busy, 0), 'moved mid-transfer')
         self.assertEqual(idle.pwd(), '/a/b')
         names = []
         idle.retrlines('LIST', names.append)
@@ -165,8 +170,8 @@ class UpgradeMoveTest(unittest.TestCase):
             got.update(chunk)
         data.close()
         busy.voidresp()
-        self.assertEqual(got.hexdigest(), sha256_of(os.path.join(self.root, 'big.bin')))
-        self.assertIn(self.served_by(busy, r'RETR /big\.bin \d+ bytes: ok'), old_pids)
+        self.assertEqual(got.hexdigest(), sha256_of(os.path.join(self.root, 'huge.bin')))
+        self.assertIn(self.served_by(busy, r'RETR /huge\.bin \d+ bytes: ok'), old_pids)
         busy_pid = self.moved_in(busy, 10)
         self.assertIsNotNone(busy_pid, 'the session did not move after its transfer')
         self.assertNotIn(busy_pid, old_pids)
