@@ -104,7 +104,7 @@
 
 /* Live upgrade, idle sessions move (evented/handover.c): how long an old
  * process retries connecting to the new generation's handover socket
- * (bound just after it reported ready), and how often. */
+ * (open before it reports ready: a safety net), and how often. */
 #define FTPD_HANDOVER_CONNECT_MS 3000
 #define FTPD_HANDOVER_RETRY_MS   20
 /* Sessions an old process sends before the new generation's answers: more

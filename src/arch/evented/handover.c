@@ -26,10 +26,10 @@
  *   drains each old process with sessions (the reactor; each hybrid
  *   worker, told by its master), and the drain calls handover_start()
  *   (reactor_opts.hand_over) before the rest finish there. That process
- *   connects once (the new generation reports ready just before its loops
- *   start: a refused connect is retried for FTPD_HANDOVER_CONNECT_MS,
- *   while sessions are served on) and sends every idle session, one
- *   message each, then
+ *   connects once (the new generation reports ready once its handover
+ *   socket is open; a refused connect is still retried for
+ *   FTPD_HANDOVER_CONNECT_MS, sessions served on meanwhile) and sends every
+ *   idle session, one message each, then
  *   each session that becomes idle later: a transfer ends, the 226 is
  *   written, the next command line is not there, it moves. A session is
  *   idle between commands: no transfer, no password check or login delay,
