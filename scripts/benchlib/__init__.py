@@ -35,7 +35,9 @@ Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
               --only idle@100000 makes the scale run alone: hybrid holding
               100,000 idle sessions, one worker and one ftpbench process
               per 15,000 (skipped, saying why, on a machine without the
-              memory, descriptors or ports for it); upgrade@128 is the
+              memory, descriptors or ports for it); upgrade-idle@1000: reactor
+              and hybrid hold 1,000 idle sessions across SIGUSR2, all of
+              them answering NOOPs from the new generation; upgrade@128 is the
               live-upgrade run (login@128 with SIGUSR2 every 2 s, against
               the same without; its table is upgrade.md)
 
