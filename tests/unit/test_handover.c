@@ -214,9 +214,11 @@ static void wait_counts(int old_n, int new_n)
     }
 }
 
+static int data_connect(const char *reply);
+
 START_TEST(idle_sessions_move_and_carry_on)
 {
-    char greeting[256];
+    char greeting[256], line[256];
     int a = open_client(0), b = open_client(1), c = open_client(2);
     read_reply(a, greeting, sizeof greeting);
     read_reply(b, greeting, sizeof greeting);
@@ -226,7 +228,12 @@ START_TEST(idle_sessions_move_and_carry_on)
     chat(a, "PASS x@y", "230 ");
     chat(a, "CWD dir", "250 ");
     chat(a, "TYPE A", "200 ");
-    chat(a, "PASV", "227 ");
+    char pasv[256];
+    static const char pasv_cmd[] = "PASV\r\n";
+    ck_assert_int_eq(send(a, pasv_cmd, sizeof pasv_cmd - 1, MSG_NOSIGNAL),
+                     (ssize_t)sizeof pasv_cmd - 1);
+    read_reply(a, pasv, sizeof pasv);
+    ck_assert_int_eq(strncmp(pasv, "227 ", 4), 0);
     chat(b, "USER ftp", "331 "); /* between USER and PASS */
     /* c: greeted, nothing else */
 
@@ -239,6 +246,33 @@ START_TEST(idle_sessions_move_and_carry_on)
      * state came along: login, cwd, TYPE, the passive listener. */
     chat(a, "PWD", "257 \"/dir\"");
     chat(a, "SIZE f.txt", "213 10");
+    /* The passive listener came along: the new generation serves on it. */
+    int data = data_connect(pasv);
+    static const char retr[] = "RETR f.txt\r\n";
+    ck_assert_int_eq(send(a, retr, sizeof retr - 1, MSG_NOSIGNAL), (ssize_t)sizeof retr - 1);
+    char got[64];
+    size_t n = 0;
+    int64_t end = clock_ms() + STEP_MS;
+    for (;;) {
+        ssize_t r = recv(data, got + n, sizeof got - n, MSG_DONTWAIT);
+        if (r == 0)
+            break;
+        if (r > 0)
+            n += (size_t)r;
+        else
+            ck_assert_msg(errno == EAGAIN || errno == EINTR, "data recv: %s", strerror(errno));
+        ck_assert_msg(clock_ms() < end, "no EOF on the data connection");
+        step();
+    }
+    close(data);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_int_eq(memcmp(got, "0123456789", 10), 0);
+    read_reply(a, line, sizeof line); /* "150 ...", and "226 ..." with it or next */
+    ck_assert_msg(strncmp(line, "150 ", 4) == 0, "%s", line);
+    if (strstr(line, "\n226 ") == NULL) {
+        read_reply(a, line, sizeof line);
+        ck_assert_msg(strncmp(line, "226 ", 4) == 0, "%s", line);
+    }
     chat(b, "PASS x", "230 ");
     chat(b, "PWD", "257 \"/\"");
     chat(c, "PWD", "530 ");
