@@ -705,7 +705,8 @@ class Bench:
         rate_b, rate_u = table.num(base["ops_per_s"]) or 0, table.num(up["ops_per_s"]) or 0
         dip = 100 * (1 - rate_u / rate_b) if rate_b else 0
         errors = int(table.num(up["errors"]) or 0)
-        line = (f"| {label} | {upgrades} | {errors} | {int(table.num(up['ops']) or 0)} | "
+        errors_b = int(table.num(base["errors"]) or 0)
+        line = (f"| {label} | {upgrades} | {errors} | {errors_b} | {int(table.num(up['ops']) or 0)} | "
                 f"{rate_b:.0f} | {rate_u:.0f} | {dip:.1f} % | {up['p99_ms']} | "
                 f"{'; '.join(failed[:2]) or '-'} |\n")
         path = self.path("upgrade.md")
@@ -715,14 +716,16 @@ class Bench:
                 f.write(f"login@{run.n}, {run.args[-1]} s without a signal, then "
                         f"{run.args[-1]} s with SIGUSR2 every {matrix.UPGRADE_EVERY} s "
                         "(target: 0 errors)\n\n"
-                        "| server | upgrades | errors | logins | ops/s before | ops/s during | "
-                        "dip | p99 ms during | failed upgrades |\n"
-                        "|---|---|---|---|---|---|---|---|---|\n")
+                        "| server | upgrades | errors | errors without upgrades | logins | "
+                        "ops/s before | ops/s during | dip | p99 ms during | failed upgrades |\n"
+                        "|---|---|---|---|---|---|---|---|---|---|\n")
             f.write(line)
-        print(f"  {label:<16} {run.tag:<22} {upgrades} upgrades, {errors} errors, "
-              f"{rate_b:.0f} -> {rate_u:.0f} ops/s ({dip:.1f} % dip)", flush=True)
+        print(f"  {label:<16} {run.tag:<22} {upgrades} upgrades, {errors} errors "
+              f"({errors_b} without), {rate_b:.0f} -> {rate_u:.0f} ops/s ({dip:.1f} % dip)",
+              flush=True)
         if errors or failed:
-            self.note(label, run.tag, f"{errors} errors; {'; '.join(failed[:2])}")
+            self.note(label, run.tag, f"{errors} errors ({errors_b} without upgrades; the server "
+                                      f"log says why); {'; '.join(failed[:2])}")
 
     def nofile_num(self):
         return sys.maxsize if self.nofile == "unlimited" else self.nofile
