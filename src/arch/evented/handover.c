@@ -150,15 +150,15 @@ static void rx_conn_free(struct rx_conn *rc)
 }
 
 /* Restore the session of one MSG_HO_SESSION. Returns the connection,
- * parked, or NULL (logged; the descriptors closed). */
+ * parked, or NULL (logged; our copies of its descriptors closed: the old
+ * generation serves it on). */
 static struct evconn *rx_restore(struct evserver *es, struct msg *m)
 {
     const char *why = "descriptors missing";
     struct session_record r;
     char name[SOCKADDR_STR_MAX] = "?";
-    int ctrl = m->nfds > 0 ? m->fds[0] : -1;
-    int pasv = -1;
-    if (ctrl < 0)
+    int slot = -1;
+    if (m->nfds < 1)
         goto fail;
     if (session_record_decode(m->payload, m->len, &r, &why) < 0)
         goto fail;
@@ -166,34 +166,33 @@ static struct evconn *rx_restore(struct evserver *es, struct msg *m)
     why = "descriptors missing";
     if (m->nfds != (r.have_pasv ? 2 : 1))
         goto fail;
-    pasv = r.have_pasv ? m->fds[1] : -1;
+    why = "this generation is stopping";
+    if (es->stopping || es->draining)
+        goto fail;
     enum refusal refused;
-    int slot = admission_admit(es->adm, &r.peer, es->pid, &refused);
+    slot = admission_admit(es->adm, &r.peer, es->pid, &refused);
     if (slot < 0) {
         why = refusal_reason(refused);
         goto fail;
     }
     const struct ftpd_server *srv = es->srv;
+    int pasv = r.have_pasv ? m->fds[1] : -1;
+    if (r.have_pasv)
+        m->nfds = 1; /* the import takes it, whatever happens */
     struct session *s = session_record_import(&r, srv->cfg, srv->root_fd, srv->users, pasv, &why);
-    pasv = -1; /* taken by the import */
-    if (s != NULL) {
-        session_set_rate_share(s, srv->rate_total);
-        struct evconn *c = evconn_adopt(es, ctrl, &r.peer, slot, s);
-        if (c != NULL)
-            return c;
-        why = "out of memory";
-        session_free(s);
-    }
-    admission_release(es->adm, slot);
+    if (s == NULL)
+        goto fail;
+    session_set_rate_share(s, srv->rate_total);
+    struct evconn *c = evconn_adopt(es, m->fds[0], &r.peer, slot, s);
+    if (c != NULL)
+        return c;
+    why = "out of memory";
+    session_free(s);
 fail:
     log_warn("%s cannot move in: %s", name, why);
-    /* Our copies only: the old generation serves it on. */
-    if (ctrl >= 0)
-        close(ctrl);
-    if (pasv >= 0)
-        close(pasv);
-    for (int i = 2; i < m->nfds; i++)
-        close(m->fds[i]);
+    if (slot >= 0)
+        admission_release(es->adm, slot);
+    msg_close_fds(m); /* our copies only */
     return NULL;
 }
 
@@ -250,10 +249,14 @@ static void on_rx_accept(struct ev_loop *loop, ev_io *w, int revents)
             log_warn("handover accept: %s", strerror(errno));
         return; /* another worker took it, or try again on readiness */
     }
-    struct rx_conn *rc = rx_peer_trusted(fd) ? calloc(1, sizeof *rc) : NULL;
+    if (!rx_peer_trusted(fd)) {
+        log_warn("handover connection refused: the peer is not our user");
+        close(fd);
+        return;
+    }
+    struct rx_conn *rc = calloc(1, sizeof *rc);
     if (rc == NULL) {
-        log_warn("handover connection refused: %s",
-                 errno == ENOMEM ? strerror(errno) : "peer is not our user");
+        log_warn("handover connection refused: %s", strerror(errno));
         close(fd);
         return;
     }
