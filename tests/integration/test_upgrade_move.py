@@ -2,7 +2,8 @@
 generation (issue 12, src/arch/evented/handover.c).
 
 One server start per arch. Before SIGUSR2, an ftplib session logs in, goes
-to a subdirectory and sets TYPE I; a second one starts a RETR of a file
+to a subdirectory and sets TYPE I (and one of an account, users_file, in a
+subdirectory of its home); a second one starts a RETR of a file
 larger than the socket buffers and reads none of it yet (the transfer
 stalls mid-way, whatever the machine's speed); a third one is FTPS. After the upgrade the first session, on
 the same connection, runs PWD, LIST and RETR, answered by the new generation
@@ -24,6 +25,7 @@ import time
 import unittest
 
 from ftpd_harness import (FTPD_ARCH, TIMEOUT, Server, make_tree, sha256_of, write_config)
+from test_accounts import hash_password
 from test_tls import OPENSSL, client_context, make_cert
 
 EVENTED = FTPD_ARCH in ('reactor', 'hybrid')
@@ -73,9 +75,14 @@ class UpgradeMoveTest(unittest.TestCase):
         with open(os.path.join(self.root, 'huge.bin'), 'wb') as f:
             f.write(os.urandom(HUGE))
         cert, key = make_cert(self.tmpdir)
+        # An account whose home is a/b: looked up again, its home reopened,
+        # in the new generation.
+        users = os.path.join(self.tmpdir, 'users')
+        with open(users, 'w') as f:
+            f.write('alice:%s:%s:r\n' % (hash_password('secret'), os.path.join(self.root, 'a')))
         config = write_config(os.path.join(self.tmpdir, 'ftpd.conf'),
                               dict(workers=2, tls='optional', tls_cert_file=cert,
-                                   tls_key_file=key))
+                                   tls_key_file=key, users_file=users))
         self.server = Server(self.root, config_path=config)
         self.addCleanup(self.server.kill)
         self.server.wait_listening(10)
@@ -99,24 +106,25 @@ class UpgradeMoveTest(unittest.TestCase):
         reports = self.server.sanitizer_reports()
         self.assertEqual(reports, [], '\n'.join(self.server.lines[-60:]))
 
-    def session(self):
+    def session(self, user='anonymous', passwd='test@example.org'):
         f = ftplib.FTP(timeout=TIMEOUT)
         f.connect('127.0.0.1', self.server.port_of())
         self.addCleanup(f.close)
-        f.login('anonymous', 'test@example.org')
+        f.login(user, passwd)
+        f.user = user
         return f
 
     def moved_in(self, f, timeout):
         """The pid that logged f's session moving in, or None."""
         port = f.sock.getsockname()[1]
-        m = self.server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d anonymous moved in from the '
-                                 r'old generation' % port, timeout)
+        m = self.server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d %s moved in from the '
+                                 r'old generation' % (port, f.user), timeout)
         return int(m.group(1)) if m else None
 
     def served_by(self, f, rx):
         """The pid of the last log line of f's session matching rx."""
         port = f.sock.getsockname()[1]
-        m = self.server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d anonymous %s' % (port, rx), 5)
+        m = self.server.wait_log(r'\[(\d+)\] \w+ +127\.0\.0\.1:%d %s %s' % (port, f.user, rx), 5)
         self.assertIsNotNone(m, 'no log line "%s" for port %d' % (rx, port))
         return int(m.group(1))
 
@@ -125,6 +133,8 @@ class UpgradeMoveTest(unittest.TestCase):
         idle = self.session()
         idle.cwd('/a/b')
         idle.voidcmd('TYPE I')
+        alice = self.session('alice', 'secret')
+        alice.cwd('b/c')
 
         tls = ftplib.FTP_TLS(context=client_context(), timeout=TIMEOUT)
         tls.connect('127.0.0.1', self.server.port_of())
@@ -160,6 +170,12 @@ class UpgradeMoveTest(unittest.TestCase):
         idle.retrbinary('RETR b.bin', blob.append)
         self.assertEqual(b''.join(blob), self.files['a/b/b.bin'])
         self.assertNotIn(self.served_by(idle, r'RETR /a/b/b\.bin \d+ bytes: ok'), old_pids)
+        self.assertNotIn(self.moved_in(alice, 5), old_pids | {None})
+        self.assertEqual(alice.pwd(), '/b/c')
+        blob = []
+        alice.retrbinary('RETR c.bin', blob.append)
+        self.assertEqual(b''.join(blob), self.files['a/b/c/c.bin'])
+        self.assertNotIn(self.served_by(alice, r'RETR /b/c/c\.bin \d+ bytes: ok'), old_pids)
 
         # The transfer finishes in the old generation, then the session moves.
         self.assertIsNone(self.moved_in(busy, 0), 'moved mid-transfer')
@@ -197,7 +213,7 @@ class UpgradeMoveTest(unittest.TestCase):
         # Empty, the old generation exits; the new one serves on.
         server.proc.wait(15)
         counts = re.findall(r'handover: (\d+) sessions moved, (\d+) stayed', server.log_text())
-        self.assertEqual([sum(int(c[0]) for c in counts), sum(int(c[1]) for c in counts)], [2, 1])
+        self.assertEqual([sum(int(c[0]) for c in counts), sum(int(c[1]) for c in counts)], [3, 1])
         idle.voidcmd('NOOP')
         self.assertEqual(idle.sendcmd('QUIT')[:3], '221')
         busy.voidcmd('NOOP')
