@@ -6,6 +6,8 @@
   table.py    the CSV schema (COLUMNS), results.md's tables and ratios, and
               the data files of the chart (scripts/bench-plot.gp)
   run.py      the run itself: fixture, servers, ftpbench, results directory
+  upgrade_idle.py  reactor and hybrid holding 1,000 idle sessions across a
+              live upgrade (SIGUSR2): upgrade-idle@1000
 
   python3 scripts/benchlib run --build DIR [FLAGS]   (what bench.sh runs)
   python3 scripts/benchlib table RESULTS.CSV [--notes F] [--machine F]
@@ -41,7 +43,9 @@ Usage: scripts/bench.sh [--quick] [--archs "reactor hybrid ..."]
               --only idle@100000 makes the scale run alone: hybrid holding
               100,000 idle sessions, one worker and one ftpbench process
               per 15,000 (skipped, saying why, on a machine without the
-              memory, descriptors or ports for it); upgrade@128 is the
+              memory, descriptors or ports for it); upgrade-idle@1000: reactor
+              and hybrid hold 1,000 idle sessions across SIGUSR2, all of
+              them answering NOOPs from the new generation; upgrade@128 is the
               live-upgrade run (login@128 with SIGUSR2 every 2 s, against
               the same without; its table is upgrade.md)
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from . import USAGE, matrix, servers, table
+from . import USAGE, matrix, servers, table, upgrade_idle
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -934,6 +934,7 @@ class Bench:
                 self.stop_server()
             self.scale(arch)
             self.upgrade(arch)
+            upgrade_idle.run(self, arch)  # reactor, hybrid: sessions held across SIGUSR2
 
         # Adaptive pools: defaults against hand-sized, a fresh server per run.
         for arch in (a for a in archs if "+" not in a and plain):  # the defaults of each kind

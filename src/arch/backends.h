@@ -56,6 +56,10 @@ struct reactor_opts {
     /* SIGUSR2 starts a live upgrade (the reactor); false: it drains (a
      * hybrid worker, told by its master). */
     bool upgrade;
+    /* Live upgrade, the new generation (evented/handover.h): the handover
+     * socket on which the loop takes sessions from the generation it
+     * replaces, made by this generation's main process; -1: none. */
+    int handover_fd;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 

@@ -33,12 +33,14 @@
 
 #include "arch/backends.h"
 #include "arch/common/supervisor.h"
+#include "arch/evented/handover.h"
 #include "ftpd/log.h"
 
 struct hybrid {
     struct ftpd_server master; /* the master's copy, with worker_sets */
     struct admission *adm;
-    bool reuseport; /* hybrid_balance = reuseport, and the listeners allow it */
+    bool reuseport;  /* hybrid_balance = reuseport, and the listeners allow it */
+    int handover_fd; /* evented/handover.h: every worker takes moved sessions on it */
 };
 
 static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
@@ -54,9 +56,11 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
     struct reactor_opts opts = {
         .listeners = srv->listeners,
         .nlisteners = srv->nlisteners,
-        .adm = h->adm,           /* made by the master before forking: shared */
-        .events = 0,             /* SIGTERM only: the master forwards SIGINT */
-        .stop_listeners = false, /* shared sockets: the master stops them */
+        .adm = h->adm,               /* made by the master before forking: shared */
+        .events = 0,                 /* SIGTERM only: the master forwards SIGINT */
+        .stop_listeners = false,     /* shared sockets: the master stops them */
+        .hand_over = handover_start, /* idle sessions move to the new generation */
+        .handover_fd = h->handover_fd,
     };
     if (!h->reuseport)
         return reactor_loop(srv, &opts);
@@ -153,6 +157,9 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     /* Before forking: one MAP_SHARED table, so max_clients and max_per_ip
      * hold across all workers. */
     struct hybrid h = {.master = *srv};
+    /* Before forking, like a listener: sessions an older generation hands
+     * over go to whichever worker accepts them. */
+    h.handover_fd = handover_listen_logged();
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
     if (h.adm == NULL)
         return 1;
@@ -176,5 +183,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     }
     admission_log_refusals(h.adm); /* every worker's, from the shared table */
     admission_free(h.adm);
+    if (h.handover_fd >= 0)
+        close(h.handover_fd);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "arch/common/events.h"
 #include "arch/common/upgrade.h"
 #include "arch/evented/evconn.h"
+#include "arch/evented/handover.h"
 #include "arch/evented/workpool.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing_cache.h"
@@ -191,7 +192,9 @@ static int reactor_init(struct reactor *r, const struct ftpd_server *srv,
 
 static void reactor_fini(struct reactor *r)
 {
+    handover_rx_stop(&r->es);
     evconn_close_all(&r->es); /* nothing is left after a normal stop; be sure */
+    handover_stop(&r->es);    /* after close_all let go of the parked sessions */
     accept_watch(r, false);
     ev_timer_stop(r->es.loop, &r->accept_pause);
     ev_timer_stop(r->es.loop, &r->grace);
@@ -231,6 +234,8 @@ int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts)
     ev_io_init(&r->events_w, on_events, r->events.fd, EV_READ);
     r->events_w.data = r;
     ev_io_start(loop, &r->events_w);
+    if (opts->handover_fd >= 0 && handover_rx_start(&r->es, opts->handover_fd) < 0)
+        log_warn("cannot take sessions from an older generation: %s", strerror(errno));
 
     ev_run(loop, 0);
 
@@ -253,9 +258,12 @@ int arch_reactor_run(const struct ftpd_server *srv)
         .events = CTL_WITH_SIGINT,
         .stop_listeners = true,
         .upgrade = true,
-        .hand_over = NULL, /* idle sessions drain: the handover is not merged yet */
+        .hand_over = handover_start, /* idle sessions move to the new generation */
+        .handover_fd = handover_listen_logged(),
     };
     int rc = reactor_loop(srv, &opts);
+    if (opts.handover_fd >= 0)
+        close(opts.handover_fd);
     admission_log_refusals(adm);
     admission_free(adm);
     return rc;

@@ -56,7 +56,7 @@ enum step cmd_user(struct session *s, const char *arg, struct buf *out)
     return STEP_CONTINUE;
 }
 
-static void logged_in_as(struct session *s, const char *name, unsigned perms)
+void session_logged_in_as(struct session *s, const char *name, unsigned perms)
 {
     s->logged_in = true;
     s->perms = session_login_perms(s->cfg, perms);
@@ -72,6 +72,13 @@ static void logged_in_as(struct session *s, const char *name, unsigned perms)
     s->log_name = log_name;
 }
 
+unsigned session_anonymous_perms(const struct ftpd_config *cfg)
+{
+    /* Anonymous uploads, when allowed, are upload-only: new files and
+     * directories, never a delete, a rename or an overwrite. */
+    return PERM_READ | (cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0);
+}
+
 enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
 {
     if (s->logged_in) {
@@ -84,10 +91,7 @@ enum step cmd_pass(struct session *s, const char *arg, struct buf *out)
     }
     s->user_given = false;
     if (s->user_anon) {
-        /* Anonymous uploads, when allowed, are upload-only: new files and
-         * directories, never a delete, a rename or an overwrite. */
-        logged_in_as(s, "anonymous",
-                     PERM_READ | (s->cfg->anonymous_write ? PERM_UPLOAD | PERM_MKDIR : 0));
+        session_logged_in_as(s, "anonymous", session_anonymous_perms(s->cfg));
         /* The transfer log names an anonymous user by the password it gave
          * (xferlog(5)); kept, capped, only when there is such a log. */
         if (xferlog_enabled())
@@ -182,7 +186,7 @@ enum step session_work_done(struct session *s, struct work *w, struct buf *out)
     }
     s->own_root_fd = s->root_fd = fd;
     s->account = u;
-    logged_in_as(s, u->name, u->perms);
+    session_logged_in_as(s, u->name, u->perms);
     char letters[PERM_LETTERS_MAX];
     perm_format(s->perms, letters);
     session_log(s, LOG_LVL_INFO, "login (permissions '%s')", letters);

@@ -117,6 +117,12 @@ struct command {
  * write when write_enable is off. */
 unsigned session_login_perms(const struct ftpd_config *cfg, unsigned account_perms);
 
+/* The letters an anonymous login grants (before session_login_perms). */
+unsigned session_anonymous_perms(const struct ftpd_config *cfg);
+/* The login succeeded as name with the account's perms: logged in, the
+ * permissions set, USER's name dropped, name added to the log prefix. */
+void session_logged_in_as(struct session *s, const char *name, unsigned perms);
+
 void reply(struct buf *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -108,4 +108,14 @@
 #define FTPD_PROXY_TRUSTED_MAX     16
 #define FTPD_DEFAULT_PROXY_TIMEOUT 3
 
+/* Live upgrade, idle sessions move (evented/handover.c): how long an old
+ * process retries connecting to the new generation's handover socket
+ * (open before it reports ready: a safety net), and how often. */
+#define FTPD_HANDOVER_CONNECT_MS 3000
+#define FTPD_HANDOVER_RETRY_MS   20
+/* Sessions an old process sends before the new generation's answers: more
+ * would fill both directions of the Unix socket (each small message holds
+ * ~1 KiB of its sender's buffer) and deadlock the two loops. */
+#define FTPD_HANDOVER_WINDOW 32
+
 #endif

@@ -14,8 +14,11 @@
  *   3. session       prologue_session(): the session on the connection's
  *                    addresses, the "connected" log line and the 220.
  *
- * A session adopted from an older generation (live upgrade) will enter at
- * step 3 with its restored state and no greeting.
+ * A session moved from an older generation (live upgrade, reactor and
+ * hybrid: evented/handover.c) takes step 2 (admission_admit: it counts
+ * like any other) and, in place of step 3, is restored from its state
+ * record (ftpd/session_record.h) with no greeting; whatever step 3 links
+ * to a new session (users, rate share...) its rx_restore links too.
  *
  * Where each step runs: the patterns that accept in one place and serve in
  * another (process, thread, threadpool with a queue) run steps 1 and 2 on

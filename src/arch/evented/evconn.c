@@ -38,12 +38,14 @@
 #include <unistd.h>
 
 #include "arch/common/prologue.h"
+#include "arch/evented/handover.h"
 #include "arch/evented/workpool.h"
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
 #include "ftpd/session.h"
+#include "ftpd/session_record.h"
 #include "ftpd/stream.h"
 #include "ftpd/tls.h"
 #include "ftpd/xfer_evented.h"
@@ -64,6 +66,8 @@ struct evconn {
     bool hold_reply;         /* a transfer just started: see conn_start_transfer */
     bool start_tls;          /* AUTH TLS answered: wrap once the 234 is out */
     bool tls_handshaking;    /* after AUTH TLS: idle holds tls_handshake_timeout */
+    bool moving;             /* sent to a new generation, its answer awaited: parked */
+    bool staying;            /* cannot move to the new generation: drains here */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
@@ -83,6 +87,21 @@ static void evserver_maybe_done(struct evserver *es)
     }
 }
 
+/* Take c off its loop's list and free it: the last step of every end. */
+static void conn_unlink(struct evconn *c)
+{
+    struct evserver *es = c->es;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        es->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    free(c);
+    es->nconns--;
+    evserver_maybe_done(es);
+}
+
 /* Stop the running transfer and let the core write its reply. */
 static void conn_end_transfer(struct evconn *c, enum xfer_result res)
 {
@@ -97,6 +116,8 @@ static void conn_end_transfer(struct evconn *c, enum xfer_result res)
 static void conn_close(struct evconn *c)
 {
     struct evserver *es = c->es;
+    if (c->moving)
+        handover_forget(es, c); /* its answer will find nobody */
     /* The control connection is gone mid-transfer (EOF, error, timeout):
      * the blocking loop reports that as an abort too. */
     conn_end_transfer(c, XFER_ABORTED);
@@ -112,15 +133,7 @@ static void conn_close(struct evconn *c)
     linebuf_free(&c->in);
     buf_free(&c->out);
     free(c->deferred);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        es->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
-    free(c);
-    es->nconns--;
-    evserver_maybe_done(es);
+    conn_unlink(c);
 }
 
 /* The libev events a stream result waits for (dir: the call's own). */
@@ -409,8 +422,12 @@ static void conn_run(struct evconn *c)
             }
             continue;
         }
-        if (ls == LINE_NONE)
+        if (ls == LINE_NONE) {
+            /* Idle: while a new generation takes sessions, offer it. */
+            if (es->handover != NULL && !c->staying && handover_offer(es, c))
+                return; /* parked until the new generation answers */
             break;
+        }
         if (ls == LINE_TOO_LONG)
             session_line_too_long(c->session, &c->out);
         else
@@ -513,16 +530,8 @@ static void conn_free_early(struct evconn *c)
     struct evserver *es = c->es;
     ev_io_stop(es->loop, &c->io);
     ev_timer_stop(es->loop, &c->idle);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        es->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
     buf_free(&c->out);
-    free(c);
-    es->nconns--;
-    evserver_maybe_done(es);
+    conn_unlink(c);
 }
 
 static int evconn_pregreet_timeout(const struct ftpd_config *cfg);
@@ -584,6 +593,27 @@ static int evconn_pregreet_timeout(const struct ftpd_config *cfg)
     return cfg->idle_timeout;
 }
 
+/* A new connection's struct, on es's list, its watchers stopped. */
+static void conn_init(struct evserver *es, struct evconn *c, int fd, const union sockaddr_any *peer,
+                      int timeout)
+{
+    c->es = es;
+    arrival_init(&c->arrival, fd, peer);
+    buf_init(&c->out, 0);
+    c->write_ev = EV_WRITE;
+    c->read_ev = EV_READ;
+    ev_io_init(&c->io, on_control, fd, EV_READ);
+    c->io.data = c;
+    ev_init(&c->idle, on_idle);
+    c->idle.repeat = (ev_tstamp)timeout;
+    c->idle.data = c;
+    c->next = es->conns;
+    if (es->conns != NULL)
+        es->conns->prev = c;
+    es->conns = c;
+    es->nconns++;
+}
+
 void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
 {
     struct evconn *c = calloc(1, sizeof *c);
@@ -594,24 +624,11 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
         close(fd);
         return;
     }
-    c->es = es;
-    arrival_init(&c->arrival, fd, peer);
-    buf_init(&c->out, 0);
-    c->write_ev = EV_WRITE;
-    c->read_ev = EV_READ;
-    ev_io_init(&c->io, on_control, fd, EV_READ);
-    c->io.data = c;
-    ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)(prologue_proxy_pending(&c->arrival, es->srv->cfg)
-                                     ? es->srv->cfg->proxy_timeout
-                                     : evconn_pregreet_timeout(es->srv->cfg));
-    c->idle.data = c;
+    conn_init(es, c, fd, peer, evconn_pregreet_timeout(es->srv->cfg));
+    /* A PROXY header is waited for proxy_timeout, not the pre-greeting's. */
+    if (prologue_proxy_pending(&c->arrival, es->srv->cfg))
+        c->idle.repeat = (ev_tstamp)es->srv->cfg->proxy_timeout;
     ev_timer_again(es->loop, &c->idle);
-    c->next = es->conns;
-    if (es->conns != NULL)
-        es->conns->prev = c;
-    es->conns = c;
-    es->nconns++;
     conn_prologue(c);
 }
 
@@ -641,6 +658,11 @@ void evconn_close_all(struct evserver *es)
     struct evconn *next;
     for (struct evconn *c = es->conns; c != NULL; c = next) {
         next = c->next;
+        if (c->moving) { /* the new generation may be serving it: no word */
+            handover_forget(es, c);
+            evconn_let_go(c, "stopped while moving");
+            continue;
+        }
         if (c->xfer != NULL)
             conn_end_transfer(c, XFER_SHUTDOWN);
         if (c->session != NULL && !c->closing)
@@ -649,4 +671,90 @@ void evconn_close_all(struct evserver *es)
             conn_flush(c);
         conn_close(c);
     }
+}
+
+/* ---- live upgrade: sessions moving between generations (handover.h) ---- */
+
+int evconn_export(struct evconn *c, struct session_record *r, int fds[2], int *nfds,
+                  const char **why)
+{
+    bool idle = c->session != NULL && !c->closing && c->xfer == NULL && c->job == NULL &&
+                !c->delaying && c->deferred == NULL && c->out.len == 0 && !c->hold_reply &&
+                !c->start_tls && !linebuf_pending(&c->in) && stream_pending(&c->arrival.ctrl) == 0;
+    if (!idle)
+        return 0;
+    if (session_record_export(c->session, r, why) < 0)
+        return -1;
+    fds[0] = c->arrival.ctrl.fd;
+    *nfds = 1;
+    if (r->have_pasv)
+        fds[(*nfds)++] = session_record_pasv_fd(c->session);
+    return 1;
+}
+
+void evconn_park(struct evconn *c)
+{
+    c->moving = true;
+    conn_watch(c, 0);
+    ev_timer_stop(c->es->loop, &c->idle);
+}
+
+void evconn_unpark(struct evconn *c, bool staying)
+{
+    c->moving = false;
+    c->staying = staying;
+    ev_timer_again(c->es->loop, &c->idle);
+    conn_run(c);
+}
+
+void evconn_let_go(struct evconn *c, const char *why)
+{
+    struct evserver *es = c->es;
+    c->moving = false;
+    log_info("%s %s", session_peer_name(c->session), why);
+    session_free(c->session);       /* closes our copy of a passive listener */
+    stream_close(&c->arrival.ctrl); /* plain: our copy of the descriptor, no word */
+    admission_release(es->adm, c->arrival.slot);
+    ev_io_stop(es->loop, &c->io);
+    ev_timer_stop(es->loop, &c->idle);
+    linebuf_free(&c->in);
+    buf_free(&c->out);
+    conn_unlink(c);
+}
+
+struct evconn *evconn_adopt(struct evserver *es, int fd, const union sockaddr_any *peer, int slot,
+                            struct session *s)
+{
+    struct evconn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    conn_init(es, c, fd, peer, es->srv->cfg->idle_timeout);
+    c->arrival.slot = slot;
+    c->session = s;
+    session_set_listing_cache(s, es->listing_cache);
+    linebuf_init(&c->in);
+    c->moving = true; /* parked until evconn_unpark */
+    return c;
+}
+
+struct evconn *evconn_next(const struct evconn *c)
+{
+    return c->next;
+}
+
+const char *evconn_name(const struct evconn *c)
+{
+    return session_peer_name(c->session);
+}
+
+void evconn_kick(struct evconn *c)
+{
+    if (c->session != NULL && c->xfer == NULL && !c->moving)
+        conn_run(c);
+}
+
+void evconn_stays(struct evconn *c, const char *why)
+{
+    c->staying = true;
+    log_info("%s stays in this generation: %s", session_peer_name(c->session), why);
 }
