@@ -23,6 +23,7 @@
 #include "ftpd/arch.h"
 #include "ftpd/config.h"
 #include "ftpd/config_file.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
@@ -250,6 +251,28 @@ static int build_config(const struct cli *cli, struct ftpd_config *cfg)
     return 0;
 }
 
+/* Reload (SIGHUP): the configuration again, as build_config() made it
+ * (defaults, the same file, the same flags, the checks), the reason in err
+ * instead of on stderr. */
+static int reread_config(void *arg, struct ftpd_config *cfg, char *err, size_t errlen)
+{
+    const struct cli *cli = arg;
+    config_defaults(cfg);
+    if (cli->config_path != NULL && config_load_file(cfg, cli->config_path, NULL, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < NFLAG_KEYS; i++) {
+        if (cli->values[i] != NULL &&
+            config_set(cfg, flag_keys[i].key, cli->values[i], err, errlen) != 0)
+            return -1;
+    }
+    if (arch_find(cfg->arch) == NULL) {
+        snprintf(err, errlen, "%s: key 'arch': unknown arch '%s'",
+                 cli->config_path != NULL ? cli->config_path : "--arch", cfg->arch);
+        return -1;
+    }
+    return config_validate(cfg, err, errlen);
+}
+
 /* build_config() checked the name against the registry, so this finds it. */
 static const struct arch *runnable_arch(const struct ftpd_config *cfg)
 {
@@ -437,15 +460,15 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     return 0;
 }
 
-static int serve(const struct ftpd_config *cfg, const struct arch *arch)
+static int serve(const struct cli *cli, const struct ftpd_config *cfg, const struct arch *arch)
 {
     struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
-    /* Loaded once, read-only from here on, shared by every thread and
-     * inherited by every process. Issue 12 (SIGHUP) plugs in here: load a
-     * new table and hand it to the sessions that start afterwards. */
+    /* Read-only from here on, shared by every thread and inherited by
+     * every process; a reload (SIGHUP) loads a new table for the sessions
+     * that start afterwards (ftpd/generation.h). */
     struct users *users;
     if (load_users(cfg, &users) != 0) {
         close(srv.root_fd);
@@ -495,9 +518,16 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
                  cfg->tls_cert_file,
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
-    int status = arch->run(&srv);
+    /* Reload (SIGHUP): generation 1 is what was just loaded; the
+     * listeners belong to the generations from here on. */
+    srv.gens = generations_new(&srv, srv.cfg->hybrid_reuseport && arch->reuseport_listeners,
+                               reread_config, (void *)cli);
+    int status = srv.gens != NULL ? arch->run(&srv) : EXIT_FAILURE;
 
-    net_close_all(srv.listeners, srv.nlisteners);
+    if (srv.gens != NULL)
+        generations_free(srv.gens);
+    else
+        net_close_all(srv.listeners, srv.nlisteners);
     rate_share_free(srv.rate_total);
     tls_context_free(tls);
     users_free(users);
@@ -537,5 +567,5 @@ int main(int argc, char **argv)
     const struct arch *arch = runnable_arch(&cfg);
     if (arch == NULL)
         return EXIT_USAGE;
-    return serve(&cfg, arch);
+    return serve(&cli, &cfg, arch);
 }

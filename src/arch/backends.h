@@ -45,6 +45,10 @@ struct reactor_opts {
     /* On the first stop, net_stop_listening() (the reactor; never a hybrid
      * worker on shared sockets: the master does it for all). */
     bool stop_listeners;
+    /* A SIGHUP means: stop accepting, finish the sessions, end the loop (a
+     * hybrid worker, replaced by its master on a reload); else reload in
+     * place (the reactor). */
+    bool drain_on_reload;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 

@@ -27,6 +27,7 @@
 
 #include "arch/backends.h"
 #include "arch/common/supervisor.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 
 struct hybrid {
@@ -51,6 +52,7 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
         .adm = h->adm,           /* made by the master before forking: shared */
         .events = 0,             /* SIGTERM only: the master forwards SIGINT */
         .stop_listeners = false, /* shared sockets: the master stops them */
+        .drain_on_reload = true, /* the master starts new workers on a reload */
     };
     if (!srv->cfg->hybrid_reuseport)
         return reactor_loop(srv, &opts);
@@ -88,8 +90,11 @@ static void hybrid_started(void *arg)
     struct hybrid *h = arg;
     if (!h->master.cfg->hybrid_reuseport)
         return;
+    if (h->master.gens != NULL)
+        generations_close_listeners(h->master.gens); /* the same descriptors */
     for (int i = 0; i < h->master.nlisteners; i++) {
-        close(h->master.listeners[i].fd);
+        if (h->master.gens == NULL)
+            close(h->master.listeners[i].fd);
         h->master.listeners[i].fd = -1;
     }
 }
@@ -111,6 +116,11 @@ int arch_hybrid_run(const struct ftpd_server *srv)
         .arg = &h,
         .adm = h.adm,
         .started = hybrid_started,
+        /* Reload: nginx-style, new workers on the new generation while the
+         * old ones drain (workers_renew). With reuseport each worker binds
+         * its own set, which a new worker could not take over: the
+         * listeners stay as they are until a restart. */
+        .reload_fixed = srv->cfg->hybrid_reuseport ? RELOAD_FIXED_LISTENERS : 0,
     };
     int rc = supervise(&sup, n);
     admission_log_refusals(h.adm); /* every worker's, from the shared table */

@@ -30,6 +30,12 @@ struct ftpd_server {
     const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
+
+    /* Reload (SIGHUP, ftpd/generation.h): the generations this server's
+     * sessions take their settings from, and the generation this view is
+     * (NULL: a view nobody counts, e.g. main's own or a unit test's). */
+    struct generations *gens;
+    struct generation *gen;
 };
 
 struct arch {

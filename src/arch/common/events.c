@@ -21,6 +21,7 @@ int ctl_events_open(struct ctl_events *ev, unsigned with)
     if (with & CTL_WITH_CHILD)
         sigaddset(&set, SIGCHLD);
     ev->stops = 0;
+    ev->reload = false;
     ev->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (ev->fd < 0) {
         log_error("signalfd: %s", strerror(errno));
@@ -86,12 +87,22 @@ enum ctl_event ctl_events_drain(struct ctl_events *ev)
             return strongest > CTL_STOP_NOW ? strongest : CTL_STOP_NOW;
         case CTL_CHILD:
             break;
+        case CTL_RELOAD:
+            ev->reload = true;
+            break;
         default:
             ctl_event_unsupported(e);
             break;
         }
     }
     return strongest;
+}
+
+bool ctl_events_take_reload(struct ctl_events *ev)
+{
+    bool reload = ev->reload;
+    ev->reload = false;
+    return reload;
 }
 
 const char *ctl_event_name(enum ctl_event e)

@@ -38,8 +38,9 @@ enum {
 };
 
 struct ctl_events {
-    int fd;    /* poll it for POLLIN, or watch it with EV_READ */
-    int stops; /* stop signals received so far */
+    int fd;      /* poll it for POLLIN, or watch it with EV_READ */
+    int stops;   /* stop signals received so far */
+    bool reload; /* a SIGHUP was read and not yet acted on (ctl_events_take_reload) */
 };
 
 /* 0, or -1 (logged). */
@@ -51,10 +52,15 @@ enum ctl_event ctl_events_next(struct ctl_events *ev);
 
 /* Read every pending event and return the strongest stop among them:
  * CTL_NONE, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd counts as
- * CTL_STOP_NOW). Reload, upgrade and reopen are reported as not supported
- * yet; a child's exit is left to the caller, who reaps after every wake-up
- * anyway. */
+ * CTL_STOP_NOW). A reload is recorded in ev->reload; upgrade and reopen
+ * are reported as not supported yet; a child's exit is left to the caller, who reaps after every
+ * wake-up anyway. */
 enum ctl_event ctl_events_drain(struct ctl_events *ev);
+
+/* A reload (SIGHUP) was read since the last call: true once, then false.
+ * ctl_events_drain() records it here rather than acting on it, so the
+ * loop that owns the process's state reloads where it is safe. */
+bool ctl_events_take_reload(struct ctl_events *ev);
 
 /* What to call an event in a log line ("reload (SIGHUP)"). */
 const char *ctl_event_name(enum ctl_event e);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ftpd/clock.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 
@@ -123,6 +124,68 @@ void workers_reap(struct supervisor *s, int64_t now)
     }
 }
 
+/* Reap the workers of older generations that have left. */
+static void reap_draining(struct supervisor *s)
+{
+    for (int i = 0; i < s->ndraining;) {
+        int status;
+        pid_t r = waitpid(s->draining[i], &status, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        if (r > 0) {
+            log_exit(r, status, true);
+            if (s->adm != NULL)
+                admission_release_owner(s->adm, r);
+        }
+        s->draining[i] = s->draining[--s->ndraining];
+    }
+}
+
+void workers_renew(struct supervisor *s)
+{
+    int renewed = 0;
+    for (int i = 0; i < s->target; i++) {
+        struct worker *w = &s->w[i];
+        if (w->pid <= 0 || w->retiring)
+            continue;
+        if (s->ndraining == s->capdraining) {
+            int cap = s->capdraining > 0 ? 2 * s->capdraining : 16;
+            pid_t *d = realloc(s->draining, (size_t)cap * sizeof *d);
+            if (d == NULL) {
+                log_error("reload: worker %d keeps its configuration: %s", i, strerror(errno));
+                continue;
+            }
+            s->draining = d;
+            s->capdraining = cap;
+        }
+        if (kill(w->pid, SIGHUP) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)w->pid, strerror(errno));
+        s->draining[s->ndraining++] = w->pid;
+        w->pid = -1; /* respawned on the new generation */
+        renewed++;
+    }
+    if (renewed > 0)
+        log_info("reload: %d workers drain their sessions, new ones start", renewed);
+}
+
+/* SIGHUP in the master: the new generation, then new workers on it. */
+static void on_reload(struct supervisor *s)
+{
+    struct reload rl;
+    if (s->stops > 0 || s->srv->gens == NULL ||
+        generation_reload(s->srv->gens, s->reload_fixed, &rl) != 0)
+        return;
+    s->srv = rl.srv;
+    if (s->reloaded != NULL)
+        s->reloaded(s->arg, rl.srv);
+    workers_renew(s);
+    /* The old workers keep their copies of removed listeners until they
+     * exit; they no longer accept on them. */
+    reload_close_removed(&rl);
+}
+
 static pid_t spawn(struct supervisor *s, int index)
 {
     if (s->before_spawn != NULL)
@@ -154,7 +217,7 @@ void workers_respawn(struct supervisor *s, int64_t now)
 
 int workers_alive(const struct supervisor *s)
 {
-    int alive = 0;
+    int alive = s->ndraining;
     for (int i = 0; i < s->cap; i++)
         alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0);
     return alive;
@@ -166,12 +229,19 @@ void workers_signal(const struct supervisor *s, int sig)
         if (s->w[i].pid > 0 && kill(s->w[i].pid, sig) < 0 && errno != ESRCH)
             log_warn("kill %ld: %s", (long)s->w[i].pid, strerror(errno));
     }
+    for (int i = 0; i < s->ndraining; i++) {
+        if (kill(s->draining[i], sig) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)s->draining[i], strerror(errno));
+    }
 }
 
 void workers_free(struct supervisor *s)
 {
     free(s->w);
     s->w = NULL;
+    free(s->draining);
+    s->draining = NULL;
+    s->ndraining = s->capdraining = 0;
     s->cap = s->target = 0;
 }
 
@@ -181,6 +251,8 @@ void workers_free(struct supervisor *s)
 static void on_events(struct supervisor *s)
 {
     enum ctl_event e = ctl_events_drain(&s->events);
+    if (ctl_events_take_reload(&s->events) && e == CTL_NONE)
+        on_reload(s);
     if (e == CTL_NONE)
         return;
     if (s->stops == 0) {
@@ -220,6 +292,7 @@ int supervise(struct supervisor *s, int nworkers)
         on_events(s);
         int64_t now = clock_ms();
         workers_reap(s, now);
+        reap_draining(s);
         if (s->tick != NULL && s->stops == 0)
             s->tick(s, now);
         workers_respawn(s, now);

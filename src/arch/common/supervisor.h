@@ -55,6 +55,12 @@ struct supervisor {
     int tick_ms;
     void (*tick)(struct supervisor *s, int64_t now);
     void (*before_spawn)(void *arg, int index);
+    /* Reload (SIGHUP): listen, port and implicit_tls_port cannot change
+     * (RELOAD_FIXED_LISTENERS, ftpd/generation.h) when set; reloaded()
+     * runs in the master after a reload, srv being the new generation.
+     * May be NULL. */
+    unsigned reload_fixed;
+    void (*reloaded)(void *arg, const struct ftpd_server *srv);
 
     /* The master's state. */
     struct worker *w;
@@ -63,6 +69,11 @@ struct supervisor {
     int stops;  /* stop signals received */
     struct respawn_guard guard;
     struct ctl_events events;
+    /* Workers of older generations, told to leave after their sessions
+     * (a reload): reaped, counted alive, signalled on a stop, never
+     * respawned. */
+    pid_t *draining;
+    int ndraining, capdraining;
 };
 
 /* Fork nworkers workers and supervise them until stopped and all are gone.
@@ -86,6 +97,10 @@ void workers_reap(struct supervisor *s, int64_t now);
 /* Fork a worker into every slot below target that has none, unless the
  * crash-loop guard pauses respawning. */
 void workers_respawn(struct supervisor *s, int64_t now);
+/* Reload: every running worker is sent SIGHUP (it stops accepting, serves
+ * its sessions to their end and exits) and moves to the draining list; its
+ * slot is respawned at once, on s->srv (the new generation). */
+void workers_renew(struct supervisor *s);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);

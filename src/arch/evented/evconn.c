@@ -39,6 +39,7 @@
 
 #include "arch/common/prologue.h"
 #include "arch/evented/workpool.h"
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
@@ -50,6 +51,7 @@
 
 struct evconn {
     struct evserver *es;
+    const struct ftpd_server *srv; /* the generation it started under, counted */
     struct evconn *prev, *next;
     ev_io io;
     ev_timer idle;
@@ -77,7 +79,7 @@ _Static_assert(FTPD_LINE_MAX <= UINT16_MAX, "deferred_len holds a line's length"
 
 static void evserver_maybe_done(struct evserver *es)
 {
-    if (es->stopping && es->nconns == 0 && !es->stopped) {
+    if ((es->stopping || es->draining) && es->nconns == 0 && !es->stopped) {
         es->stopped = true;
         ev_break(es->loop, EVBREAK_ALL);
     }
@@ -118,6 +120,7 @@ static void conn_close(struct evconn *c)
         es->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    generation_release(c->srv);
     free(c);
     es->nconns--;
     evserver_maybe_done(es);
@@ -228,7 +231,7 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
 static void conn_end_delay(struct evconn *c)
 {
     c->delaying = false;
-    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)c->srv->cfg->idle_timeout;
     ev_timer_again(c->es->loop, &c->idle);
     conn_step(c, session_delay_done(c->session, &c->out), NULL, 0);
 }
@@ -327,11 +330,11 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
  * after AUTH is dropped, never run as a command. */
 static int conn_start_tls(struct evconn *c)
 {
-    const struct ftpd_config *cfg = c->es->srv->cfg;
+    const struct ftpd_config *cfg = c->srv->cfg;
     c->start_tls = false;
     linebuf_free(&c->in);
     linebuf_init(&c->in);
-    if (tls_wrap_control(&c->arrival.ctrl, c->es->srv->tls) < 0) {
+    if (tls_wrap_control(&c->arrival.ctrl, c->srv->tls) < 0) {
         log_info("%s TLS: %s", session_peer_name(c->session), strerror(errno));
         return -1;
     }
@@ -350,7 +353,7 @@ static void conn_tls_check_done(struct evconn *c)
     if (!c->tls_handshaking || stream_handshake(&c->arrival.ctrl) != STREAM_OK)
         return;
     c->tls_handshaking = false;
-    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)c->srv->cfg->idle_timeout;
     ev_timer_again(c->es->loop, &c->idle);
 }
 
@@ -518,6 +521,7 @@ static void conn_free_early(struct evconn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     buf_free(&c->out);
+    generation_release(c->srv);
     free(c);
     es->nconns--;
     evserver_maybe_done(es);
@@ -528,10 +532,10 @@ static void conn_free_early(struct evconn *c)
 static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
-    const struct ftpd_config *cfg = es->srv->cfg;
+    const struct ftpd_config *cfg = c->srv->cfg;
     enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
     if (pre == PROLOGUE_DONE)
-        pre = prologue_implicit_tls(&c->arrival, es->srv);
+        pre = prologue_implicit_tls(&c->arrival, c->srv);
     switch (pre) {
     case PROLOGUE_DONE:
         break;
@@ -550,7 +554,7 @@ static void conn_prologue(struct evconn *c)
         conn_free_early(c); /* refused: the 421 is written, the stream closed */
         return;
     }
-    c->session = prologue_session(&c->arrival, es->srv, es->adm, &c->out);
+    c->session = prologue_session(&c->arrival, c->srv, es->adm, &c->out);
     if (c->session == NULL) {
         conn_free_early(c);
         return;
@@ -584,6 +588,8 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
         return;
     }
     c->es = es;
+    /* Reload: the settings of the generation current now, until it ends. */
+    c->srv = generation_acquire(es->srv);
     arrival_init(&c->arrival, fd, peer);
     buf_init(&c->out, 0);
     c->write_ev = EV_WRITE;
@@ -591,7 +597,7 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(es->srv->cfg);
+    c->idle.repeat = (ev_tstamp)evconn_pregreet_timeout(c->srv->cfg);
     c->idle.data = c;
     ev_timer_again(es->loop, &c->idle);
     c->next = es->conns;

@@ -31,6 +31,8 @@ struct evserver {
     pid_t pid;
     bool stopping; /* graceful stop: no new connections or commands */
     bool stopped;  /* the loop is ending */
+    bool draining; /* reload (a hybrid worker): no new connections; the
+                      loop ends when the last one closes */
     struct evconn *conns;
     int nconns;
     struct listing_cache *listing_cache; /* shared by the loop's sessions; NULL: off */
