@@ -212,14 +212,17 @@ class Server:
     """One ftpd process whose stderr is drained into self.lines."""
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
-                 arch=None, nofile=None, fsize=None):
+                 arch=None, nofile=None, fsize=None, listen_flag=True):
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
             raise RuntimeError('FTPD_BIN=%s is not an executable' % FTPD_BIN)
         self.listen = [a.strip() for a in listen.split(',') if a.strip()]
-        self.args = [FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
-                     '--port', '0', '--root', root, '--log-level', 'debug']
+        # listen_flag=False: the addresses come from the config file (where
+        # a reload may change them); `listen` still says which to wait for.
+        self.args = [FTPD_BIN, '--arch', arch or FTPD_ARCH]
+        self.args += ['--listen', listen] if listen_flag else []
+        self.args += ['--port', '0', '--root', root, '--log-level', 'debug']
         if config_path:
             self.args += ['--config', config_path]
         self.args += list(extra_args)

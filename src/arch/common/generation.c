@@ -98,9 +98,10 @@ struct generations *generations_new(const struct ftpd_server *first, bool reusep
     return g;
 }
 
-static void generation_free(struct generation *gen)
+static void generation_free(struct generation *gen, const char *when)
 {
-    log_debug("generation %u freed: its last session ended", gen->number);
+    if (gen->number > 0)
+        log_debug("generation %u freed %s", gen->number, when);
     if (gen->owned) {
         users_free((struct users *)gen->srv.users);
         tls_context_free((struct tls_context *)gen->srv.tls);
@@ -116,7 +117,10 @@ void generations_free(struct generations *g)
         return;
     struct generation *gen = atomic_load(&g->current);
     net_close_all(gen->srv.listeners, gen->srv.nlisteners);
-    generation_release(&gen->srv);
+    /* Not 1: sessions still run after a second stop signal, and the
+     * process exits right after; they keep what they use. */
+    if (atomic_fetch_sub(&gen->refs, 1) == 1)
+        generation_free(gen, "at exit");
     free(g);
 }
 
@@ -136,7 +140,7 @@ void generation_release(const struct ftpd_server *view)
 {
     struct generation *gen = view->gen;
     if (gen != NULL && atomic_fetch_sub_explicit(&gen->refs, 1, memory_order_acq_rel) == 1)
-        generation_free(gen);
+        generation_free(gen, "(no longer current, its last session ended)");
 }
 
 const struct ftpd_server *generations_current(const struct generations *g)
@@ -316,8 +320,8 @@ int generation_reload(struct generations *g, unsigned fixed, struct reload *out)
     gen->owned = true;
     if (take_listeners(g, old, gen, err, sizeof err) < 0) {
         log_error("reload: %s; still running the previous configuration", err);
-        gen->number = 0;
-        generation_free(gen);
+        gen->number = 0; /* never in use: not worth a line */
+        generation_free(gen, "");
         return -1;
     }
     for (int j = 0; j < old->srv.nlisteners; j++) {
@@ -351,6 +355,10 @@ void generations_close_listeners(struct generations *g)
 
 void reload_close_removed(struct reload *r)
 {
+    /* Shut down first: worker processes of older generations may hold
+     * copies (prefork, hybrid); from now on the kernel refuses connections
+     * to the address for all of them. */
+    net_stop_listening(r->removed, r->nremoved);
     net_close_all(r->removed, r->nremoved);
     r->nremoved = 0;
 }
