@@ -93,6 +93,21 @@ START_TEST(test_failed_reload_changes_nothing)
     strcpy(next_cfg.root, "/nonexistent/ftpd-root");
     ck_assert_int_eq(generation_reload(g, 0, &rl), -1);
     ck_assert_ptr_eq(generations_current(g), before);
+    /* So do a users file and a certificate that do not load. */
+    next_cfg = first_cfg;
+    strcpy(next_cfg.users_file, "/nonexistent/ftpd-users");
+    ck_assert_int_eq(generation_reload(g, 0, &rl), -1);
+    next_cfg = first_cfg;
+    next_cfg.tls = TLS_OPTIONAL;
+    strcpy(next_cfg.tls_cert_file, "/nonexistent/ftpd-cert.pem");
+    ck_assert_int_eq(generation_reload(g, 0, &rl), -1);
+    ck_assert_ptr_eq(generations_current(g), before);
+    /* An address that cannot be bound: nothing opened stays open. */
+    next_cfg = first_cfg;
+    strcpy(next_cfg.listen[1], "192.0.2.1"); /* TEST-NET-1: not ours */
+    next_cfg.nlisten = 2;
+    ck_assert_int_eq(generation_reload(g, 0, &rl), -1);
+    ck_assert_ptr_eq(generations_current(g), before);
     finish(g);
 }
 END_TEST
