@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -34,6 +36,12 @@ struct hybrid {
     struct ftpd_server master; /* the master's copy: its fds closed once
                                   the first workers run (reuseport) */
     struct admission *adm;
+    /* reuseport: workers that have bound their own set so far (shared
+     * memory), and the count a reload waits for before the old workers
+     * close theirs (new_workers_ready). */
+    atomic_uint *bound;
+    unsigned bound_wanted;
+    int nworkers;
 };
 
 static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
@@ -75,6 +83,7 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
                       strerror(errno));
             return 1;
         }
+        atomic_fetch_add(h->bound, 1);
     }
     opts.listeners = own;
     opts.stop_listeners = true; /* ours alone */
@@ -99,15 +108,37 @@ static void hybrid_started(void *arg)
     }
 }
 
+/* Reload with reuseport: an old worker shuts its own sockets down when
+ * told to drain; first every new worker must have bound its own, or the
+ * kernel would refuse connections for a moment. */
+static void hybrid_reloaded(void *arg, const struct ftpd_server *srv)
+{
+    struct hybrid *h = arg;
+    h->bound_wanted = atomic_load(h->bound) + (unsigned)h->nworkers;
+}
+
+static bool hybrid_new_workers_ready(void *arg)
+{
+    struct hybrid *h = arg;
+    return atomic_load(h->bound) >= h->bound_wanted;
+}
+
 int arch_hybrid_run(const struct ftpd_server *srv)
 {
     /* Before forking: one MAP_SHARED table, so max_clients and max_per_ip
      * hold across all workers. */
     struct hybrid h = {.master = *srv};
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (h.adm == NULL)
+    h.bound =
+        mmap(NULL, sizeof *h.bound, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (h.adm == NULL || h.bound == MAP_FAILED) {
+        log_error("hybrid set-up failed: %s", strerror(errno));
+        admission_free(h.adm);
         return 1;
+    }
+    atomic_init(h.bound, 0);
     int n = worker_count(srv->cfg);
+    h.nworkers = n;
     log_info("hybrid: %d workers, %s listeners", n,
              srv->cfg->hybrid_reuseport ? "SO_REUSEPORT" : "shared");
     struct supervisor sup = {
@@ -121,9 +152,12 @@ int arch_hybrid_run(const struct ftpd_server *srv)
          * its own set, which a new worker could not take over: the
          * listeners stay as they are until a restart. */
         .reload_fixed = srv->cfg->hybrid_reuseport ? RELOAD_FIXED_LISTENERS : 0,
+        .reloaded = hybrid_reloaded,
+        .new_workers_ready = srv->cfg->hybrid_reuseport ? hybrid_new_workers_ready : NULL,
     };
     int rc = supervise(&sup, n);
     admission_log_refusals(h.adm); /* every worker's, from the shared table */
     admission_free(h.adm);
+    munmap(h.bound, sizeof *h.bound);
     return rc;
 }

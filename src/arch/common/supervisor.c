@@ -129,7 +129,7 @@ static void reap_draining(struct supervisor *s)
 {
     for (int i = 0; i < s->ndraining;) {
         int status;
-        pid_t r = waitpid(s->draining[i], &status, WNOHANG);
+        pid_t r = waitpid(s->draining[i].pid, &status, WNOHANG);
         if (r == 0 || (r < 0 && errno == EINTR)) {
             i++;
             continue;
@@ -143,7 +143,7 @@ static void reap_draining(struct supervisor *s)
     }
 }
 
-void workers_renew(struct supervisor *s)
+void workers_renew(struct supervisor *s, int64_t now)
 {
     int renewed = 0;
     for (int i = 0; i < s->target; i++) {
@@ -152,7 +152,7 @@ void workers_renew(struct supervisor *s)
             continue;
         if (s->ndraining == s->capdraining) {
             int cap = s->capdraining > 0 ? 2 * s->capdraining : 16;
-            pid_t *d = realloc(s->draining, (size_t)cap * sizeof *d);
+            struct drainer *d = realloc(s->draining, (size_t)cap * sizeof *d);
             if (d == NULL) {
                 log_error("reload: worker %d keeps its configuration: %s", i, strerror(errno));
                 continue;
@@ -160,14 +160,36 @@ void workers_renew(struct supervisor *s)
             s->draining = d;
             s->capdraining = cap;
         }
-        if (kill(w->pid, SIGHUP) < 0 && errno != ESRCH)
-            log_warn("kill %ld: %s", (long)w->pid, strerror(errno));
-        s->draining[s->ndraining++] = w->pid;
+        s->draining[s->ndraining++] = (struct drainer){.pid = w->pid};
         w->pid = -1; /* respawned on the new generation */
         renewed++;
     }
-    if (renewed > 0)
-        log_info("reload: %d workers drain their sessions, new ones start", renewed);
+    if (renewed == 0)
+        return;
+    log_info("reload: %d workers drain their sessions, new ones start", renewed);
+    s->drain_wait_since = now > 0 ? now : 1;
+    if (s->new_workers_ready == NULL)
+        workers_tell_draining(s, now);
+}
+
+void workers_tell_draining(struct supervisor *s, int64_t now)
+{
+    if (s->drain_wait_since == 0)
+        return;
+    bool ready = s->new_workers_ready == NULL || s->new_workers_ready(s->arg);
+    if (!ready && now - s->drain_wait_since < DRAIN_WAIT_MAX_MS)
+        return;
+    if (!ready)
+        log_warn("reload: the new workers are not all listening after %d ms; draining the old "
+                 "ones anyway",
+                 DRAIN_WAIT_MAX_MS);
+    for (int i = 0; i < s->ndraining; i++) {
+        struct drainer *d = &s->draining[i];
+        if (!d->told && kill(d->pid, SIGHUP) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)d->pid, strerror(errno));
+        d->told = true;
+    }
+    s->drain_wait_since = 0;
 }
 
 /* SIGHUP in the master: the new generation, then new workers on it. */
@@ -180,7 +202,7 @@ static void on_reload(struct supervisor *s)
     s->srv = rl.srv;
     if (s->reloaded != NULL)
         s->reloaded(s->arg, rl.srv);
-    workers_renew(s);
+    workers_renew(s, clock_ms());
     /* The old workers keep their copies of removed listeners until they
      * exit; they no longer accept on them. */
     reload_close_removed(&rl);
@@ -230,8 +252,8 @@ void workers_signal(const struct supervisor *s, int sig)
             log_warn("kill %ld: %s", (long)s->w[i].pid, strerror(errno));
     }
     for (int i = 0; i < s->ndraining; i++) {
-        if (kill(s->draining[i], sig) < 0 && errno != ESRCH)
-            log_warn("kill %ld: %s", (long)s->draining[i], strerror(errno));
+        if (kill(s->draining[i].pid, sig) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)s->draining[i].pid, strerror(errno));
     }
 }
 
@@ -264,6 +286,7 @@ static void on_events(struct supervisor *s)
     else if (e == CTL_KILL)
         log_info("killing workers");
     workers_signal(s, e == CTL_KILL ? SIGKILL : SIGTERM);
+    s->drain_wait_since = 0;                              /* the draining ones stop too */
     s->stops = s->events.stops > 0 ? s->events.stops : 2; /* 2: the fd failed */
 }
 
@@ -285,7 +308,10 @@ int supervise(struct supervisor *s, int nworkers)
         /* Wake up now and then to retry a worker that could not be forked
          * or whose respawn was paused. */
         struct pollfd pfd = {.fd = s->events.fd, .events = POLLIN};
-        if (poll(&pfd, 1, s->tick_ms > 0 ? s->tick_ms : 1000) < 0 && errno != EINTR) {
+        int wait_ms = s->drain_wait_since != 0 ? DRAIN_WAIT_TICK_MS
+                      : s->tick_ms > 0         ? s->tick_ms
+                                               : 1000;
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             break;
         }
@@ -296,6 +322,7 @@ int supervise(struct supervisor *s, int nworkers)
         if (s->tick != NULL && s->stops == 0)
             s->tick(s, now);
         workers_respawn(s, now);
+        workers_tell_draining(s, now);
     }
     workers_free(s);
     ctl_events_close(&s->events);
