@@ -518,20 +518,23 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
                  cfg->tls_cert_file,
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
-    /* Reload (SIGHUP): generation 1 is what was just loaded; the
-     * listeners belong to the generations from here on. */
+    /* Reload (SIGHUP): generation 1 is what was just loaded; the root,
+     * the accounts, the TLS context and the listeners belong to the
+     * generations from here on. */
     srv.gens = generations_new(&srv, srv.cfg->hybrid_reuseport && arch->reuseport_listeners,
                                reread_config, (void *)cli);
-    int status = srv.gens != NULL ? arch->run(&srv) : EXIT_FAILURE;
-
-    if (srv.gens != NULL)
-        generations_free(srv.gens);
-    else
+    if (srv.gens == NULL) {
         net_close_all(srv.listeners, srv.nlisteners);
+        rate_share_free(srv.rate_total);
+        tls_context_free(tls);
+        users_free(users);
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
+    int status = arch->run(&srv);
+
+    generations_free(srv.gens);
     rate_share_free(srv.rate_total);
-    tls_context_free(tls);
-    users_free(users);
-    close(srv.root_fd);
     return status;
 }
 

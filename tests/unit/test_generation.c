@@ -53,8 +53,7 @@ static struct generations *start(void)
 
 static void finish(struct generations *g)
 {
-    generations_free(g); /* closes the current listeners */
-    close(srv.root_fd);
+    generations_free(g); /* closes the current listeners, and the root (generation 1's) */
 }
 
 START_TEST(test_session_keeps_its_generation)

@@ -29,9 +29,9 @@
  * 0 with *out filled, or -1 with the reason in err ("FILE:LINE: ..."). */
 typedef int (*config_reader)(void *arg, struct ftpd_config *out, char *err, size_t errlen);
 
-/* main(): generation 1 from main's server view (whose config, root, users
- * and TLS context main still owns and frees after the back-end returns;
- * the listeners pass to the generations, see generations_free). reuseport:
+/* main(): generation 1 from main's server view, taking over its root,
+ * accounts, TLS context (freed with generation 1) and listeners (the
+ * current ones closed by generations_free); the config is copied. reuseport:
  * listeners opened by a reload get SO_REUSEPORT, as main's did. */
 struct generations *generations_new(const struct ftpd_server *first, bool reuseport,
                                     config_reader read, void *arg);

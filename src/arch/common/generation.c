@@ -33,7 +33,6 @@
 struct generation {
     atomic_uint refs;
     unsigned number;
-    bool owned; /* root, users, TLS context are ours (not main's) */
     struct ftpd_config cfg;
     /* Each listener's configured address (its port as configured: 0 keeps
      * the port the kernel picked), by which a reload matches it. */
@@ -102,12 +101,10 @@ static void generation_free(struct generation *gen, const char *when)
 {
     if (gen->number > 0)
         log_debug("generation %u freed %s", gen->number, when);
-    if (gen->owned) {
-        users_free((struct users *)gen->srv.users);
-        tls_context_free((struct tls_context *)gen->srv.tls);
-        if (gen->srv.root_fd >= 0)
-            close(gen->srv.root_fd);
-    }
+    users_free((struct users *)gen->srv.users);
+    tls_context_free((struct tls_context *)gen->srv.tls);
+    if (gen->srv.root_fd >= 0)
+        close(gen->srv.root_fd);
     free(gen);
 }
 
@@ -317,7 +314,6 @@ int generation_reload(struct generations *g, unsigned fixed, struct reload *out)
         free(gen);
         return -1;
     }
-    gen->owned = true;
     if (take_listeners(g, old, gen, err, sizeof err) < 0) {
         log_error("reload: %s; still running the previous configuration", err);
         gen->number = 0; /* never in use: not worth a line */
