@@ -191,6 +191,7 @@ class ReloadTest(unittest.TestCase):
         self.assertTrue(server.alive())
         self.assertEqual(server.stop(10), 0)
         self.assertFalse(server.killed)
+        self.assertEqual(server.sanitizer_reports(), [])
 
 
 if __name__ == '__main__':
