@@ -1,9 +1,10 @@
 """Reload (SIGHUP) on every back-end, with one server start: a new banner,
-writes allowed and a new account reach the sessions that start after the
-reload while a session opened before keeps its settings (it still may not
-write) and goes on working; a broken configuration is logged and the
-server goes on with the last good one; a listen address added is served,
-and refused again once removed, while the one that stays keeps its port.
+writes allowed, FTPS turned on and a new account reach the sessions that
+start after the reload while a session opened before keeps its settings
+(it still may not write, nor AUTH TLS) and goes on working; a broken
+configuration is logged and the server goes on with the last good one; a
+listen address added is served, and refused again once removed, while the
+one that stays keeps its port; a new certificate reaches new sessions.
 
 On serial, which serves one session at a time, a reload read during a
 session takes effect when it ends: the old session finishes first. On
@@ -14,8 +15,10 @@ banner."""
 import os
 import re
 import shutil
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -38,6 +41,20 @@ SESSIONS_IN_ONE_PROCESS = FTPD_ARCH in ('thread', 'threadpool', 'reactor')
 # listeners: a change is logged as needing a restart.
 FIXED_LISTENERS = (VARIANT_CONFIG.get('hybrid_balance') == 'reuseport'
                    or VARIANT_CONFIG.get('threadpool_dispatch') == 'accept')
+
+
+OPENSSL = shutil.which('openssl')
+
+
+def make_cert(directory, name):
+    """A self-signed P-256 certificate whose subject names `name`."""
+    cert = os.path.join(directory, name + '.pem')
+    key = os.path.join(directory, name + '.key')
+    subprocess.run([OPENSSL, 'req', '-x509', '-newkey', 'ec', '-pkeyopt',
+                    'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
+                    '-days', '2', '-subj', '/CN=' + name],
+                   check=True, capture_output=True, timeout=30)
+    return dict(tls='optional', tls_cert_file=cert, tls_key_file=key)
 
 
 def hash_password(password):
@@ -91,6 +108,17 @@ class ReloadTest(unittest.TestCase):
             c.close()
             time.sleep(0.05)
 
+    def server_cert(self, c):
+        """AUTH TLS on session c; the DER certificate the server shows."""
+        self.assertEqual(c.cmd('AUTH TLS').code, 234)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        tls = ctx.wrap_socket(c.sock)
+        der = tls.getpeercert(binary_form=True)
+        tls.close()
+        return der
+
     def refused(self, host, port):
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
@@ -117,15 +145,17 @@ class ReloadTest(unittest.TestCase):
         old.login()
         self.assertEqual(old.cmd('MKD before').code, 550)
 
-        # 1. A new banner, writes for anonymous, a new account, a second
-        # address, and a key that needs a restart.
+        # 1. A new banner, writes for anonymous, FTPS, a new account, a
+        # second address, and a key that needs a restart.
+        tls1 = make_cert(self.tmp, 'ftpd-reload-one') if OPENSSL else {}
         self.write_users('alice', 'bob')
         self.write_conf(banner=NEW_BANNER, write_enable='yes', anonymous_write='yes',
-                        listen='127.0.0.1, 127.0.0.2', max_clients=1000)
+                        listen='127.0.0.1, 127.0.0.2', max_clients=1000, **tls1)
         mark = self.hup(server)
         if SERIAL:  # the session runs on, untouched; the reload waits for its end
             self.assertEqual(old.cmd('NOOP').code, 200)
             self.assertEqual(old.cmd('MKD during').code, 550)
+            self.assertEqual(old.cmd('AUTH TLS').code, 502)  # FTPS was off
             self.assertEqual(old.cmd('QUIT').code, 221)
             old.close()
         self.wait_log(server, r'reload: generation 2 in use for new sessions', mark)
@@ -144,11 +174,16 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(anon.cmd('QUIT').code, 221)
         anon.close()
         self.assertTrue(os.path.isdir(os.path.join(self.root, 'after')))
+        if OPENSSL:
+            c = self.fresh('127.0.0.1', port, NEW_BANNER)
+            self.assertIn(b'ftpd-reload-one', self.server_cert(c))
+            c.close()
 
         if not SERIAL:  # the old session: still working, still read-only
             self.assertEqual(old.cmd('NOOP').code, 200)
             self.assertEqual(old.cmd('PWD').code, 257)
             self.assertEqual(old.cmd('MKD during').code, 550)
+            self.assertEqual(old.cmd('AUTH TLS').code, 502)  # FTPS was off
             mark_quit = server.log_mark()
             self.assertEqual(old.cmd('QUIT').code, 221)
             old.close()
@@ -177,7 +212,9 @@ class ReloadTest(unittest.TestCase):
         kept.close()
 
         # 3. The second address removed: refused; the first keeps its port.
-        self.write_conf(banner=THIRD_BANNER)
+        # A new certificate.
+        tls2 = make_cert(self.tmp, 'ftpd-reload-two') if OPENSSL else {}
+        self.write_conf(banner=THIRD_BANNER, **tls2)
         mark = self.hup(server)
         self.wait_log(server, r'reload: generation 3 in use for new sessions', mark)
         if port2 is not None:
@@ -185,7 +222,10 @@ class ReloadTest(unittest.TestCase):
             self.assertTrue(self.refused('127.0.0.2', port2),
                             '127.0.0.2:%d still accepts connections' % port2)
         third = self.fresh('127.0.0.1', port, THIRD_BANNER)
-        self.assertEqual(third.cmd('QUIT').code, 221)
+        if OPENSSL:
+            self.assertIn(b'ftpd-reload-two', self.server_cert(third))
+        else:
+            self.assertEqual(third.cmd('QUIT').code, 221)
         third.close()
 
         self.assertTrue(server.alive())
