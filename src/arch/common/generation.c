@@ -223,12 +223,25 @@ static int take_listeners(const struct generations *g, const struct generation *
             }
             return -1;
         }
-        char addr[SOCKADDR_STR_MAX];
-        sockaddr_str(&srv->listeners[i].addr, addr, sizeof addr);
-        log_info("%s %s", i < gen->cfg.nlisten ? "listening on" : "implicit FTPS on", addr);
     }
     srv->nlisteners = n;
     return 0;
+}
+
+/* The listeners of gen that old did not have, as main() logs them at
+ * start ("listening on ADDR:PORT", which scripts and tests read). */
+static void log_added(const struct generation *old, const struct generation *gen)
+{
+    for (int i = 0; i < gen->srv.nlisteners; i++) {
+        bool kept = false;
+        for (int j = 0; j < old->srv.nlisteners; j++)
+            kept |= same_spec(&gen->spec[i], &old->spec[j]);
+        if (kept)
+            continue;
+        char addr[SOCKADDR_STR_MAX];
+        sockaddr_str(&gen->srv.listeners[i].addr, addr, sizeof addr);
+        log_info("%s %s", i < gen->cfg.nlisten ? "listening on" : "implicit FTPS on", addr);
+    }
 }
 
 /* Everything a session shares, from gen->cfg. 0, or -1 with err naming
@@ -320,6 +333,7 @@ int generation_reload(struct generations *g, unsigned fixed, struct reload *out)
         generation_free(gen, "");
         return -1;
     }
+    log_added(old, gen);
     for (int j = 0; j < old->srv.nlisteners; j++) {
         bool kept = false;
         for (int i = 0; i < gen->srv.nlisteners; i++)
