@@ -24,6 +24,7 @@
 #include "ftpd/config.h"
 #include "ftpd/config_file.h"
 #include "ftpd/listen_adopt.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/pidfile.h"
@@ -258,6 +259,28 @@ static int build_config(const struct cli *cli, struct ftpd_config *cfg)
         return EXIT_FAILURE;
     }
     return 0;
+}
+
+/* Reload (SIGHUP): the configuration again, as build_config() made it
+ * (defaults, the same file, the same flags, the checks), the reason in err
+ * instead of on stderr. */
+static int reread_config(void *arg, struct ftpd_config *cfg, char *err, size_t errlen)
+{
+    const struct cli *cli = arg;
+    config_defaults(cfg);
+    if (cli->config_path != NULL && config_load_file(cfg, cli->config_path, NULL, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < NFLAG_KEYS; i++) {
+        if (cli->values[i] != NULL &&
+            config_set(cfg, flag_keys[i].key, cli->values[i], err, errlen) != 0)
+            return -1;
+    }
+    if (arch_find(cfg->arch) == NULL) {
+        snprintf(err, errlen, "%s: key 'arch': unknown arch '%s'",
+                 cli->config_path != NULL ? cli->config_path : "--arch", cfg->arch);
+        return -1;
+    }
+    return config_validate(cfg, err, errlen);
 }
 
 /* build_config() checked the name against the registry, so this finds it. */
@@ -512,7 +535,8 @@ static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *dr
     return 0;
 }
 
-static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct exec_plan *exec)
+static int serve(const struct cli *cli, const struct ftpd_config *cfg, const struct arch *arch,
+                 struct exec_plan *exec)
 {
     struct ftpd_server srv = {.cfg = cfg, .root_fd = -1, .exec = exec};
     /* Started by a live upgrade: the old generation waits on this for our
@@ -528,9 +552,9 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct 
     srv.root_fd = open_root(cfg->root);
     if (srv.root_fd < 0)
         return EXIT_FAILURE;
-    /* Loaded once, read-only from here on, shared by every thread and
-     * inherited by every process. Issue 12 (SIGHUP) plugs in here: load a
-     * new table and hand it to the sessions that start afterwards. */
+    /* Read-only from here on, shared by every thread and inherited by
+     * every process; a reload (SIGHUP) loads a new table for the sessions
+     * that start afterwards (ftpd/generation.h). */
     struct users *users;
     if (load_users(cfg, &users) != 0) {
         close(srv.root_fd);
@@ -590,6 +614,21 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct 
         close(srv.root_fd);
         return EXIT_FAILURE;
     }
+    /* Reload (SIGHUP): generation 1 is what was just loaded; the root,
+     * the accounts, the TLS context and the listeners belong to the
+     * generations from here on. */
+    srv.gens = generations_new(&srv, srv.cfg->hybrid_reuseport && arch->reuseport_listeners,
+                               reread_config, (void *)cli);
+    if (srv.gens == NULL) {
+        pidfile_remove(cfg->pid_file);
+        net_close_all(srv.listeners, srv.nlisteners);
+        net_close_all(srv.worker_sets, srv.nworker_sets);
+        rate_share_free(srv.rate_total);
+        tls_context_free(tls);
+        users_free(users);
+        close(srv.root_fd);
+        return EXIT_FAILURE;
+    }
     if (exec == NULL && upgrade_channel >= 0) { /* no plan: no back-end reports */
         upgrade_report_ready(upgrade_channel);
         close(upgrade_channel);
@@ -598,12 +637,9 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch, struct 
     int status = arch->run(&srv);
 
     pidfile_remove(cfg->pid_file);
-    net_close_all(srv.listeners, srv.nlisteners);
+    generations_free(srv.gens);
     net_close_all(srv.worker_sets, srv.nworker_sets); /* those hybrid did not take */
     rate_share_free(srv.rate_total);
-    tls_context_free(tls);
-    users_free(users);
-    close(srv.root_fd);
     return status;
 }
 
@@ -642,5 +678,5 @@ int main(int argc, char **argv)
     /* The program path for SIGUSR2, resolved now: the file may be
      * replaced by then, which is the point of an upgrade. */
     struct exec_plan exec;
-    return serve(&cfg, arch, upgrade_plan_init(&exec, argv) == 0 ? &exec : NULL);
+    return serve(&cli, &cfg, arch, upgrade_plan_init(&exec, argv) == 0 ? &exec : NULL);
 }

@@ -60,6 +60,10 @@ struct reactor_opts {
      * socket on which the loop takes sessions from the generation it
      * replaces, made by this generation's main process; -1: none. */
     int handover_fd;
+    /* A SIGHUP means: stop accepting, finish the sessions, end the loop (a
+     * hybrid worker, replaced by its master on a reload); else reload in
+     * place (the reactor). */
+    bool drain_on_reload;
 };
 int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts);
 

@@ -34,6 +34,7 @@
 #include "arch/backends.h"
 #include "arch/common/supervisor.h"
 #include "arch/evented/handover.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 
 struct hybrid {
@@ -61,6 +62,7 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
         .stop_listeners = false,     /* shared sockets: the master stops them */
         .hand_over = handover_start, /* idle sessions move to the new generation */
         .handover_fd = h->handover_fd,
+        .drain_on_reload = true, /* the master starts new workers on a reload */
     };
     if (!h->reuseport)
         return reactor_loop(srv, &opts);
@@ -69,15 +71,16 @@ static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
      * worker i on set i of the master's worker_sets. The other sets are
      * closed here (the master keeps them). */
     int nl = srv->nlisteners;
+    const struct ftpd_server *m = &h->master; /* a reload's view has no sets */
     const struct listener *own =
-        index == 0 ? srv->listeners : srv->worker_sets + (size_t)(index - 1) * (size_t)nl;
+        index == 0 ? srv->listeners : m->worker_sets + (size_t)(index - 1) * (size_t)nl;
     for (int i = 0; i < nl; i++) {
         if (index != 0)
             close(srv->listeners[i].fd);
     }
-    for (int k = 0; k < srv->nworker_sets; k++) {
+    for (int k = 0; k < m->nworker_sets; k++) {
         if (k / nl != index - 1)
-            close(srv->worker_sets[k].fd);
+            close(m->worker_sets[k].fd);
     }
     opts.listeners = own;
     opts.stop_listeners = true; /* its set: no other worker accepts on it */
@@ -161,8 +164,11 @@ int arch_hybrid_run(const struct ftpd_server *srv)
      * over go to whichever worker accepts them. */
     h.handover_fd = handover_listen_logged();
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
-    if (h.adm == NULL)
+    if (h.adm == NULL) {
+        if (h.handover_fd >= 0)
+            close(h.handover_fd);
         return 1;
+    }
     int n = worker_count(srv->cfg);
     h.reuseport = srv->cfg->hybrid_reuseport && listeners_allow_reuseport(srv);
     if (h.reuseport && make_worker_sets(&h, n) < 0) {
@@ -175,6 +181,11 @@ int arch_hybrid_run(const struct ftpd_server *srv)
         .worker = hybrid_worker,
         .arg = &h,
         .adm = h.adm,
+        /* Reload: nginx-style, new workers on the new generation while the
+         * old ones drain (workers_renew). With reuseport the master's sets
+         * stay as they are (worker i of either generation accepts on set
+         * i): a change of listen addresses waits for a restart. */
+        .reload_fixed = h.reuseport ? RELOAD_FIXED_LISTENERS : 0,
     };
     int rc = supervise(&sup, n);
     if (h.reuseport) {

@@ -72,6 +72,15 @@ static void before_spawn(void *arg, int index)
 }
 
 /* Ask up to n idle workers to leave, the highest slots first. */
+/* After a reload: the master refuses from the new listeners' queues. */
+static void prefork_reloaded(void *arg, const struct ftpd_server *srv)
+{
+    struct prefork *pf = arg;
+    pf->guard.listeners = srv->listeners;
+    pf->guard.nlisteners = srv->nlisteners;
+    backlog_guard_idle(&pf->guard); /* samples of the old queues */
+}
+
 static int retire_idle(struct supervisor *s, struct prefork *pf, int n)
 {
     int retired = 0;
@@ -161,6 +170,9 @@ int arch_prefork_run(const struct ftpd_server *srv)
         .tick_ms = PREFORK_TICK_MS,
         .tick = prefork_tick,
         .before_spawn = before_spawn,
+        /* Reload: new workers on the new generation; the old ones leave
+         * between sessions (serial_loop), as retired ones do. */
+        .reloaded = prefork_reloaded,
     };
     int rc = supervise(&sup, n);
     admission_log_refusals(pf.adm);

@@ -20,10 +20,13 @@
 #include "arch/backends.h"
 #include "arch/blocking/blocking.h"
 #include "arch/common/upgrade.h"
+#include "arch/common/reload.h"
 #include "ftpd/log.h"
 
 struct process_state {
     const struct ftpd_server *srv;
+    const struct ftpd_server *cur; /* the current generation (reload) */
+    struct accept_poll *ap;
     struct admission *adm;
     struct ctl_events events;
     pid_t *child; /* child[slot]: the pid serving admission slot `slot` */
@@ -32,8 +35,8 @@ struct process_state {
 static _Noreturn void child_main(struct process_state *ps, struct arrival *a)
 {
     const struct ftpd_server *srv = ps->srv;
-    for (int i = 0; i < srv->nlisteners; i++)
-        close(srv->listeners[i].fd);
+    for (int i = 0; i < ps->cur->nlisteners; i++)
+        close(ps->cur->listeners[i].fd);
     ctl_events_close(&ps->events);
     struct ctl_events events;
     if (ctl_events_open(&events, 0) < 0)
@@ -104,6 +107,10 @@ static bool on_events(struct process_state *ps)
     enum ctl_event e = ctl_events_drain(&ps->events);
     if (ps->events.reopens != reopens)
         signal_children(ps, SIGUSR1); /* each child reopens its own files */
+    /* Reload: children forked from now on inherit the new generation;
+     * running ones keep theirs. */
+    if (ctl_events_take_reload(&ps->events) && e == CTL_NONE && ps->ap != NULL)
+        reload_accept_poll(ps->ap, &ps->cur, 0);
     if (e == CTL_STOP_NOW)
         log_info("second signal: stopping sessions now");
     else if (e == CTL_KILL)
@@ -117,7 +124,7 @@ static bool on_events(struct process_state *ps)
 int arch_process_run(const struct ftpd_server *srv)
 {
     const struct ftpd_config *cfg = srv->cfg;
-    struct process_state ps = {.srv = srv};
+    struct process_state ps = {.srv = srv, .cur = srv};
     struct acceptor acc;
     if (ctl_events_open(&ps.events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
         return 1;
@@ -134,6 +141,7 @@ int arch_process_run(const struct ftpd_server *srv)
 
     struct accept_poll ap;
     accept_poll_init(&ap, &acc, srv->listeners, srv->nlisteners, ps.events.fd);
+    ps.ap = &ap;
     for (;;) {
         int fd;
         union sockaddr_any peer;
@@ -151,8 +159,9 @@ int arch_process_run(const struct ftpd_server *srv)
     log_info("%s: waiting for %d sessions", ps.events.handed_over ? "draining" : "stopping",
              admission_active(ps.adm));
     admission_log_refusals(ps.adm);
+    ps.ap = NULL; /* no reload while stopping */
     if (!ps.events.handed_over)
-        net_stop_listening(srv->listeners, srv->nlisteners);
+        net_stop_listening(ps.cur->listeners, ps.cur->nlisteners);
     while (admission_active(ps.adm) > 0) {
         struct pollfd pfd = {.fd = ps.events.fd, .events = POLLIN};
         if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)

@@ -21,6 +21,7 @@
 #include "arch/evented/evconn.h"
 #include "arch/evented/handover.h"
 #include "arch/evented/workpool.h"
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
@@ -33,6 +34,9 @@ struct reactor {
     struct evserver es; /* the connections */
     const struct reactor_opts *opts;
     struct acceptor acc;
+    /* The listeners watched: opts' at first, a reload's afterwards. */
+    struct listener listeners[FTPD_LISTEN_MAX];
+    int nlisteners;
     ev_io accept_w[FTPD_LISTEN_MAX];
     ev_timer accept_pause; /* out of descriptors: accept again later */
     struct ctl_events events;
@@ -42,7 +46,7 @@ struct reactor {
 
 static void accept_watch(struct reactor *r, bool on)
 {
-    for (int i = 0; i < r->opts->nlisteners; i++) {
+    for (int i = 0; i < r->nlisteners; i++) {
         if (on && r->accept_w[i].fd >= 0)
             ev_io_start(r->es.loop, &r->accept_w[i]);
         else
@@ -79,7 +83,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 static void on_accept_pause(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct reactor *r = w->data;
-    if (!r->es.stopping)
+    if (!r->es.stopping && !r->es.draining)
         accept_watch(r, true);
 }
 
@@ -102,7 +106,7 @@ static void stop_gracefully(struct reactor *r)
     ev_timer_stop(r->es.loop, &r->accept_pause);
     /* Never the listeners a new generation serves on (live upgrade). */
     if (r->opts->stop_listeners && !r->events.handed_over)
-        net_stop_listening(r->opts->listeners, r->opts->nlisteners);
+        net_stop_listening(r->listeners, r->nlisteners);
     if (r->es.nconns > 0) {
         ev_timer_set(&r->grace, (ev_tstamp)r->es.srv->cfg->shutdown_grace, 0.);
         ev_timer_start(r->es.loop, &r->grace);
@@ -130,10 +134,59 @@ static void drain(struct reactor *r)
     evconn_drain(&r->es);
 }
 
+/* Watch these listeners (every accept watcher stopped). */
+static void set_listeners(struct reactor *r, const struct listener *l, int n)
+{
+    r->nlisteners = n;
+    for (int i = 0; i < n; i++) {
+        r->listeners[i] = l[i];
+        /* accept4(SOCK_NONBLOCK) needs a non-blocking listener as well, or
+         * a connection reset between readiness and accept would block. */
+        if (l[i].fd >= 0)
+            net_set_nonblock(l[i].fd, true);
+        ev_io_init(&r->accept_w[i], on_accept, l[i].fd, EV_READ);
+        r->accept_w[i].data = r;
+    }
+}
+
+/* SIGHUP. The reactor: new sessions get a new generation (running ones
+ * keep theirs), listeners are added and removed. A hybrid worker
+ * (drain_on_reload): its master has started new workers on the new
+ * configuration; this one stops accepting, serves its sessions to their
+ * end with the settings they have, and its loop ends with the last one. */
+static void on_reload(struct reactor *r)
+{
+    if (r->es.stopping || r->es.draining)
+        return;
+    if (r->opts->drain_on_reload) {
+        log_info("reload: new workers take the new connections; draining %d sessions",
+                 r->es.nconns);
+        accept_watch(r, false);
+        ev_timer_stop(r->es.loop, &r->accept_pause);
+        /* The sockets are never shut down: the master keeps them for the
+         * new workers (reuseport: the new worker i accepts on set i, with
+         * the connections queued on it). */
+        evconn_drain(&r->es);
+        return;
+    }
+    struct reload rl;
+    if (r->es.srv->gens == NULL || generation_reload(r->es.srv->gens, 0, &rl) != 0)
+        return;
+    if (rl.listeners_changed) {
+        accept_watch(r, false);
+        reload_close_removed(&rl);
+        set_listeners(r, rl.srv->listeners, rl.srv->nlisteners);
+        if (!ev_is_active(&r->accept_pause))
+            accept_watch(r, true);
+    }
+}
+
 static void on_events(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct reactor *r = w->data;
     enum ctl_event e = ctl_events_drain(&r->events);
+    if (ctl_events_take_reload(&r->events) && e == CTL_NONE)
+        on_reload(r);
     if (e == CTL_DRAIN) {
         drain(r);
     } else if (e == CTL_STOP && !r->es.stopping) {
@@ -219,13 +272,7 @@ int reactor_loop(const struct ftpd_server *srv, const struct reactor_opts *opts)
         return 1;
     }
     struct ev_loop *loop = r->es.loop;
-    for (int i = 0; i < opts->nlisteners; i++) {
-        /* accept4(SOCK_NONBLOCK) needs a non-blocking listener as well, or
-         * a connection reset between readiness and accept would block. */
-        net_set_nonblock(opts->listeners[i].fd, true);
-        ev_io_init(&r->accept_w[i], on_accept, opts->listeners[i].fd, EV_READ);
-        r->accept_w[i].data = r;
-    }
+    set_listeners(r, opts->listeners, opts->nlisteners);
     accept_watch(r, true);
     ev_init(&r->accept_pause, on_accept_pause);
     r->accept_pause.data = r;

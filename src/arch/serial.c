@@ -25,6 +25,7 @@
 #include "arch/blocking/one_at_a_time.h"
 #include "arch/common/scoreboard.h"
 #include "arch/common/upgrade.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 
 /* A prefork worker checks its retire flag at least this often when idle. */
@@ -39,6 +40,36 @@ static void set_busy(const struct serial_opts *opts, int busy)
 {
     if (opts != NULL && opts->sb != NULL)
         atomic_store(&opts->sb->slot[opts->index].busy, busy);
+}
+
+/* SIGHUP, read by the loop or by the session it served, acted on between
+ * sessions. A prefork worker leaves (true): its master has started a new
+ * worker on the new generation in its slot. The serial back-end reloads in
+ * place and watches the new listeners. */
+static bool reload_between_sessions(const struct ftpd_server *srv, struct stop_state *stop,
+                                    const struct serial_opts *opts, struct accept_poll *ap,
+                                    struct one_at_a_time *refuser)
+{
+    if (stop->events == NULL || !ctl_events_take_reload(stop->events) || stop->stopping)
+        return false;
+    if (opts != NULL && opts->retirable) {
+        log_info("reload: a new worker takes the new connections; this one leaves");
+        return true;
+    }
+    struct reload rl;
+    if (srv->gens == NULL || generation_reload(srv->gens, 0, &rl) != 0)
+        return false;
+    /* Both may point into the old generation: move them to the new one. */
+    one_at_a_time_listen(refuser, rl.srv, rl.removed, rl.nremoved);
+    if (stop->owner != NULL)
+        stop->owner = rl.srv;
+    if (rl.listeners_changed) {
+        reload_close_removed(&rl);
+        int tick_ms = ap->tick_ms;
+        accept_poll_init(ap, ap->acc, rl.srv->listeners, rl.srv->nlisteners, stop->fd);
+        ap->tick_ms = tick_ms;
+    }
+    return false;
 }
 
 void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct acceptor *acc,
@@ -68,6 +99,8 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
         switch (next) {
         case NEXT_EVENT:
             stop_notice(stop);
+            if (reload_between_sessions(srv, stop, opts, &ap, &refuser))
+                goto out;
             continue;
         case NEXT_TICK:
             continue;
@@ -88,6 +121,8 @@ void serial_loop(const struct ftpd_server *srv, struct admission *adm, struct ac
             serve_blocking(srv, adm, &a, stop); /* to its end; closes fd */
         stop->fd = idle_fd;
         stop->on_notice = NULL;
+        if (reload_between_sessions(srv, stop, opts, &ap, &refuser))
+            goto out; /* busy to the end: the slot is the new worker's */
         set_busy(opts, 0);
     }
 out:

@@ -16,6 +16,7 @@
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/threads.h"
 #include "arch/common/upgrade.h"
+#include "arch/common/reload.h"
 #include "ftpd/log.h"
 
 struct session_thread {
@@ -84,6 +85,7 @@ int arch_thread_run(const struct ftpd_server *srv)
 
     struct accept_poll ap;
     accept_poll_init(&ap, &acc, srv->listeners, srv->nlisteners, events.fd);
+    const struct ftpd_server *cur = srv; /* the current generation (reload) */
     for (;;) {
         int fd;
         union sockaddr_any peer;
@@ -92,13 +94,15 @@ int arch_thread_run(const struct ftpd_server *srv)
             start_thread(&proto, &attr, fd, &peer);
         else if (next == NEXT_FAIL || stop_pending(&events))
             break;
+        else if (ctl_events_take_reload(&events)) /* new sessions get the new settings */
+            reload_accept_poll(&ap, &cur, 0);
     }
 
     /* Live upgrade: the listeners are the new generation's; the sessions
      * here finish first, up to the drain timer. */
     wait_for_handover(&events, no_sessions, adm);
     if (!events.handed_over)
-        net_stop_listening(srv->listeners, srv->nlisteners);
+        net_stop_listening(cur->listeners, cur->nlisteners);
     log_info("stopping: waiting for %d sessions", admission_active(adm));
     admission_log_refusals(adm);
     stop_broadcast_fire(&stop);

@@ -53,15 +53,18 @@
 #include "arch/blocking/parking.h"
 #include "arch/blocking/threads.h"
 #include "arch/common/backlog.h"
+#include "arch/common/reload.h"
 #include "arch/common/scoreboard.h"
 #include "arch/common/upgrade.h"
 #include "ftpd/clock.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 
 #define QUEUE_MAX 65536
 
 struct pool {
     const struct ftpd_server *srv;
+    const struct ftpd_server *cur; /* main thread: the current generation (reload) */
     struct admission *adm;
     int stop_fd;         /* the stop broadcast */
     struct acceptor acc; /* one spare fd for the whole pool */
@@ -298,6 +301,7 @@ static struct pool *pool_new(const struct ftpd_server *srv, struct admission *ad
     if (p == NULL)
         return NULL;
     p->srv = srv;
+    p->cur = srv;
     p->adm = adm;
     p->stop_fd = stop_fd;
     p->dispatch = srv->cfg->threadpool_dispatch;
@@ -381,6 +385,8 @@ static void accept_into_queue(struct pool *p, struct ctl_events *events)
             enqueue_conn(p, fd, &peer);
         else if (next == NEXT_FAIL || (next == NEXT_EVENT && stop_pending(events)))
             return;
+        else if (next == NEXT_EVENT && ctl_events_take_reload(events))
+            reload_accept_poll(&ap, &p->cur, 0); /* new sessions get the new settings */
         queued = p->dispatch == DISPATCH_EVENT ? parking_expire(p, clock_ms())
                                                : queue_expire(p, clock_ms());
     }
@@ -400,6 +406,14 @@ static void watch_backlog(struct pool *p, struct ctl_events *events, int threads
         .cfg = p->srv->cfg,
     };
     while (!stop_pending(events)) {
+        /* Reload: new sessions get the new settings. The threads poll the
+         * listeners they started with: those stay until a restart. */
+        if (ctl_events_take_reload(events)) {
+            struct reload rl;
+            if (p->srv->gens != NULL &&
+                generation_reload(p->srv->gens, RELOAD_FIXED_LISTENERS, &rl) == 0)
+                p->cur = rl.srv;
+        }
         struct pollfd pfd = {.fd = events->fd, .events = POLLIN};
         if (poll(&pfd, 1, BACKLOG_TICK_MS) < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
@@ -453,7 +467,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
         wait_for_handover(&events, p->dispatch == DISPATCH_ACCEPT ? pool_done : no_sessions,
                           p->dispatch == DISPATCH_ACCEPT ? (void *)p : (void *)adm);
     } else {
-        net_stop_listening(srv->listeners, srv->nlisteners);
+        net_stop_listening(p->cur->listeners, p->cur->nlisteners);
     }
     log_info("stopping: waiting for %d sessions", admission_active(adm));
     admission_log_refusals(adm);

@@ -29,8 +29,7 @@ static void listen_error(char *err, size_t errlen, const char *ip, int port, con
         snprintf(err, errlen, "cannot listen on %s:%d: %s", ip, port, why);
 }
 
-/* Returns the listening fd with its bound address in *addr, or -1 (errno). */
-static int listen_one(union sockaddr_any *addr, bool reuseport)
+int net_listen_one(union sockaddr_any *addr, bool reuseport)
 {
     int fd;
     if (sock_listen(addr, LISTEN_BACKLOG, reuseport ? SOCK_LISTEN_REUSEPORT : 0, &fd) != SOCK_OK)
@@ -64,7 +63,7 @@ int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listene
             net_close_all(out, i);
             return -1;
         }
-        out[i].fd = listen_one(&out[i].addr, reuseport);
+        out[i].fd = net_listen_one(&out[i].addr, reuseport);
         if (out[i].fd < 0) {
             listen_error(err, errlen, ip, port, strerror(errno));
             net_close_all(out, i);
@@ -95,7 +94,7 @@ int net_listen_again(const struct listener *in, int n, struct listener *out)
 {
     for (int i = 0; i < n; i++) {
         out[i].addr = in[i].addr;
-        out[i].fd = listen_one(&out[i].addr, true);
+        out[i].fd = net_listen_one(&out[i].addr, true);
         if (out[i].fd < 0) {
             int saved = errno;
             net_close_all(out, i);

@@ -226,19 +226,22 @@ class Server:
 
     def __init__(self, root, listen='127.0.0.1', extra_args=(), config_path=None,
                  arch=None, nofile=None, fsize=None, listen_socks=(), binary=None,
-                 user=None, extra_env=None):
+                 user=None, extra_env=None, listen_flag=True):
         """listen_socks: listening sockets handed to ftpd as systemd does
         (LISTEN_FDS from descriptor 3, LISTEN_PID, LISTEN_FDNAMES "ftp";
         socket activation); binary: run this copy instead of FTPD_BIN;
         user: --user (default: root when run as root, see user_args);
-        extra_env: more environment (NOTIFY_SOCKET)."""
+        extra_env: more environment (NOTIFY_SOCKET); listen_flag=False:
+        the addresses come from the config file (where a reload may change
+        them); `listen` still says which to wait for."""
         if not FTPD_BIN:
             raise RuntimeError('FTPD_BIN is not set (path of the built ftpd)')
         if not os.access(FTPD_BIN, os.X_OK):
             raise RuntimeError('FTPD_BIN=%s is not an executable' % FTPD_BIN)
         self.listen = [a.strip() for a in listen.split(',') if a.strip()]
-        self.args = [binary or FTPD_BIN, '--arch', arch or FTPD_ARCH, '--listen', listen,
-                     '--port', '0', '--root', root, '--log-level', 'debug']
+        self.args = [binary or FTPD_BIN, '--arch', arch or FTPD_ARCH]
+        self.args += ['--listen', listen] if listen_flag else []
+        self.args += ['--port', '0', '--root', root, '--log-level', 'debug']
         if config_path:
             self.args += ['--config', config_path]
         self.args += user_args(user)

@@ -40,10 +40,6 @@ import unittest
 from ftpd_harness import (FTPD_BIN, LISTEN_RE, SANITIZER_MARKERS, TIMEOUT, RawClient, Server,
                           data_connect, make_tree, recv_all, write_config)
 
-# SIGHUP's RELOADING=1 ... READY=1 needs the reload (issue 12, branch
-# wip-reload), which calls notify_reloading() and notify_ready(): set this
-# when it is merged.
-RELOAD_MERGED = False
 
 ANON_ID = 'xfer@example.org'
 ABORT_FILE = 'abort.sparse'  # too big for the socket buffers: RETR cannot end alone
@@ -188,8 +184,7 @@ class DaemonTest(unittest.TestCase):
         self.transfers(server)
         self.check_xferlog()
         self.rotate_logs(server)
-        if RELOAD_MERGED:
-            self.reload(server)
+        self.reload(server)
 
         self.assertEqual(server.stop(), 0, read_text(self.log)[-3000:])
         stopping = self.notify.next()

@@ -39,6 +39,11 @@ struct ftpd_server {
     struct exec_plan *exec;
     struct listener *worker_sets;
     int nworker_sets;
+    /* Reload (SIGHUP, ftpd/generation.h): the generations this server's
+     * sessions take their settings from, and the generation this view is
+     * (NULL: a view nobody counts, e.g. main's own or a unit test's). */
+    struct generations *gens;
+    struct generation *gen;
 };
 
 struct arch {

@@ -31,6 +31,10 @@ struct listener {
 int net_listen_all(const struct ftpd_config *cfg, bool reuseport, struct listener *out, char *err,
                    size_t errlen);
 void net_close_all(struct listener *l, int n);
+/* One listener on *addr (its port 0: any; *addr gets the bound one), as
+ * net_listen_all opens each. Returns the fd, or -1 (errno). A reload
+ * (SIGHUP) opens the addresses a new configuration adds with it. */
+int net_listen_one(union sockaddr_any *addr, bool reuseport);
 /* Open a second set of listeners on the addresses (and real ports) of `in`,
  * with SO_REUSEPORT (which `in` must have too): each hybrid worker's own
  * set under hybrid_balance = reuseport. Returns n, or -1 (errno). */

@@ -39,6 +39,20 @@ int one_at_a_time_open(struct one_at_a_time *o, const struct ftpd_server *srv,
     return 0;
 }
 
+void one_at_a_time_listen(struct one_at_a_time *o, const struct ftpd_server *srv,
+                          const struct listener *removed, int nremoved)
+{
+    o->srv = srv;
+    if (o->epfd < 0)
+        return;
+    for (int i = 0; i < nremoved; i++)
+        epoll_ctl(o->epfd, EPOLL_CTL_DEL, removed[i].fd, NULL);
+    for (int i = 0; i < srv->nlisteners; i++) {
+        if (watch(o->epfd, srv->listeners[i].fd) < 0 && errno != EEXIST) /* EEXIST: kept */
+            log_error("serial: cannot watch a listener during a session: %s", strerror(errno));
+    }
+}
+
 static void refuse_oldest(struct one_at_a_time *o, enum refusal why)
 {
     admission_refuse_fd(o->adm, o->srv->cfg, o->held[o->head].fd, why, &o->held[o->head].peer);

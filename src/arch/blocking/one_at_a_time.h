@@ -40,6 +40,10 @@ struct one_at_a_time {
 /* 0, or -1 (logged; o->epfd stays -1). */
 int one_at_a_time_open(struct one_at_a_time *o, const struct ftpd_server *srv,
                        struct admission *adm, struct acceptor *acc, int events_fd);
+/* A reload changed the listeners: watch srv's, no longer the removed ones
+ * (still open). No-op if not open. */
+void one_at_a_time_listen(struct one_at_a_time *o, const struct ftpd_server *srv,
+                          const struct listener *removed, int nremoved);
 /* stop_state.on_notice: hold or refuse the newcomers, refuse the overdue. */
 void one_at_a_time_notice(void *arg);
 /* The oldest held connection, to serve next; false when none. */

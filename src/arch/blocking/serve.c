@@ -11,6 +11,7 @@
 
 #include "arch/blocking/blocking.h"
 #include "ftpd/clock.h"
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/log.h"
@@ -20,7 +21,7 @@
 #include "ftpd/tls.h"
 
 struct conn {
-    const struct ftpd_server *srv;
+    const struct ftpd_server *srv; /* the generation it started under, counted */
     struct admission *adm;
     struct stream *ctrl; /* &arrival.ctrl */
     struct session *session;
@@ -343,7 +344,9 @@ struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, cons
     if (c == NULL)
         return NULL;
     memset(c, 0, offsetof(struct conn, own));
-    c->srv = srv;
+    /* Reload: the session keeps the settings of the generation current
+     * now until it ends, whatever reloads happen meanwhile. */
+    c->srv = generation_acquire(srv);
     c->adm = adm;
     c->arrival = *a;
     c->ctrl = &c->arrival.ctrl;
@@ -435,6 +438,7 @@ void conn_end(struct conn *c, enum conn_end why)
     }
     linebuf_free(&c->in);
     buf_free(&c->out);
+    generation_release(c->srv);
     free(c);
 }
 
@@ -443,6 +447,7 @@ void conn_refuse(struct conn *c, enum refusal why)
     admission_release(c->adm, c->arrival.slot);
     admission_refuse(c->adm, c->srv->cfg, c->ctrl, why, &c->arrival.peer);
     buf_free(&c->out);
+    generation_release(c->srv);
     free(c);
 }
 

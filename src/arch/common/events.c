@@ -29,6 +29,7 @@ int ctl_events_open(struct ctl_events *ev, unsigned with)
     ev->upgrade = NULL;
     ev->handed_over = false;
     ev->successor = 0;
+    ev->reload = false;
     ev->fd = ev->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (ev->fd < 0) {
         log_error("signalfd: %s", strerror(errno));
@@ -125,12 +126,22 @@ enum ctl_event ctl_events_drain(struct ctl_events *ev)
             log_info("%s: log files reopened", ctl_event_name(e));
             ev->reopens++;
             break;
+        case CTL_RELOAD:
+            ev->reload = true;
+            break;
         default:
             ctl_event_unsupported(e);
             break;
         }
     }
     return strongest;
+}
+
+bool ctl_events_take_reload(struct ctl_events *ev)
+{
+    bool reload = ev->reload;
+    ev->reload = false;
+    return reload;
 }
 
 const char *ctl_event_name(enum ctl_event e)

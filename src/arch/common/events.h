@@ -64,6 +64,7 @@ struct ctl_events {
      * upgrade's child, or in a worker the pid its master sent along with
      * SIGUSR2 (sigqueue); 0: unknown. */
     pid_t successor;
+    bool reload; /* a SIGHUP was read and not yet acted on (ctl_events_take_reload) */
 };
 
 /* 0, or -1 (logged). */
@@ -77,10 +78,15 @@ enum ctl_event ctl_events_next(struct ctl_events *ev);
  * CTL_NONE, CTL_DRAIN, CTL_STOP, CTL_STOP_NOW or CTL_KILL (a failing fd
  * counts as CTL_STOP_NOW). An upgrade (SIGUSR2) is started here in the
  * process main() started (upgrade.h); a reopen (SIGUSR1) reopens the log
- * files here and counts in ev->reopens; reload is reported as not supported
- * yet; a child's exit is left to the caller, who reaps after every wake-up
- * anyway. */
+ * files here and counts in ev->reopens; a reload is recorded in
+ * ev->reload; a child's exit is left to the caller, who reaps after every
+ * wake-up anyway. */
 enum ctl_event ctl_events_drain(struct ctl_events *ev);
+
+/* A reload (SIGHUP) was read since the last call: true once, then false.
+ * ctl_events_drain() records it here rather than acting on it, so the
+ * loop that owns the process's state reloads where it is safe. */
+bool ctl_events_take_reload(struct ctl_events *ev);
 
 /* What to call an event in a log line ("reload (SIGHUP)"). */
 const char *ctl_event_name(enum ctl_event e);

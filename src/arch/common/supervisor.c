@@ -11,6 +11,7 @@
 
 #include "arch/common/upgrade.h"
 #include "ftpd/clock.h"
+#include "ftpd/generation.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 
@@ -124,6 +125,90 @@ void workers_reap(struct supervisor *s, int64_t now)
     }
 }
 
+/* Reap the workers of older generations that have left. */
+static void reap_draining(struct supervisor *s)
+{
+    for (int i = 0; i < s->ndraining;) {
+        int status;
+        pid_t r = waitpid(s->draining[i].pid, &status, WNOHANG);
+        if (r == 0 || (r < 0 && errno == EINTR)) {
+            i++;
+            continue;
+        }
+        if (r > 0) {
+            log_exit(r, status, true);
+            if (s->adm != NULL)
+                admission_release_owner(s->adm, r);
+        }
+        s->draining[i] = s->draining[--s->ndraining];
+    }
+}
+
+void workers_renew(struct supervisor *s, int64_t now)
+{
+    int renewed = 0;
+    for (int i = 0; i < s->target; i++) {
+        struct worker *w = &s->w[i];
+        if (w->pid <= 0 || w->retiring)
+            continue;
+        if (s->ndraining == s->capdraining) {
+            int cap = s->capdraining > 0 ? 2 * s->capdraining : 16;
+            struct drainer *d = realloc(s->draining, (size_t)cap * sizeof *d);
+            if (d == NULL) {
+                log_error("reload: worker %d keeps its configuration: %s", i, strerror(errno));
+                continue;
+            }
+            s->draining = d;
+            s->capdraining = cap;
+        }
+        s->draining[s->ndraining++] = (struct drainer){.pid = w->pid};
+        w->pid = -1; /* respawned on the new generation */
+        renewed++;
+    }
+    if (renewed == 0)
+        return;
+    log_info("reload: %d workers drain their sessions, new ones start", renewed);
+    s->drain_wait_since = now > 0 ? now : 1;
+    if (s->new_workers_ready == NULL)
+        workers_tell_draining(s, now);
+}
+
+void workers_tell_draining(struct supervisor *s, int64_t now)
+{
+    if (s->drain_wait_since == 0)
+        return;
+    bool ready = s->new_workers_ready == NULL || s->new_workers_ready(s->arg);
+    if (!ready && now - s->drain_wait_since < DRAIN_WAIT_MAX_MS)
+        return;
+    if (!ready)
+        log_warn("reload: the new workers are not all listening after %d ms; draining the old "
+                 "ones anyway",
+                 DRAIN_WAIT_MAX_MS);
+    for (int i = 0; i < s->ndraining; i++) {
+        struct drainer *d = &s->draining[i];
+        if (!d->told && kill(d->pid, SIGHUP) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)d->pid, strerror(errno));
+        d->told = true;
+    }
+    s->drain_wait_since = 0;
+}
+
+/* SIGHUP in the master: the new generation, then new workers on it. */
+static void on_reload(struct supervisor *s)
+{
+    struct reload rl;
+    if (s->stops > 0 || s->srv->gens == NULL ||
+        generation_reload(s->srv->gens, s->reload_fixed, &rl) != 0)
+        return;
+    s->srv = rl.srv;
+    if (s->reloaded != NULL)
+        s->reloaded(s->arg, rl.srv);
+    workers_renew(s, clock_ms());
+    /* The old workers keep their copies of removed listeners until they
+     * exit; they no longer accept on them. */
+    reload_close_removed(&rl);
+}
+
 static pid_t spawn(struct supervisor *s, int index)
 {
     if (s->before_spawn != NULL)
@@ -143,7 +228,7 @@ static pid_t spawn(struct supervisor *s, int index)
 
 void workers_respawn(struct supervisor *s, int64_t now)
 {
-    if (s->stops > 0 || s->draining || !respawn_guard_allows(&s->guard, now))
+    if (s->stops > 0 || s->handed_over || !respawn_guard_allows(&s->guard, now))
         return;
     for (int i = 0; i < s->target; i++) {
         if (s->w[i].pid < 0) {
@@ -155,9 +240,9 @@ void workers_respawn(struct supervisor *s, int64_t now)
 
 int workers_alive(const struct supervisor *s)
 {
-    int alive = 0;
+    int alive = s->ndraining;
     for (int i = 0; i < s->cap; i++)
-        alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0 && !s->draining);
+        alive += s->w[i].pid > 0 || (s->w[i].pid < 0 && s->stops == 0 && !s->handed_over);
     return alive;
 }
 
@@ -167,20 +252,27 @@ void workers_signal(const struct supervisor *s, int sig)
         if (s->w[i].pid > 0 && kill(s->w[i].pid, sig) < 0 && errno != ESRCH)
             log_warn("kill %ld: %s", (long)s->w[i].pid, strerror(errno));
     }
+    for (int i = 0; i < s->ndraining; i++) {
+        if (kill(s->draining[i].pid, sig) < 0 && errno != ESRCH)
+            log_warn("kill %ld: %s", (long)s->draining[i].pid, strerror(errno));
+    }
 }
 
 void workers_free(struct supervisor *s)
 {
     free(s->w);
     s->w = NULL;
+    free(s->draining);
+    s->draining = NULL;
+    s->ndraining = s->capdraining = 0;
     s->cap = s->target = 0;
 }
 
 void workers_drain(struct supervisor *s, pid_t successor)
 {
-    if (s->draining)
+    if (s->handed_over)
         return;
-    s->draining = true;
+    s->handed_over = true;
     log_info("draining: the workers finish their sessions, new ones go to the new generation "
              "(pid %ld)",
              (long)successor);
@@ -206,6 +298,8 @@ static void on_events(struct supervisor *s)
     enum ctl_event e = ctl_events_drain(&s->events);
     if (s->events.reopens != reopens)
         workers_signal(s, SIGUSR1); /* each worker reopens its own files */
+    if (ctl_events_take_reload(&s->events) && e == CTL_NONE && !s->handed_over)
+        on_reload(s);
     if (e == CTL_NONE)
         return;
     if (e == CTL_DRAIN) {
@@ -223,6 +317,7 @@ static void on_events(struct supervisor *s)
     else if (e == CTL_KILL)
         log_info("killing workers");
     workers_signal(s, e == CTL_KILL ? SIGKILL : SIGTERM);
+    s->drain_wait_since = 0;                              /* the draining ones stop too */
     s->stops = s->events.stops > 0 ? s->events.stops : 2; /* 2: the fd failed */
 }
 
@@ -248,16 +343,21 @@ int supervise(struct supervisor *s, int nworkers)
         /* Wake up now and then to retry a worker that could not be forked
          * or whose respawn was paused. */
         struct pollfd pfd = {.fd = s->events.fd, .events = POLLIN};
-        if (poll(&pfd, 1, s->tick_ms > 0 ? s->tick_ms : 1000) < 0 && errno != EINTR) {
+        int wait_ms = s->drain_wait_since != 0 ? DRAIN_WAIT_TICK_MS
+                      : s->tick_ms > 0         ? s->tick_ms
+                                               : 1000;
+        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
             log_error("poll: %s", strerror(errno));
             break;
         }
         on_events(s);
         int64_t now = clock_ms();
         workers_reap(s, now);
-        if (s->tick != NULL && s->stops == 0 && !s->draining)
+        reap_draining(s);
+        if (s->tick != NULL && s->stops == 0 && !s->handed_over)
             s->tick(s, now);
         workers_respawn(s, now);
+        workers_tell_draining(s, now);
     }
     workers_free(s);
     ctl_events_close(&s->events);

@@ -20,6 +20,10 @@
 #define RESPAWN_WINDOW_MS 1000
 #define RESPAWN_BURST     10
 
+/* Reload with new_workers_ready: how often to ask, and how long at most. */
+#define DRAIN_WAIT_TICK_MS 10
+#define DRAIN_WAIT_MAX_MS  2000
+
 /* Runs in a fresh worker process; returns its exit status. Signals are
  * blocked as main() left them and the master's event fd is closed: the
  * worker opens its own (ctl_events_open without CTL_WITH_SIGINT). */
@@ -55,6 +59,17 @@ struct supervisor {
     int tick_ms;
     void (*tick)(struct supervisor *s, int64_t now);
     void (*before_spawn)(void *arg, int index);
+    /* Reload (SIGHUP): listen, port and implicit_tls_port cannot change
+     * (RELOAD_FIXED_LISTENERS, ftpd/generation.h) when set; reloaded()
+     * runs in the master after a reload, srv being the new generation.
+     * May be NULL. */
+    unsigned reload_fixed;
+    void (*reloaded)(void *arg, const struct ftpd_server *srv);
+    /* When set, the old workers are told to drain only once it returns
+     * true (checked every DRAIN_WAIT_TICK_MS), or after DRAIN_WAIT_MAX_MS:
+     * hybrid with reuseport waits for the new workers to bind their own
+     * sockets, so the port never goes without a listener. NULL: at once. */
+    bool (*new_workers_ready)(void *arg);
 
     /* The master's state. */
     struct worker *w;
@@ -63,9 +78,18 @@ struct supervisor {
     int stops;  /* stop signals received */
     /* Live upgrade: a new generation took the listeners over; every
      * worker drains (SIGUSR2), none is respawned or added. */
-    bool draining;
+    bool handed_over;
     struct respawn_guard guard;
     struct ctl_events events;
+    /* Workers of older generations, told to leave after their sessions
+     * (a reload): reaped, counted alive, signalled on a stop, never
+     * respawned. */
+    struct drainer {
+        pid_t pid;
+        bool told; /* sent its SIGHUP */
+    } * draining;
+    int ndraining, capdraining;
+    int64_t drain_wait_since; /* 0: no drain waits for new_workers_ready */
 };
 
 /* Fork nworkers workers and supervise them until stopped and all are gone.
@@ -93,6 +117,14 @@ void workers_respawn(struct supervisor *s, int64_t now);
  * generation's pid, sigqueue: a worker reads it as CTL_DRAIN) and let
  * none be replaced; the supervisor ends when the last one has left. */
 void workers_drain(struct supervisor *s, pid_t successor);
+/* Reload: every running worker moves to the draining list and is sent
+ * SIGHUP (it stops accepting, serves its sessions to their end and exits;
+ * see new_workers_ready for when); its slot is respawned at once, on
+ * s->srv (the new generation). */
+void workers_renew(struct supervisor *s, int64_t now);
+/* Send the SIGHUP of workers_renew to those waiting for it, if
+ * new_workers_ready says so or they waited DRAIN_WAIT_MAX_MS. */
+void workers_tell_draining(struct supervisor *s, int64_t now);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);

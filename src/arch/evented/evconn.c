@@ -40,6 +40,7 @@
 #include "arch/common/prologue.h"
 #include "arch/evented/handover.h"
 #include "arch/evented/workpool.h"
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
@@ -52,6 +53,7 @@
 
 struct evconn {
     struct evserver *es;
+    const struct ftpd_server *srv; /* the generation it started under, counted */
     struct evconn *prev, *next;
     ev_io io;
     ev_timer idle;
@@ -97,6 +99,7 @@ static void conn_unlink(struct evconn *c)
         es->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    generation_release(c->srv);
     free(c);
     es->nconns--;
     evserver_maybe_done(es);
@@ -241,7 +244,7 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
 static void conn_end_delay(struct evconn *c)
 {
     c->delaying = false;
-    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)c->srv->cfg->idle_timeout;
     ev_timer_again(c->es->loop, &c->idle);
     conn_step(c, session_delay_done(c->session, &c->out), NULL, 0);
 }
@@ -340,11 +343,11 @@ static void conn_step(struct evconn *c, enum step step, const char *line, size_t
  * after AUTH is dropped, never run as a command. */
 static int conn_start_tls(struct evconn *c)
 {
-    const struct ftpd_config *cfg = c->es->srv->cfg;
+    const struct ftpd_config *cfg = c->srv->cfg;
     c->start_tls = false;
     linebuf_free(&c->in);
     linebuf_init(&c->in);
-    if (tls_wrap_control(&c->arrival.ctrl, c->es->srv->tls) < 0) {
+    if (tls_wrap_control(&c->arrival.ctrl, c->srv->tls) < 0) {
         log_info("%s TLS: %s", session_peer_name(c->session), strerror(errno));
         return -1;
     }
@@ -363,7 +366,7 @@ static void conn_tls_check_done(struct evconn *c)
     if (!c->tls_handshaking || stream_handshake(&c->arrival.ctrl) != STREAM_OK)
         return;
     c->tls_handshaking = false;
-    c->idle.repeat = (ev_tstamp)c->es->srv->cfg->idle_timeout;
+    c->idle.repeat = (ev_tstamp)c->srv->cfg->idle_timeout;
     ev_timer_again(c->es->loop, &c->idle);
 }
 
@@ -512,7 +515,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
         /* Still in the pre-greeting phase, or the client has not read its
          * replies for the idle timeout. */
         if (c->session == NULL)
-            prologue_log_timeout(&c->arrival, c->es->srv->cfg);
+            prologue_log_timeout(&c->arrival, c->srv->cfg);
         else
             log_info("%s control write failed: %s", session_peer_name(c->session),
                      strerror(ETIMEDOUT));
@@ -541,7 +544,7 @@ static int evconn_pregreet_timeout(const struct ftpd_config *cfg);
 static void conn_prologue(struct evconn *c)
 {
     struct evserver *es = c->es;
-    const struct ftpd_config *cfg = es->srv->cfg;
+    const struct ftpd_config *cfg = c->srv->cfg;
     bool header_awaited = prologue_proxy_pending(&c->arrival, cfg);
     enum prologue_step pre = prologue_pregreet(&c->arrival, cfg);
     if (pre == PROLOGUE_DONE && header_awaited) {
@@ -551,7 +554,7 @@ static void conn_prologue(struct evconn *c)
         ev_timer_again(es->loop, &c->idle);
     }
     if (pre == PROLOGUE_DONE)
-        pre = prologue_implicit_tls(&c->arrival, es->srv);
+        pre = prologue_implicit_tls(&c->arrival, c->srv);
     switch (pre) {
     case PROLOGUE_DONE:
         break;
@@ -570,7 +573,7 @@ static void conn_prologue(struct evconn *c)
         conn_free_early(c); /* refused: the 421 is written, the stream closed */
         return;
     }
-    c->session = prologue_session(&c->arrival, es->srv, es->adm, &c->out);
+    c->session = prologue_session(&c->arrival, c->srv, es->adm, &c->out);
     if (c->session == NULL) {
         conn_free_early(c);
         return;
@@ -594,10 +597,14 @@ static int evconn_pregreet_timeout(const struct ftpd_config *cfg)
 }
 
 /* A new connection's struct, on es's list, its watchers stopped. */
-static void conn_init(struct evserver *es, struct evconn *c, int fd, const union sockaddr_any *peer,
-                      int timeout)
+/* Reload: a connection takes the generation current now (its settings,
+ * root, accounts, TLS) until it ends (conn_unlink gives it back). The
+ * idle timer first times the pre-greeting phase, or a PROXY header. */
+static void conn_init(struct evserver *es, struct evconn *c, int fd, const union sockaddr_any *peer)
 {
     c->es = es;
+    c->srv = generation_acquire(es->srv);
+    const struct ftpd_config *cfg = c->srv->cfg;
     arrival_init(&c->arrival, fd, peer);
     buf_init(&c->out, 0);
     c->write_ev = EV_WRITE;
@@ -605,7 +612,9 @@ static void conn_init(struct evserver *es, struct evconn *c, int fd, const union
     ev_io_init(&c->io, on_control, fd, EV_READ);
     c->io.data = c;
     ev_init(&c->idle, on_idle);
-    c->idle.repeat = (ev_tstamp)timeout;
+    c->idle.repeat =
+        (ev_tstamp)(prologue_proxy_pending(&c->arrival, cfg) ? cfg->proxy_timeout
+                                                             : evconn_pregreet_timeout(cfg));
     c->idle.data = c;
     c->next = es->conns;
     if (es->conns != NULL)
@@ -624,10 +633,7 @@ void evconn_open(struct evserver *es, int fd, const union sockaddr_any *peer)
         close(fd);
         return;
     }
-    conn_init(es, c, fd, peer, evconn_pregreet_timeout(es->srv->cfg));
-    /* A PROXY header is waited for proxy_timeout, not the pre-greeting's. */
-    if (prologue_proxy_pending(&c->arrival, es->srv->cfg))
-        c->idle.repeat = (ev_tstamp)es->srv->cfg->proxy_timeout;
+    conn_init(es, c, fd, peer);
     ev_timer_again(es->loop, &c->idle);
     conn_prologue(c);
 }
@@ -728,7 +734,8 @@ struct evconn *evconn_adopt(struct evserver *es, int fd, const union sockaddr_an
     struct evconn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    conn_init(es, c, fd, peer, es->srv->cfg->idle_timeout);
+    conn_init(es, c, fd, peer);
+    c->idle.repeat = (ev_tstamp)c->srv->cfg->idle_timeout; /* a session already */
     c->arrival.slot = slot;
     c->session = s;
     session_set_listing_cache(s, es->listing_cache);

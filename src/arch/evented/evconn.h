@@ -35,8 +35,9 @@ struct evserver {
     pid_t pid;
     bool stopping; /* graceful stop: no new connections or commands */
     bool stopped;  /* the loop is ending */
-    bool draining; /* live upgrade: no new connections; the sessions go on
-                      and the loop ends with the last (evconn_drain) */
+    bool draining; /* a live upgrade, or a reload in a hybrid worker: no new
+                      connections; the sessions go on and the loop ends
+                      with the last (evconn_drain) */
     struct evconn *conns;
     int nconns;
     struct listing_cache *listing_cache; /* shared by the loop's sessions; NULL: off */

@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "ftpd/clock.h"
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/msg.h"
@@ -158,6 +159,7 @@ static struct evconn *rx_restore(struct evserver *es, struct msg *m)
     struct session_record r;
     char name[SOCKADDR_STR_MAX] = "?";
     int slot = -1;
+    const struct ftpd_server *srv = NULL;
     if (m->nfds < 1)
         goto fail;
     if (session_record_decode(m->payload, m->len, &r, &why) < 0)
@@ -175,7 +177,9 @@ static struct evconn *rx_restore(struct evserver *es, struct msg *m)
         why = refusal_reason(refused);
         goto fail;
     }
-    const struct ftpd_server *srv = es->srv;
+    /* The generation current here (reload): the session takes its own
+     * reference in evconn_adopt. */
+    srv = generation_acquire(es->srv);
     int pasv = r.have_pasv ? m->fds[1] : -1;
     if (r.have_pasv)
         m->nfds = 1; /* the import takes it, whatever happens */
@@ -184,11 +188,15 @@ static struct evconn *rx_restore(struct evserver *es, struct msg *m)
         goto fail;
     session_set_rate_share(s, srv->rate_total);
     struct evconn *c = evconn_adopt(es, m->fds[0], &r.peer, slot, s);
-    if (c != NULL)
+    if (c != NULL) {
+        generation_release(srv);
         return c;
+    }
     why = "out of memory";
     session_free(s);
 fail:
+    if (srv != NULL)
+        generation_release(srv);
     log_warn("%s cannot move in: %s", name, why);
     if (slot >= 0)
         admission_release(es->adm, slot);
