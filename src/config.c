@@ -19,6 +19,7 @@
 
 #include <ini.h>
 
+#include "ftpd/hostport.h"
 #include "ftpd/rate.h"
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
@@ -357,6 +358,20 @@ static int set_string(struct ftpd_config *cfg, const struct key *k, const char *
     return 0;
 }
 
+/* metrics_listen: "ADDR:PORT" (IPv6 in brackets), or empty for off. */
+static int set_hostport(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                        size_t errlen)
+{
+    union sockaddr_any addr;
+    size_t len = strlen(value);
+    if (len > 0 && (len >= sizeof cfg->metrics_listen || hostport_parse(value, &addr) != 0))
+        return fail(err, errlen,
+                    "key '%s': '%s' is not a numeric ADDR:PORT (127.0.0.1:9100, [::1]:9100)",
+                    k->name, value);
+    memcpy((char *)cfg + k->offset, value, len + 1);
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -408,6 +423,9 @@ static const struct key keys[] = {
     {"tls_require_reuse", set_bool, FIELD(tls_require_reuse), 0, 0, NULL},
     {"implicit_tls_port", set_port, FIELD(implicit_tls_port), 0, 65535, "0-65535, 0 = off"},
     {"tls_handshake_timeout", set_int, FIELD(tls_handshake_timeout), 1, 3600, NULL},
+    /* ftpd --status and /metrics (issues 12 and 13). */
+    {"control_socket", set_path, FIELD(control_socket), 0, 0, NULL},
+    {"metrics_listen", set_hostport, FIELD(metrics_listen), 0, 0, NULL},
 };
 
 int config_set(struct ftpd_config *cfg, const char *key, const char *value, char *err,

@@ -26,13 +26,22 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/stats.h"
+#include "ftpd/status.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
 #include "ftpd/users.h"
 
 enum { EXIT_USAGE = 2 };
 
-enum { OPT_CHECK_CONFIG = 256, OPT_LIST_ARCHS, OPT_LOG_LEVEL, OPT_HASH_PASSWORD };
+enum {
+    OPT_CHECK_CONFIG = 256,
+    OPT_LIST_ARCHS,
+    OPT_LOG_LEVEL,
+    OPT_HASH_PASSWORD,
+    OPT_STATUS,
+    OPT_JSON
+};
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -44,6 +53,8 @@ static const struct option long_opts[] = {
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"list-archs", no_argument, NULL, OPT_LIST_ARCHS},
     {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
+    {"status", no_argument, NULL, OPT_STATUS},
+    {"json", no_argument, NULL, OPT_JSON},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -66,6 +77,7 @@ struct cli {
     const char *config_path;        /* NULL: defaults and flags only */
     const char *values[NFLAG_KEYS]; /* by flag_keys index; NULL = not given */
     bool check_config, list_archs, hash_password, version, help;
+    bool status, json; /* --status [--json] */
 };
 
 static void usage(FILE *out)
@@ -85,6 +97,9 @@ static void usage(FILE *out)
           "      --hash-password        read a password (no echo on a terminal, else one\n"
           "                             line of stdin), print its yescrypt hash for the\n"
           "                             users file (name:hash:home:permissions), exit\n"
+          "      --status [--json]      ask the server running with this configuration\n"
+          "                             (its control_socket) for its sessions, transfers\n"
+          "                             and counters; print them (as JSON), exit\n"
           "  -V, --version              print the version and exit\n"
           "  -h, --help                 print this help and exit\n"
           "\n"
@@ -142,6 +157,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             break;
         case OPT_HASH_PASSWORD:
             cli->hash_password = true;
+            break;
+        case OPT_STATUS:
+            cli->status = true;
+            break;
+        case OPT_JSON:
+            cli->json = true;
             break;
         case 'V':
             cli->version = true;
@@ -437,6 +458,37 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
     return 0;
 }
 
+/* --status and /metrics: the shared counters and board (ftpd/stats.h),
+ * a row for the server and one per possible prefork/hybrid worker, and the
+ * service answering on control_socket and metrics_listen. Counted always
+ * (a few atomics per session and transfer), served when configured. */
+static int start_status(struct ftpd_server *srv)
+{
+    const struct ftpd_config *cfg = srv->cfg;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = cfg->workers > 0 ? cfg->workers : (cpus > 0 ? (int)cpus : 1);
+    if (cfg->max_workers > workers)
+        workers = cfg->max_workers;
+    srv->stats = stats_new(1 + workers, cfg->max_clients);
+    if (srv->stats == NULL) {
+        log_error("cannot map the status board: %s", strerror(errno));
+        return -1;
+    }
+    stats_row_claim(srv->stats, 0);
+    if (status_service_start(srv, &srv->status) != 0) {
+        stats_free(srv->stats);
+        srv->stats = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_status(struct ftpd_server *srv)
+{
+    status_service_stop(srv->status);
+    stats_free(srv->stats);
+}
+
 static int serve(const struct ftpd_config *cfg, const struct arch *arch)
 {
     struct ftpd_server srv = {.cfg = cfg, .root_fd = -1};
@@ -471,7 +523,7 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
         return EXIT_FAILURE;
     }
     srv.tls = tls;
-    if (setup_signals() != 0 || open_listeners(&srv, arch) != 0) {
+    if (setup_signals() != 0 || open_listeners(&srv, arch) != 0 || start_status(&srv) != 0) {
         tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
@@ -497,6 +549,7 @@ static int serve(const struct ftpd_config *cfg, const struct arch *arch)
 
     int status = arch->run(&srv);
 
+    stop_status(&srv);
     net_close_all(srv.listeners, srv.nlisteners);
     rate_share_free(srv.rate_total);
     tls_context_free(tls);
@@ -531,6 +584,8 @@ int main(int argc, char **argv)
         return status;
     if (cli.check_config)
         return check_config(&cfg);
+    if (cli.status)
+        return status_client_run(cfg.control_socket, cli.json);
 
     log_set_level(cfg.log_level);
     /* Checked before binding anything: no port is taken just to fail. */

@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/common/supervisor.h"
 #include "ftpd/log.h"
+#include "ftpd/stats.h"
 
 struct hybrid {
     struct ftpd_server master; /* the master's copy: its fds closed once
@@ -35,9 +37,14 @@ struct hybrid {
     struct admission *adm;
 };
 
-static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
+static int hybrid_worker(const struct ftpd_server *from_master, int index, void *arg)
 {
     struct hybrid *h = arg;
+    /* This worker's sessions add to its own row of counters (--status). */
+    struct ftpd_server self = *from_master;
+    self.stats_row = index + 1;
+    stats_row_claim(self.stats, self.stats_row);
+    const struct ftpd_server *srv = &self;
     /* A worker whose master is gone (SIGKILL) stops gracefully instead of
      * serving on unsupervised. */
     pid_t master = getppid();
@@ -100,6 +107,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
      * hold across all workers. */
     struct hybrid h = {.master = *srv};
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    status_service_attach(srv->status, h.adm);
     if (h.adm == NULL)
         return 1;
     int n = worker_count(srv->cfg);
@@ -114,6 +122,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
     };
     int rc = supervise(&sup, n);
     admission_log_refusals(h.adm); /* every worker's, from the shared table */
+    status_service_attach(srv->status, NULL);
     admission_free(h.adm);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "ftpd/log.h"
 
@@ -116,6 +117,7 @@ int arch_process_run(const struct ftpd_server *srv)
     if (ctl_events_open(&ps.events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
         return 1;
     ps.adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, ps.adm);
     ps.child = calloc((size_t)cfg->max_clients, sizeof *ps.child);
     if (ps.adm == NULL || ps.child == NULL || acceptor_init(&acc) < 0) {
         log_error("process back-end set-up failed: %s", strerror(errno));
@@ -146,6 +148,7 @@ int arch_process_run(const struct ftpd_server *srv)
         on_events(&ps);
     }
     acceptor_close(&acc);
+    status_service_attach(srv->status, NULL);
     admission_free(ps.adm);
     free(ps.child);
     ctl_events_close(&ps.events);

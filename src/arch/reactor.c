@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/common/events.h"
 #include "arch/evented/evconn.h"
 #include "arch/evented/workpool.h"
@@ -218,6 +219,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
     /* One process: the table need not be shared, but the same code serves
      * hybrid, where it must. */
     struct admission *adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    status_service_attach(srv->status, adm);
     if (adm == NULL)
         return 1;
     struct reactor_opts opts = {
@@ -229,6 +231,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
     };
     int rc = reactor_loop(srv, &opts);
     admission_log_refusals(adm);
+    status_service_attach(srv->status, NULL);
     admission_free(adm);
     return rc;
 }

@@ -35,6 +35,7 @@
 #include "ftpd/log.h"
 #include "ftpd/net.h"
 #include "ftpd/rate.h"
+#include "ftpd/stats.h"
 #include "ftpd/tls.h"
 
 /* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
@@ -184,6 +185,7 @@ static void await(struct xfer_ev *x)
 static void progress(struct xfer_ev *x, size_t n)
 {
     x->bytes += n;
+    transfer_moved(x->t, n);
     if (x->timer.repeat > 0)
         ev_timer_again(x->loop, &x->timer);
 }

@@ -50,4 +50,7 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->tls_require_reuse = true;
     cfg->implicit_tls_port = 0;
     cfg->tls_handshake_timeout = FTPD_DEFAULT_TLS_HANDSHAKE_TIMEOUT;
+    /* --status and /metrics: off. */
+    cfg->control_socket[0] = '\0';
+    cfg->metrics_listen[0] = '\0';
 }

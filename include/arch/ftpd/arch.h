@@ -30,6 +30,15 @@ struct ftpd_server {
     const struct tls_context *tls;
     struct listener listeners[FTPD_LISTEN_MAX];
     int nlisteners;
+
+    /* ftpd --status and /metrics: the counters and session board, in
+     * memory shared across fork() (ftpd/stats.h), made by main(); the row
+     * this process adds to (prefork and hybrid workers set their own); the
+     * service that reads them (arch/common/status_service.h), to which the
+     * back-end attaches its admission table. NULL: none. */
+    struct stats *stats;
+    int stats_row;
+    struct status_service *status;
 };
 
 struct arch {

@@ -77,6 +77,10 @@ struct ftpd_config {
     bool tls_require_reuse;    /* a PROT P data connection must resume its control's session */
     int implicit_tls_port;     /* 0 = off */
     int tls_handshake_timeout; /* seconds */
+
+    /* ftpd --status and /metrics (issues 12 and 13). */
+    char control_socket[FTPD_PATH_MAX]; /* Unix socket (mode 0600) for --status; "" = off */
+    char metrics_listen[64];            /* "ADDR:PORT" serving GET /metrics; "" = off */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

@@ -129,6 +129,7 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     if (s != NULL) {
         session_set_users(s, srv->users);
         session_set_rate_share(s, srv->rate_total);
+        session_set_stats(s, srv->stats, srv->stats_row, a->slot);
     }
     if (s == NULL) {
         char name[SOCKADDR_STR_MAX];
