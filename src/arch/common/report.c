@@ -56,6 +56,22 @@ static void sum_rows(const struct stats *st, struct snapshot *snap)
         snap->workers = 1; /* a single process serves */
 }
 
+/* A row worth listing: in use, by a live process or with sessions left;
+ * the master's row 0 only when it serves (no worker rows in use). */
+static bool row_shown(const struct stats *st, const struct snapshot *snap, int r)
+{
+    int pid = atomic_load(&st->rows[r].pid);
+    if (pid == 0 || (!pid_alive(pid) && snap->row_sessions[r] == 0))
+        return false;
+    if (r > 0 || snap->row_sessions[0] > 0)
+        return true;
+    for (int i = 1; i < st->nrows; i++) {
+        if (atomic_load(&st->rows[i].pid) != 0)
+            return false;
+    }
+    return true;
+}
+
 static void json_str(struct buf *out, const char *s)
 {
     buf_append(out, "\"", 1);
@@ -192,7 +208,7 @@ static int render_json(const struct ftpd_server *srv, struct snapshot *snap, str
     bool first = true;
     for (int r = 0; r < st->nrows; r++) {
         int pid = atomic_load(&st->rows[r].pid);
-        if (pid == 0 || (!pid_alive(pid) && snap->row_sessions[r] == 0))
+        if (!row_shown(st, snap, r))
             continue;
         uint64_t c[STAT_COUNTERS];
         row_counters(&st->rows[r], c);
@@ -245,7 +261,7 @@ static int render_text(const struct ftpd_server *srv, struct snapshot *snap, str
                (long long)(up / 3600 % 24), (long long)(up / 60 % 60), (long long)(up % 60));
     for (int r = 0; r < st->nrows; r++) {
         int pid = atomic_load(&st->rows[r].pid);
-        if (pid == 0 || (!pid_alive(pid) && snap->row_sessions[r] == 0))
+        if (!row_shown(st, snap, r))
             continue;
         uint64_t c[STAT_COUNTERS];
         row_counters(&st->rows[r], c);
