@@ -73,24 +73,28 @@ static void store_str(_Atomic char *dst, size_t cap, const char *src)
 {
     size_t i = 0;
     for (; src != NULL && src[i] != '\0' && i + 1 < cap; i++)
-        atomic_store_explicit(&dst[i], src[i], memory_order_relaxed);
-    atomic_store_explicit(&dst[i], '\0', memory_order_relaxed);
+        atomic_store_explicit(&dst[i], src[i], memory_order_release);
+    atomic_store_explicit(&dst[i], '\0', memory_order_release);
 }
 
 static void load_str(_Atomic char *src, size_t cap, char *dst)
 {
     for (size_t i = 0; i < cap; i++)
-        dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+        dst[i] = atomic_load_explicit(&src[i], memory_order_acquire);
     dst[cap - 1] = '\0';
 }
 
-/* The sequence lock's writer side (one writer per slot, so no lock). A
- * slot left odd by a writer that died is made even again by the next. */
+/* The sequence lock, without fences (TSan does not model them): the
+ * writer makes seq odd, stores every field with release (so none is seen
+ * before the odd seq), then makes it even with release; the reader loads
+ * seq and every field with acquire (so the last load of seq cannot pass
+ * them) and retries when seq moved. One writer per slot, so no lock; a
+ * slot left odd by a writer that died is made even again by the next. On
+ * x86 release stores and acquire loads are plain moves. */
 static unsigned write_begin(struct stats_slot *slot)
 {
     unsigned seq = atomic_load_explicit(&slot->seq, memory_order_relaxed) | 1u;
     atomic_store_explicit(&slot->seq, seq, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
     return seq;
 }
 
@@ -105,17 +109,17 @@ void stats_slot_open(struct stats_slot *slot, int row, const char *peer)
         return;
     unsigned seq = write_begin(slot);
     int64_t now = stats_now_ms();
-    atomic_store_explicit(&slot->row, row, memory_order_relaxed);
-    atomic_store_explicit(&slot->logged_in, false, memory_order_relaxed);
-    atomic_store_explicit(&slot->connected, now, memory_order_relaxed);
-    atomic_store_explicit(&slot->last_active, now, memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer, STATS_XFER_NONE, memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer_bytes, 0, memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer_size, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->row, row, memory_order_release);
+    atomic_store_explicit(&slot->logged_in, false, memory_order_release);
+    atomic_store_explicit(&slot->connected, now, memory_order_release);
+    atomic_store_explicit(&slot->last_active, now, memory_order_release);
+    atomic_store_explicit(&slot->xfer, STATS_XFER_NONE, memory_order_release);
+    atomic_store_explicit(&slot->xfer_bytes, 0, memory_order_release);
+    atomic_store_explicit(&slot->xfer_size, 0, memory_order_release);
     store_str(slot->peer, sizeof slot->peer, peer);
     store_str(slot->user, sizeof slot->user, "");
     store_str(slot->path, sizeof slot->path, "");
-    atomic_store_explicit(&slot->owner, (int)getpid(), memory_order_relaxed);
+    atomic_store_explicit(&slot->owner, (int)getpid(), memory_order_release);
     write_end(slot, seq);
 }
 
@@ -125,7 +129,7 @@ void stats_slot_login(struct stats_slot *slot, const char *user)
         return;
     unsigned seq = write_begin(slot);
     store_str(slot->user, sizeof slot->user, user);
-    atomic_store_explicit(&slot->logged_in, true, memory_order_relaxed);
+    atomic_store_explicit(&slot->logged_in, true, memory_order_release);
     write_end(slot, seq);
 }
 
@@ -142,10 +146,10 @@ void stats_slot_xfer_begin(struct stats_slot *slot, enum stats_xfer kind, const 
         return;
     unsigned seq = write_begin(slot);
     store_str(slot->path, sizeof slot->path, path);
-    atomic_store_explicit(&slot->xfer_bytes, 0, memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer_size, size, memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer_started, stats_now_ms(), memory_order_relaxed);
-    atomic_store_explicit(&slot->xfer, kind, memory_order_relaxed);
+    atomic_store_explicit(&slot->xfer_bytes, 0, memory_order_release);
+    atomic_store_explicit(&slot->xfer_size, size, memory_order_release);
+    atomic_store_explicit(&slot->xfer_started, stats_now_ms(), memory_order_release);
+    atomic_store_explicit(&slot->xfer, kind, memory_order_release);
     write_end(slot, seq);
 }
 
@@ -154,8 +158,8 @@ void stats_slot_xfer_end(struct stats_slot *slot)
     if (slot == NULL)
         return;
     unsigned seq = write_begin(slot);
-    atomic_store_explicit(&slot->xfer, STATS_XFER_NONE, memory_order_relaxed);
-    atomic_store_explicit(&slot->last_active, stats_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&slot->xfer, STATS_XFER_NONE, memory_order_release);
+    atomic_store_explicit(&slot->last_active, stats_now_ms(), memory_order_release);
     write_end(slot, seq);
 }
 
@@ -164,7 +168,7 @@ void stats_slot_close(struct stats_slot *slot)
     if (slot == NULL)
         return;
     unsigned seq = write_begin(slot);
-    atomic_store_explicit(&slot->owner, 0, memory_order_relaxed);
+    atomic_store_explicit(&slot->owner, 0, memory_order_release);
     write_end(slot, seq);
 }
 
@@ -176,19 +180,18 @@ bool stats_slot_read(struct stats_slot *slot, struct stats_view *v)
             sched_yield();
             continue;
         }
-        v->owner = atomic_load_explicit(&slot->owner, memory_order_relaxed);
-        v->row = atomic_load_explicit(&slot->row, memory_order_relaxed);
-        v->logged_in = atomic_load_explicit(&slot->logged_in, memory_order_relaxed);
-        v->connected = atomic_load_explicit(&slot->connected, memory_order_relaxed);
-        v->last_active = atomic_load_explicit(&slot->last_active, memory_order_relaxed);
-        v->xfer = (enum stats_xfer)atomic_load_explicit(&slot->xfer, memory_order_relaxed);
-        v->xfer_started = atomic_load_explicit(&slot->xfer_started, memory_order_relaxed);
-        v->xfer_bytes = atomic_load_explicit(&slot->xfer_bytes, memory_order_relaxed);
-        v->xfer_size = atomic_load_explicit(&slot->xfer_size, memory_order_relaxed);
+        v->owner = atomic_load_explicit(&slot->owner, memory_order_acquire);
+        v->row = atomic_load_explicit(&slot->row, memory_order_acquire);
+        v->logged_in = atomic_load_explicit(&slot->logged_in, memory_order_acquire);
+        v->connected = atomic_load_explicit(&slot->connected, memory_order_acquire);
+        v->last_active = atomic_load_explicit(&slot->last_active, memory_order_acquire);
+        v->xfer = (enum stats_xfer)atomic_load_explicit(&slot->xfer, memory_order_acquire);
+        v->xfer_started = atomic_load_explicit(&slot->xfer_started, memory_order_acquire);
+        v->xfer_bytes = atomic_load_explicit(&slot->xfer_bytes, memory_order_acquire);
+        v->xfer_size = atomic_load_explicit(&slot->xfer_size, memory_order_acquire);
         load_str(slot->peer, sizeof v->peer, v->peer);
         load_str(slot->user, sizeof v->user, v->user);
         load_str(slot->path, sizeof v->path, v->path);
-        atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&slot->seq, memory_order_relaxed) == seq)
             return v->owner != 0;
     }
