@@ -460,11 +460,14 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch)
 
 /* --status and /metrics: the shared counters and board (ftpd/stats.h),
  * a row for the server and one per possible prefork/hybrid worker, and the
- * service answering on control_socket and metrics_listen. Counted always
- * (a few atomics per session and transfer), served when configured. */
+ * service answering on control_socket and metrics_listen. Only when one of
+ * them is set: otherwise nothing is counted, and an idle session costs no
+ * board slot. */
 static int start_status(struct ftpd_server *srv)
 {
     const struct ftpd_config *cfg = srv->cfg;
+    if (cfg->control_socket[0] == '\0' && cfg->metrics_listen[0] == '\0')
+        return 0;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int workers = cfg->workers > 0 ? cfg->workers : (cpus > 0 ? (int)cpus : 1);
     if (cfg->max_workers > workers)
