@@ -53,7 +53,9 @@ static void start_child(struct process_state *ps, int fd, const union sockaddr_a
     arrival_init(&a, fd, peer);
     if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, ps->adm, self, false))
         return;
+    status_service_fork_begin(ps->srv->status);
     pid_t pid = fork();
+    status_service_fork_end(ps->srv->status);
     if (pid == 0)
         child_main(ps, &a);
     if (pid < 0) {

@@ -10,6 +10,7 @@ import ftplib
 import json
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import threading
@@ -98,6 +99,17 @@ class StatusTest(FtpdTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         body, _, code = p.stdout.rpartition('\n')
         return int(code), body
+
+    def http_raw(self, request):
+        port = int(self.metrics_url.split(':')[2].split('/')[0])
+        with socket.create_connection(('127.0.0.1', port), timeout=TIMEOUT) as s:
+            s.sendall(request)
+            data = b''
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return data
+                data += chunk
 
     def login(self):
         f = ftplib.FTP(timeout=TIMEOUT)
@@ -207,6 +219,9 @@ class StatusTest(FtpdTestCase):
         self.assertEqual(len(gen), 1)
         self.assertIn('pid="%d"' % self.proc.pid, gen[0])
         self.assertEqual(self.curl(self.metrics_url.replace('/metrics', '/other'))[0], 404)
+        self.assertEqual(self.http_raw(b'POST /metrics HTTP/1.0\r\n\r\n')[:12], b'HTTP/1.0 405')
+        self.assertEqual(self.http_raw(b'GET /metrics HTTP/1.0\r\nX: ' + b'y' * 5000)[:12],
+                         b'HTTP/1.0 431')
 
     def check_after(self, before):
         deadline = time.monotonic() + 5

@@ -8,10 +8,11 @@
  * memory (atomics) and the admission table's atomic counters, so no
  * back-end loop is touched or slowed: the blocking masters keep their
  * poll, the reactor its loop, and a prefork worker busy in a transfer
- * still shows its progress. The forking back-ends fork while it runs;
- * that is safe because the thread holds no lock a child could need (it
- * logs with one write(2) and allocates with glibc's fork-safe malloc) and
- * the children never use its descriptors. Clients are served one at a
+ * still shows its progress. The forking back-ends fork while it runs:
+ * they bracket fork() with status_service_fork_begin/end, so no child is
+ * born while the thread holds a libc lock (malloc's are fork-safe in
+ * glibc; the log's gmtime_r, strerror and localtime_r are taken under the
+ * service's lock), and the children never use its descriptors. Clients are served one at a
  * time with short timeouts (STATUS_IO_TIMEOUT_MS): a stalled scraper
  * delays the next scrape at most that long, never the FTP service. */
 #ifndef FTPD_STATUS_H
@@ -38,6 +39,14 @@ int status_service_start(const struct ftpd_server *srv, struct status_service **
  * thread; NULL detaches it, which the back-end must do before freeing it
  * (it waits for a report being made). NULL ss: nothing. */
 void status_service_attach(struct status_service *ss, struct admission *adm);
+/* Around every fork() of a process that runs the service (the masters of
+ * process, prefork and hybrid), in the parent and in the child after it:
+ * the fork waits while the thread is in libc code holding a lock of
+ * libc's (logging, strerror, localtime), so no child starts with such a
+ * lock held by a thread it does not have. NULL ss: nothing. */
+void status_service_fork_begin(struct status_service *ss);
+void status_service_fork_end(struct status_service *ss);
+
 /* Stop the thread, close the sockets, remove the control socket, free. */
 void status_service_stop(struct status_service *ss);
 

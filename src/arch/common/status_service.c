@@ -23,7 +23,12 @@
 
 struct status_service {
     const struct ftpd_server *srv;
-    pthread_mutex_t lock;  /* held while adm is read or changed */
+    /* Held while adm is read or changed, and whenever the thread is in
+     * libc code that takes a lock of its own (the log's gmtime_r,
+     * strerror, localtime_r in the text report): a process forking
+     * (status_service_fork_begin) waits for it, so no child is born with
+     * such a lock taken by a thread it does not have. */
+    pthread_mutex_t lock;
     struct admission *adm; /* the back-end's while it lives; NULL: none */
     int ctl_fd;            /* control socket listener; -1: off */
     int http_fd;           /* metrics listener; -1: off */
@@ -109,6 +114,17 @@ static int open_metrics(const char *spec)
     return fd;
 }
 
+/* A log line from the thread, under the lock (see struct status_service). */
+static void thread_log(struct status_service *ss, enum log_level level, const char *what, int err)
+{
+    pthread_mutex_lock(&ss->lock);
+    if (err != 0)
+        log_msg(level, "%s: %s", what, strerror(err));
+    else
+        log_msg(level, "%s", what);
+    pthread_mutex_unlock(&ss->lock);
+}
+
 /* Rendered under the lock, so the back-end cannot free its admission
  * table meanwhile (it detaches first); sent after, without it. */
 static int render(struct status_service *ss, enum report_format f, struct buf *out)
@@ -168,13 +184,13 @@ static void serve_control(struct status_service *ss, int fd)
         buf_init(&out, MSG_PAYLOAD_MAX);
         render(ss, json ? REPORT_JSON : REPORT_TEXT, &out);
         if (msg_send(fd, MSG_CTL_STATUS_REPLY, buf_head(&out), out.len, NULL, 0) < 0)
-            log_warn("control socket: reply: %s", strerror(errno));
+            thread_log(ss, LOG_LVL_WARN, "control socket: reply", errno);
         buf_free(&out);
     } else if (st == MSG_OK) {
         msg_close_fds(&m);
-        log_warn("control socket: unknown request type %u", (unsigned)m.type);
+        thread_log(ss, LOG_LVL_WARN, "control socket: unknown request type", 0);
     } else if (st == MSG_ERR) {
-        log_warn("control socket: bad request: %s", strerror(errno));
+        thread_log(ss, LOG_LVL_WARN, "control socket: bad request", errno);
     }
     msg_reader_free(&r);
 }
@@ -207,16 +223,16 @@ static void http_reply(int fd, int code, const char *reason, const char *type, c
 static void serve_http(struct status_service *ss, int fd)
 {
     int64_t deadline = clock_ms() + STATUS_IO_TIMEOUT_MS;
-    char req[STATUS_HTTP_REQUEST_MAX];
+    char req[STATUS_HTTP_REQUEST_MAX + 1]; /* + a NUL after the bytes */
     size_t have = 0;
     while (head_end(req, have) == NULL) {
-        if (have == sizeof req) {
+        if (have == STATUS_HTTP_REQUEST_MAX) {
             static const char msg[] = "request too large\n";
             http_reply(fd, 431, "Request Header Fields Too Large", "text/plain", msg,
                        sizeof msg - 1, deadline);
             return;
         }
-        ssize_t n = recv(fd, req + have, sizeof req - have, 0);
+        ssize_t n = recv(fd, req + have, STATUS_HTTP_REQUEST_MAX - have, 0);
         if (n > 0)
             have += (size_t)n;
         else if (n == 0)
@@ -226,6 +242,7 @@ static void serve_http(struct status_service *ss, int fd)
         else
             return; /* error or timeout: just close */
     }
+    req[have] = '\0';
     size_t line = strcspn(req, "\r\n");
     const char *path_start = (const char *)memchr(req, ' ', line);
     bool get = line > 4 && memcmp(req, "GET ", 4) == 0;
@@ -250,19 +267,43 @@ static void serve_http(struct status_service *ss, int fd)
     buf_free(&out);
 }
 
+/* Special problem: closing a socket whose peer sent bytes we did not read
+ * (the rest of a refused request) sends RST, and the peer may lose our
+ * answer with it. So: end our side, and read and drop what comes for a
+ * moment (64 KiB, 500 ms at most) before closing. */
+static void lingering_close(int fd)
+{
+    shutdown(fd, SHUT_WR);
+    int64_t deadline = clock_ms() + 500;
+    char sink[4096];
+    for (size_t dropped = 0; dropped < 64 * 1024;) {
+        ssize_t n = recv(fd, sink, sizeof sink, 0);
+        if (n > 0)
+            dropped += (size_t)n;
+        else if (n < 0 && (errno == EINTR || (errno == EAGAIN && wait_fd(fd, POLLIN, deadline))))
+            continue;
+        else
+            break;
+    }
+    close(fd);
+}
+
 static void accept_one(struct status_service *ss, int lfd, bool http)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
         if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-            log_warn("%s: accept: %s", http ? "metrics" : "control socket", strerror(errno));
+            thread_log(ss, LOG_LVL_WARN, http ? "metrics: accept" : "control socket: accept",
+                       errno);
         return;
     }
-    if (http)
+    if (http) {
         serve_http(ss, fd);
-    else
+        lingering_close(fd);
+    } else {
         serve_control(ss, fd);
-    close(fd);
+        close(fd);
+    }
 }
 
 static void *service_main(void *arg)
@@ -277,7 +318,7 @@ static void *service_main(void *arg)
         if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
-            log_error("status service: poll: %s", strerror(errno));
+            thread_log(ss, LOG_LVL_ERROR, "status service: poll", errno);
             return NULL;
         }
         if (p[0].revents != 0)
@@ -350,6 +391,18 @@ void status_service_attach(struct status_service *ss, struct admission *adm)
     pthread_mutex_unlock(&ss->lock);
 }
 
+void status_service_fork_begin(struct status_service *ss)
+{
+    if (ss != NULL)
+        pthread_mutex_lock(&ss->lock);
+}
+
+void status_service_fork_end(struct status_service *ss)
+{
+    if (ss != NULL)
+        pthread_mutex_unlock(&ss->lock);
+}
+
 void status_service_stop(struct status_service *ss)
 {
     if (ss == NULL)
@@ -400,7 +453,9 @@ int status_client_run(const char *path, bool json)
         fprintf(stderr, "ftpd: unexpected answer (type %u) on %s\n", (unsigned)m.type, path);
     } else {
         fprintf(stderr, "ftpd: no answer on %s: %s\n", path,
-                st == MSG_EOF ? "connection closed" : strerror(errno));
+                st == MSG_EOF     ? "connection closed"
+                : st == MSG_AGAIN ? "timed out"
+                                  : strerror(errno));
     }
     msg_reader_free(&r);
     close(fd);

@@ -12,6 +12,7 @@
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/status.h"
 
 int worker_count(const struct ftpd_config *cfg)
 {
@@ -133,7 +134,9 @@ static pid_t spawn(struct supervisor *s, int index)
     int ch[2];
     if (channel_pair(ch) < 0)
         return -1;
+    status_service_fork_begin(s->srv->status);
     pid_t pid = fork();
+    status_service_fork_end(s->srv->status);
     if (pid < 0) {
         log_error("fork worker %d: %s", index, strerror(errno));
         close(ch[0]);
