@@ -238,6 +238,21 @@ class StatusTest(FtpdTestCase):
         self.assertGreaterEqual(c['sessions'], b['sessions'] + 1)
         self.assertEqual(st['totals']['transfers_active'], 0)
 
+    def test_in_use_by_another_server(self):
+        # A second server (not started by this one, as a live upgrade's new
+        # generation is) must not steal the control socket or the metrics
+        # port of a running one.
+        port = self.metrics_url.split(':')[2].split('/')[0]
+        for keys, what in (({'control_socket': SOCKET}, 'control_socket'),
+                           ({'metrics_listen': '127.0.0.1:' + port}, 'metrics_listen')):
+            path = write_config(os.path.join(self.tmpdir, 'second.conf'), keys)
+            p = run_ftpd(['--config', path, '--arch', FTPD_ARCH, '--port', '0', '--root',
+                          self.root])
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn('%s ' % what, p.stderr)
+            self.assertIn('another server answers on it', p.stderr)
+        self.assertEqual(self.status()['pid'], self.proc.pid)
+
     def test_no_control_socket(self):
         path = write_config(os.path.join(self.tmpdir, 'none.conf'), {'port': 2121})
         p = run_ftpd(['--config', path, '--status'])

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct status_service {
     int ctl_fd;            /* control socket listener; -1: off */
     int http_fd;           /* metrics listener; -1: off */
     int wake[2];           /* closing wake[1] stops the thread */
+    struct stat ctl_file;  /* the control socket's file, as bound */
     pthread_t thread;
     bool running;
 };
@@ -53,41 +55,72 @@ static int unix_addr(const char *path, struct sockaddr_un *sun)
     return 0;
 }
 
-/* A control socket that answers belongs to a running server: never steal
- * it. One that refuses is a leftover of a server that died: replace it. */
-static int open_control_socket(const char *path)
+/* Started by an ftpd, i.e. a live upgrade's new generation: the parent
+ * runs the same program (its binary may be "(deleted)" by then). */
+static bool started_by_ftpd(void)
 {
-    struct sockaddr_un sun;
-    if (unix_addr(path, &sun) < 0) {
-        log_error("control_socket %s: %s", path, strerror(errno));
+    char self[PATH_MAX], parent[PATH_MAX], link[64];
+    snprintf(link, sizeof link, "/proc/%ld/exe", (long)getppid());
+    ssize_t a = readlink("/proc/self/exe", self, sizeof self - 1);
+    ssize_t b = readlink(link, parent, sizeof parent - 1);
+    if (a <= 0 || b <= 0)
+        return false;
+    self[a] = parent[b] = '\0';
+    static const char deleted[] = " (deleted)";
+    size_t dl = sizeof deleted - 1;
+    if ((size_t)b > dl && strcmp(parent + b - dl, deleted) == 0)
+        parent[b - dl] = '\0';
+    return strcmp(self, parent) == 0;
+}
+
+/* Something accepts connections on addr. */
+static bool answers(const struct sockaddr *addr, socklen_t len)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool yes = connect(fd, addr, len) == 0;
+    close(fd);
+    return yes;
+}
+
+/* A control socket that answers belongs to a running server: never steal
+ * it, unless that server started us (a live upgrade: the new generation
+ * takes the path over, the old one answers on until it exits and then
+ * leaves the path alone, see close_fds). One that refuses is a leftover of
+ * a server that died: replace it. The socket is bound on a temporary name
+ * and renamed over the path, so the path always leads to a server. */
+static int open_control_socket(const char *path, struct stat *bound)
+{
+    struct sockaddr_un sun, tmp;
+    char tmp_path[sizeof sun.sun_path];
+    int n = snprintf(tmp_path, sizeof tmp_path, "%s.%ld", path, (long)getpid());
+    if (unix_addr(path, &sun) < 0 || n < 0 || (size_t)n >= sizeof tmp_path ||
+        unix_addr(tmp_path, &tmp) < 0) {
+        log_error("control_socket %s: %s", path, strerror(ENAMETOOLONG));
         return -1;
+    }
+    if (answers((struct sockaddr *)&sun, sizeof sun)) {
+        if (!started_by_ftpd()) {
+            log_error("control_socket %s: another server answers on it", path);
+            return -1;
+        }
+        log_info("control_socket %s: taking it over from the previous generation", path);
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         log_error("control_socket: socket: %s", strerror(errno));
         return -1;
     }
-    if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0 || errno == EAGAIN) {
-        log_error("control_socket %s: another server answers on it", path);
-        close(fd);
-        return -1;
-    }
-    close(fd);
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-        unlink(path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        log_error("control_socket: socket: %s", strerror(errno));
-        return -1;
-    }
+    unlink(tmp_path);
     /* 0600 from the start: no window where others could connect. main()
      * runs this before any thread exists, so the umask change is safe. */
     mode_t old = umask(0177);
-    int rc = bind(fd, (struct sockaddr *)&sun, sizeof sun);
+    int rc = bind(fd, (struct sockaddr *)&tmp, sizeof tmp);
     umask(old);
-    if (rc < 0 || listen(fd, 16) < 0) {
+    if (rc < 0 || listen(fd, 16) < 0 || rename(tmp_path, path) < 0 || lstat(path, bound) < 0) {
         log_error("control_socket %s: %s", path, strerror(errno));
+        unlink(tmp_path);
         close(fd);
         return -1;
     }
@@ -103,7 +136,14 @@ static int open_metrics(const char *spec)
         return -1;
     }
     int fd;
-    if (sock_listen(&addr, 16, 0, &fd) != SOCK_OK) {
+    /* SO_REUSEPORT, so that a live upgrade's new generation can bind it
+     * while the old one still listens; anyone else answering is a
+     * conflict. */
+    if (answers(&addr.sa, sockaddr_len(&addr)) && !started_by_ftpd()) {
+        log_error("metrics_listen %s: another server answers on it", spec);
+        return -1;
+    }
+    if (sock_listen(&addr, 16, SOCK_LISTEN_REUSEPORT, &fd) != SOCK_OK) {
         log_error("metrics_listen %s: %s", spec, strerror(errno));
         return -1;
     }
@@ -333,8 +373,14 @@ static void *service_main(void *arg)
 static void close_fds(struct status_service *ss)
 {
     if (ss->ctl_fd >= 0) {
+        /* Only if the path is still ours: after a live upgrade it leads
+         * to the new generation. */
+        struct stat now;
+        const char *path = ss->srv->cfg->control_socket;
+        if (lstat(path, &now) == 0 && now.st_ino == ss->ctl_file.st_ino &&
+            now.st_dev == ss->ctl_file.st_dev)
+            unlink(path);
         close(ss->ctl_fd);
-        unlink(ss->srv->cfg->control_socket);
     }
     if (ss->http_fd >= 0)
         close(ss->http_fd);
@@ -359,7 +405,7 @@ int status_service_start(const struct ftpd_server *srv, struct status_service **
     *ss = (struct status_service){.srv = srv, .ctl_fd = -1, .http_fd = -1, .wake = {-1, -1}};
     pthread_mutex_init(&ss->lock, NULL);
     if (cfg->control_socket[0] != '\0' &&
-        (ss->ctl_fd = open_control_socket(cfg->control_socket)) < 0)
+        (ss->ctl_fd = open_control_socket(cfg->control_socket, &ss->ctl_file)) < 0)
         goto fail;
     if (cfg->metrics_listen[0] != '\0' && (ss->http_fd = open_metrics(cfg->metrics_listen)) < 0)
         goto fail;
