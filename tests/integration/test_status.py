@@ -1,5 +1,6 @@
 """ftpd --status [--json] on the control socket and GET /metrics (issues 12
-and 13), on one server per arch: an idle logged-in session and a RETR held
+and 13), and the master/worker channel (ChannelTest, prefork and hybrid),
+on one server per arch and class: an idle logged-in session and a RETR held
 back by max_rate_download are in progress while `ftpd --status --json` is
 parsed, the text table is read and curl scrapes /metrics (checked against
 the Prometheus text exposition rules); after the transfer the counters
@@ -10,18 +11,20 @@ import ftplib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 
 from ftpd_harness import FTPD_ARCH, FTPD_BIN, TIMEOUT, FtpdTestCase, ftpd_env, run_ftpd, \
     write_config
 
-SIZE = 2 * 1000 * 1000
-RATE = 1000 * 1000  # the RETR lasts about 2 s
+SIZE = 1500 * 1000
+RATE = 1000 * 1000  # the RETR lasts about 1.5 s
 SERIAL = FTPD_ARCH == 'serial'
 SOCKET = os.path.join(tempfile.gettempdir(), 'ftpd-status-%s.sock' % uuid.uuid4().hex[:12])
 
@@ -147,13 +150,13 @@ class StatusTest(FtpdTestCase):
         self.check_after(before)
 
     def wait_transfer(self):
-        """--status --json until the transfer has moved bytes for half a
-        second (its first slice goes at once: the rate means more later)."""
+        """--status --json until the transfer has moved bytes for 0.3 s (its
+        first slice goes at once: the rate means more later)."""
         deadline = time.monotonic() + 10
         while True:
             st = self.status()
             moving = [s for s in st['sessions'] if s['transfer'] and s['transfer']['bytes'] > 0
-                      and s['transfer']['seconds'] >= 0.5]
+                      and s['transfer']['seconds'] >= 0.3]
             if moving or time.monotonic() > deadline:
                 return st, moving
             time.sleep(0.05)
@@ -238,6 +241,7 @@ class StatusTest(FtpdTestCase):
         self.assertGreaterEqual(c['sessions'], b['sessions'] + 1)
         self.assertEqual(st['totals']['transfers_active'], 0)
 
+    @unittest.skipUnless(FTPD_ARCH == 'reactor', 'checked before any back-end runs: once')
     def test_in_use_by_another_server(self):
         # A second server (not started by this one, as a live upgrade's new
         # generation is) must not steal the control socket or the metrics
@@ -253,8 +257,54 @@ class StatusTest(FtpdTestCase):
             self.assertIn('another server answers on it', p.stderr)
         self.assertEqual(self.status()['pid'], self.proc.pid)
 
+    @unittest.skipUnless(FTPD_ARCH == 'reactor', 'no server involved: once')
     def test_no_control_socket(self):
         path = write_config(os.path.join(self.tmpdir, 'none.conf'), {'port': 2121})
         p = run_ftpd(['--config', path, '--status'])
         self.assertEqual(p.returncode, 1)
         self.assertIn('control_socket', p.stderr)
+
+
+CHANNEL_WORKERS = 2
+
+
+def alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+@unittest.skipUnless(FTPD_ARCH in ('prefork', 'hybrid'), 'no worker processes')
+class ChannelTest(FtpdTestCase):
+    """The master/worker channel of prefork and hybrid: every worker
+    reports ready over it, and when the master dies (SIGKILL: no signal is
+    forwarded) its workers see their channel close, drain and exit instead
+    of serving on unsupervised."""
+
+    config = {'workers': CHANNEL_WORKERS, 'min_spare_workers': 0}
+
+    def test_ready_then_master_gone(self):
+        for i in range(CHANNEL_WORKERS):
+            self.assertTrue(self.server.wait_log(r'worker %d ready' % i, 10),
+                            'worker %d never reported ready' % i)
+        workers = [p for p in self.server.pids() if p != self.proc.pid]
+        self.assertGreaterEqual(len(workers), CHANNEL_WORKERS)
+        self.server.kill()  # SIGKILL the master
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [p for p in workers if alive(p)]
+        for p in left:
+            os.kill(p, signal.SIGKILL)
+        self.assertEqual(left, [], 'workers still running 10 s after their master died')
+
+    @classmethod
+    def tearDownClass(cls):
+        # The master was killed on purpose: no exit status to check, but
+        # the sanitizers' reports still count.
+        cls.server.kill()
+        reports = cls.server.sanitizer_reports()
+        if reports:
+            raise AssertionError('sanitizer reports:\n' + '\n'.join(reports[:20]))
