@@ -56,12 +56,12 @@ static void sum_rows(const struct stats *st, struct snapshot *snap)
         snap->workers = 1; /* a single process serves */
 }
 
-/* A row worth listing: in use, by a live process or with sessions left;
- * the master's row 0 only when it serves (no worker rows in use). */
+/* A row worth listing: ever used (a worker gone since is listed as such,
+ * so the rows always add up to the totals); the master's row 0 only when
+ * it serves (no worker rows in use). */
 static bool row_shown(const struct stats *st, const struct snapshot *snap, int r)
 {
-    int pid = atomic_load(&st->rows[r].pid);
-    if (pid == 0 || (!pid_alive(pid) && snap->row_sessions[r] == 0))
+    if (atomic_load(&st->rows[r].pid) == 0)
         return false;
     if (r > 0 || snap->row_sessions[0] > 0)
         return true;
@@ -70,6 +70,13 @@ static bool row_shown(const struct stats *st, const struct snapshot *snap, int r
             return false;
     }
     return true;
+}
+
+/* What a row is called: prefork and hybrid workers by their slot, as the
+ * log's "worker N started" names them; the single process (row 0) is 0. */
+static int row_label(int row)
+{
+    return row > 0 ? row - 1 : 0;
 }
 
 static void json_str(struct buf *out, const char *s)
@@ -109,7 +116,7 @@ static double rate_of(const struct stats_view *v, int64_t now)
 static void json_session(struct buf *out, const struct stats_view *v, int64_t now, bool first)
 {
     buf_printf(out, "%s{\"pid\":%d,\"worker\":%d,\"peer\":", first ? "" : ",", (int)v->owner,
-               v->row);
+               row_label(v->row));
     json_str(out, v->peer);
     buf_printf(out, ",\"user\":");
     json_str(out, v->user);
@@ -131,7 +138,7 @@ static void text_session(struct buf *out, struct stats_view *v, int64_t now)
     text_str(v->user);
     text_str(v->path);
     int64_t idle = (now - v->last_active) / 1000;
-    buf_printf(out, "%-7d %-6d %-16s %-39s %3lld:%02lld ", (int)v->owner, v->row,
+    buf_printf(out, "%-7d %-6d %-16s %-39s %3lld:%02lld ", (int)v->owner, row_label(v->row),
                v->logged_in ? v->user : "(login)", v->peer, (long long)(idle / 60),
                (long long)(idle % 60));
     if (v->xfer == STATS_XFER_NONE)
@@ -215,7 +222,7 @@ static int render_json(const struct ftpd_server *srv, struct snapshot *snap, str
         buf_printf(out,
                    "%s{\"worker\":%d,\"pid\":%d,\"alive\":%s,\"started\":%.3f,\"sessions\":%d,"
                    "\"counters\":",
-                   first ? "" : ",", r, pid, pid_alive(pid) ? "true" : "false",
+                   first ? "" : ",", row_label(r), pid, pid_alive(pid) ? "true" : "false",
                    secs(atomic_load(&st->rows[r].started)), snap->row_sessions[r]);
         json_counters(out, c);
         buf_printf(out, "}");
@@ -268,7 +275,7 @@ static int render_text(const struct ftpd_server *srv, struct snapshot *snap, str
         buf_printf(out,
                    "worker %d pid %d%s: %d sessions now, %llu in all, logins %llu ok %llu failed, "
                    "bytes in %llu out %llu, transfers ok %llu\n",
-                   r, pid, pid_alive(pid) ? "" : " (gone)", snap->row_sessions[r],
+                   row_label(r), pid, pid_alive(pid) ? "" : " (gone)", snap->row_sessions[r],
                    (unsigned long long)c[STAT_SESSIONS], (unsigned long long)c[STAT_LOGINS_OK],
                    (unsigned long long)c[STAT_LOGINS_FAILED], (unsigned long long)c[STAT_BYTES_IN],
                    (unsigned long long)c[STAT_BYTES_OUT], (unsigned long long)c[STAT_XFER_FIRST]);
