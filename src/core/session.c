@@ -427,6 +427,7 @@ void session_line_too_long(struct session *s, struct buf *out)
 void session_idle_timeout(struct session *s, struct buf *out)
 {
     session_log(s, LOG_LVL_INFO, "idle timeout");
+    stats_add(s->stats_row, STAT_IDLE_TIMEOUTS, 1);
     reply(out, 421, "Timeout.");
 }
 

@@ -217,6 +217,7 @@ class StatusTest(FtpdTestCase):
         self.assertGreaterEqual(m['ftpd_logins_total{result="ok"}'], 1)
         self.assertIn('ftpd_refusals_total{reason="max_clients"}', m)
         self.assertIn('ftpd_transfers_total{result="conn_lost"}', m)
+        self.assertIn('ftpd_idle_timeouts_total', m)
         self.assertGreaterEqual(m['ftpd_workers'], 1)
         gen = [k for k in m if k.startswith('ftpd_generation_info{')]
         self.assertEqual(len(gen), 1)

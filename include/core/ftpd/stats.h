@@ -38,6 +38,7 @@ enum stats_counter {
     STAT_LOGINS_FAILED, /* 530 after PASS */
     STAT_BYTES_IN,      /* data connection, client to server */
     STAT_BYTES_OUT,     /* data connection, server to client (files and listings) */
+    STAT_IDLE_TIMEOUTS, /* sessions closed by idle_timeout (421) */
     STAT_XFER_FIRST,    /* transfers ended, by enum xfer_result */
     STAT_COUNTERS = STAT_XFER_FIRST + XFER_RESULTS,
 };

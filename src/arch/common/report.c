@@ -183,10 +183,10 @@ static void json_counters(struct buf *out, const uint64_t *c)
 {
     buf_printf(out,
                "{\"sessions\":%llu,\"logins_ok\":%llu,\"logins_failed\":%llu,"
-               "\"bytes_in\":%llu,\"bytes_out\":%llu,\"transfers\":{",
+               "\"bytes_in\":%llu,\"bytes_out\":%llu,\"idle_timeouts\":%llu,\"transfers\":{",
                (unsigned long long)c[STAT_SESSIONS], (unsigned long long)c[STAT_LOGINS_OK],
                (unsigned long long)c[STAT_LOGINS_FAILED], (unsigned long long)c[STAT_BYTES_IN],
-               (unsigned long long)c[STAT_BYTES_OUT]);
+               (unsigned long long)c[STAT_BYTES_OUT], (unsigned long long)c[STAT_IDLE_TIMEOUTS]);
     for (int r = 0; r < XFER_RESULTS; r++)
         buf_printf(out, "%s\"%s\":%llu", r > 0 ? "," : "", xfer_results[r],
                    (unsigned long long)c[STAT_XFER_FIRST + r]);
@@ -288,11 +288,12 @@ static int render_text(const struct ftpd_server *srv, struct snapshot *snap, str
     const uint64_t *c = snap->total;
     buf_printf(out,
                "\ntotal: %d sessions (%d logged in, %d transferring), %d workers; "
-               "%llu sessions, %llu logins ok, %llu failed, %llu bytes in, %llu out\ntransfers:",
+               "%llu sessions, %llu logins ok, %llu failed, %llu bytes in, %llu out, "
+               "%llu idle timeouts\ntransfers:",
                snap->sessions, snap->logged_in, snap->transfers, snap->workers,
                (unsigned long long)c[STAT_SESSIONS], (unsigned long long)c[STAT_LOGINS_OK],
                (unsigned long long)c[STAT_LOGINS_FAILED], (unsigned long long)c[STAT_BYTES_IN],
-               (unsigned long long)c[STAT_BYTES_OUT]);
+               (unsigned long long)c[STAT_BYTES_OUT], (unsigned long long)c[STAT_IDLE_TIMEOUTS]);
     for (int r = 0; r < XFER_RESULTS; r++)
         buf_printf(out, " %s %llu", xfer_results[r], (unsigned long long)c[STAT_XFER_FIRST + r]);
     buf_printf(out, "\nrefusals:");
@@ -330,6 +331,8 @@ static int render_metrics(const struct ftpd_server *srv, struct snapshot *snap, 
     family(out, "ftpd_sent_bytes_total", "counter",
            "Bytes sent on data connections (downloads and listings).");
     buf_printf(out, "ftpd_sent_bytes_total %llu\n", (unsigned long long)c[STAT_BYTES_OUT]);
+    family(out, "ftpd_idle_timeouts_total", "counter", "Sessions closed by idle_timeout.");
+    buf_printf(out, "ftpd_idle_timeouts_total %llu\n", (unsigned long long)c[STAT_IDLE_TIMEOUTS]);
     family(out, "ftpd_transfers_total", "counter", "Transfers ended, by result.");
     for (int r = 0; r < XFER_RESULTS; r++)
         buf_printf(out, "ftpd_transfers_total{result=\"%s\"} %llu\n", xfer_results[r],
