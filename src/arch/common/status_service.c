@@ -1,4 +1,6 @@
-/* The status service's thread, its two sockets and their protocols. */
+/* The status service: its thread, its two listeners and the control
+ * socket's protocol (the HTTP side is metrics_http.c, the client
+ * status_client.c). */
 #include "ftpd/status.h"
 
 #include <errno.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 
 #include "arch/common/admission.h"
+#include "arch/common/metrics_http.h"
 #include "arch/common/report.h"
+#include "arch/common/status_sock.h"
 #include "ftpd/clock.h"
 #include "ftpd/hostport.h"
 #include "ftpd/log.h"
@@ -38,22 +42,6 @@ struct status_service {
     pthread_t thread;
     bool running;
 };
-
-/* The request payload of MSG_CTL_STATUS: which rendering. */
-#define STATUS_REQ_JSON "json"
-#define STATUS_REQ_TEXT "text"
-
-static int unix_addr(const char *path, struct sockaddr_un *sun)
-{
-    memset(sun, 0, sizeof *sun);
-    sun->sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof sun->sun_path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    strcpy(sun->sun_path, path);
-    return 0;
-}
 
 /* Started by an ftpd, i.e. a live upgrade's new generation: the parent
  * runs the same program (its binary may be "(deleted)" by then). */
@@ -95,8 +83,8 @@ static int open_control_socket(const char *path, struct stat *bound)
     struct sockaddr_un sun, tmp;
     char tmp_path[sizeof sun.sun_path];
     int n = snprintf(tmp_path, sizeof tmp_path, "%s.%ld", path, (long)getpid());
-    if (unix_addr(path, &sun) < 0 || n < 0 || (size_t)n >= sizeof tmp_path ||
-        unix_addr(tmp_path, &tmp) < 0) {
+    if (status_unix_addr(path, &sun) < 0 || n < 0 || (size_t)n >= sizeof tmp_path ||
+        status_unix_addr(tmp_path, &tmp) < 0) {
         log_error("control_socket %s: %s", path, strerror(ENAMETOOLONG));
         return -1;
     }
@@ -175,37 +163,9 @@ static int render(struct status_service *ss, enum report_format f, struct buf *o
     return rc;
 }
 
-/* Wait for fd to be ready for events until deadline; false on timeout. */
-static bool wait_fd(int fd, short events, int64_t deadline)
+static int render_metrics(void *arg, struct buf *out)
 {
-    for (;;) {
-        int64_t left = deadline - clock_ms();
-        if (left <= 0)
-            return false;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, (int)left);
-        if (n > 0)
-            return true;
-        if (n < 0 && errno != EINTR)
-            return false;
-    }
-}
-
-static void write_all(int fd, const char *p, size_t len, int64_t deadline)
-{
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n > 0) {
-            p += n;
-            len -= (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline)) {
-            continue;
-        } else {
-            return; /* the client went away or stalled: nothing to tell it */
-        }
-    }
+    return render(arg, REPORT_METRICS, out);
 }
 
 static void serve_control(struct status_service *ss, int fd)
@@ -215,7 +175,7 @@ static void serve_control(struct status_service *ss, int fd)
     msg_reader_init(&r, 64);
     struct msg m;
     enum msg_status st;
-    while ((st = msg_read(&r, fd, &m)) == MSG_AGAIN && wait_fd(fd, POLLIN, deadline))
+    while ((st = msg_read(&r, fd, &m)) == MSG_AGAIN && status_wait_fd(fd, POLLIN, deadline))
         ;
     if (st == MSG_OK && m.type == MSG_CTL_STATUS) {
         bool json = m.len == strlen(STATUS_REQ_JSON) && memcmp(m.payload, "json", m.len) == 0;
@@ -235,99 +195,6 @@ static void serve_control(struct status_service *ss, int fd)
     msg_reader_free(&r);
 }
 
-/* The end of the request head; NULL while incomplete. */
-static const char *head_end(const char *p, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (p[i] == '\n' && p[i + 1] == '\n')
-            return p + i + 2;
-        if (i + 3 < n && memcmp(p + i, "\r\n\r\n", 4) == 0)
-            return p + i + 4;
-    }
-    return NULL;
-}
-
-static void http_reply(int fd, int code, const char *reason, const char *type, const char *body,
-                       size_t len, int64_t deadline)
-{
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     code, reason, type, len);
-    write_all(fd, head, (size_t)n, deadline);
-    write_all(fd, body, len, deadline);
-}
-
-/* HTTP/1.0 style: one request per connection, GET /metrics only. */
-static void serve_http(struct status_service *ss, int fd)
-{
-    int64_t deadline = clock_ms() + STATUS_IO_TIMEOUT_MS;
-    char req[STATUS_HTTP_REQUEST_MAX + 1]; /* + a NUL after the bytes */
-    size_t have = 0;
-    while (head_end(req, have) == NULL) {
-        if (have == STATUS_HTTP_REQUEST_MAX) {
-            static const char msg[] = "request too large\n";
-            http_reply(fd, 431, "Request Header Fields Too Large", "text/plain", msg,
-                       sizeof msg - 1, deadline);
-            return;
-        }
-        ssize_t n = recv(fd, req + have, STATUS_HTTP_REQUEST_MAX - have, 0);
-        if (n > 0)
-            have += (size_t)n;
-        else if (n == 0)
-            return;
-        else if (errno == EINTR || (errno == EAGAIN && wait_fd(fd, POLLIN, deadline)))
-            continue;
-        else
-            return; /* error or timeout: just close */
-    }
-    req[have] = '\0';
-    size_t line = strcspn(req, "\r\n");
-    const char *path_start = (const char *)memchr(req, ' ', line);
-    bool get = line > 4 && memcmp(req, "GET ", 4) == 0;
-    if (!get) {
-        static const char msg[] = "only GET\n";
-        http_reply(fd, 405, "Method Not Allowed", "text/plain", msg, sizeof msg - 1, deadline);
-        return;
-    }
-    size_t plen = strcspn(path_start + 1, " ?\r\n");
-    if (plen != strlen("/metrics") || memcmp(path_start + 1, "/metrics", plen) != 0) {
-        static const char msg[] = "not found: try /metrics\n";
-        http_reply(fd, 404, "Not Found", "text/plain", msg, sizeof msg - 1, deadline);
-        return;
-    }
-    struct buf out;
-    buf_init(&out, MSG_PAYLOAD_MAX);
-    if (render(ss, REPORT_METRICS, &out) == 0)
-        http_reply(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", buf_head(&out),
-                   out.len, deadline);
-    else
-        http_reply(fd, 500, "Internal Server Error", "text/plain", "", 0, deadline);
-    buf_free(&out);
-}
-
-/* Special problem: closing a socket whose peer sent bytes we did not read
- * (the rest of a refused request) sends RST, and the peer may lose our
- * answer with it. So: end our side, and read and drop what comes for a
- * moment (64 KiB, 500 ms at most) before closing. */
-static void lingering_close(int fd)
-{
-    shutdown(fd, SHUT_WR);
-    int64_t deadline = clock_ms() + 500;
-    char sink[4096];
-    for (size_t dropped = 0; dropped < 64 * 1024;) {
-        ssize_t n = recv(fd, sink, sizeof sink, 0);
-        if (n > 0)
-            dropped += (size_t)n;
-        else if (n < 0 && (errno == EINTR || (errno == EAGAIN && wait_fd(fd, POLLIN, deadline))))
-            continue;
-        else
-            break;
-    }
-    close(fd);
-}
-
 static void accept_one(struct status_service *ss, int lfd, bool http)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -338,8 +205,7 @@ static void accept_one(struct status_service *ss, int lfd, bool http)
         return;
     }
     if (http) {
-        serve_http(ss, fd);
-        lingering_close(fd);
+        metrics_http_serve(fd, render_metrics, ss);
     } else {
         serve_control(ss, fd);
         close(fd);
@@ -461,49 +327,4 @@ void status_service_stop(struct status_service *ss)
     close_fds(ss);
     pthread_mutex_destroy(&ss->lock);
     free(ss);
-}
-
-int status_client_run(const char *path, bool json)
-{
-    if (path == NULL || path[0] == '\0') {
-        fprintf(stderr, "ftpd: --status needs control_socket in the configuration\n");
-        return 1;
-    }
-    struct sockaddr_un sun;
-    if (unix_addr(path, &sun) < 0) {
-        fprintf(stderr, "ftpd: control_socket %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-        fprintf(stderr, "ftpd: cannot reach the server on %s: %s\n", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return 1;
-    }
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    const char *req = json ? STATUS_REQ_JSON : STATUS_REQ_TEXT;
-    int status = 1;
-    struct msg_reader r;
-    msg_reader_init(&r, 0);
-    struct msg m;
-    enum msg_status st = MSG_ERR;
-    if (msg_send(fd, MSG_CTL_STATUS, req, strlen(req), NULL, 0) == 0)
-        st = msg_read(&r, fd, &m);
-    if (st == MSG_OK && m.type == MSG_CTL_STATUS_REPLY) {
-        msg_close_fds(&m);
-        status = fwrite(m.payload, 1, m.len, stdout) == m.len && fflush(stdout) == 0 ? 0 : 1;
-    } else if (st == MSG_OK) {
-        msg_close_fds(&m);
-        fprintf(stderr, "ftpd: unexpected answer (type %u) on %s\n", (unsigned)m.type, path);
-    } else {
-        fprintf(stderr, "ftpd: no answer on %s: %s\n", path,
-                st == MSG_EOF     ? "connection closed"
-                : st == MSG_AGAIN ? "timed out"
-                                  : strerror(errno));
-    }
-    msg_reader_free(&r);
-    close(fd);
-    return status;
 }
