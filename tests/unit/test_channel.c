@@ -1,9 +1,12 @@
 /* The master/worker channel (arch/common/channel.c) through the
  * supervisor's pieces, with real forks: a worker reports ready, a DRAIN
- * reaches it as the SIGTERM its loop reads, and a worker whose master's
- * end closes (the master died) stops by itself. */
+ * reaches it as the SIGTERM its loop reads, a worker whose master's end
+ * closes (the master died) stops by itself, and so does one whose master
+ * was gone before it could listen. */
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -93,17 +96,6 @@ START_TEST(ready_then_drain)
 }
 END_TEST
 
-START_TEST(reload_becomes_sighup)
-{
-    struct supervisor s = start_one();
-    pid_t pid = s.w[0].pid;
-    ck_assert(wait_ready(&s));
-    ck_assert_int_eq(workers_tell(&s, 0, MSG_CH_RELOAD), 0);
-    ck_assert_int_eq(wait_exit(pid), 7);
-    workers_free(&s);
-}
-END_TEST
-
 START_TEST(master_gone_stops_the_worker)
 {
     struct supervisor s = start_one();
@@ -134,6 +126,43 @@ START_TEST(siblings_do_not_hold_the_master_end)
 }
 END_TEST
 
+/* SIGTERM pending within 2 s (it is blocked: read it as a signalfd would). */
+static bool sigterm_comes(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    struct timespec ts = {.tv_sec = 2};
+    return sigtimedwait(&set, NULL, &ts) == SIGTERM;
+}
+
+START_TEST(the_kernel_signals_the_worker)
+{
+    /* In this process, as the worker: the master's end says DRAIN... */
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(channel_worker_start(sv[1]), 0);
+    char ready[MSG_HEADER_LEN];
+    ck_assert_int_eq(read(sv[0], ready, sizeof ready), (ssize_t)sizeof ready);
+    sigset_t pending;
+    ck_assert_int_eq(sigpending(&pending), 0);
+    ck_assert(!sigismember(&pending, SIGTERM)); /* READY going out signals nothing */
+    ck_assert_int_eq(msg_send(sv[0], MSG_CH_DRAIN, NULL, 0, NULL, 0), 0);
+    ck_assert(sigterm_comes());
+    /* ...then goes away. */
+    close(sv[0]);
+    ck_assert(sigterm_comes());
+    close(sv[1]);
+
+    /* A master gone before the worker could listen. */
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    close(sv[0]);
+    ck_assert_int_eq(channel_worker_start(sv[1]), 0);
+    ck_assert(sigterm_comes());
+    close(sv[1]);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("channel");
@@ -141,9 +170,9 @@ Suite *unit_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, ready_then_drain);
-    tcase_add_test(tc, reload_becomes_sighup);
     tcase_add_test(tc, master_gone_stops_the_worker);
     tcase_add_test(tc, siblings_do_not_hold_the_master_end);
+    tcase_add_test(tc, the_kernel_signals_the_worker);
     suite_add_tcase(s, tc);
     return s;
 }

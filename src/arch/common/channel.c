@@ -2,9 +2,9 @@
 #include "arch/common/channel.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,53 +72,26 @@ int channel_tell(struct channel *ch, uint16_t type)
     return msg_send(ch->fd, type, NULL, 0, NULL, 0);
 }
 
-/* The worker's watcher: messages become the signals the worker's loop
- * already reads as control events. */
-static void *watch(void *arg)
-{
-    int fd = (int)(intptr_t)arg;
-    if (msg_send(fd, MSG_CH_READY, NULL, 0, NULL, 0) < 0)
-        log_warn("worker channel: ready: %s", strerror(errno));
-    struct msg_reader rd;
-    msg_reader_init(&rd, 4096);
-    for (;;) {
-        struct msg m;
-        enum msg_status st = msg_read(&rd, fd, &m);
-        if (st == MSG_AGAIN)
-            continue; /* blocking fd: not expected */
-        if (st != MSG_OK) {
-            /* The master is gone: drain and exit, as a first SIGTERM. */
-            log_warn("master gone (channel %s): draining",
-                     st == MSG_EOF ? "closed" : strerror(errno));
-            kill(getpid(), SIGTERM);
-            break;
-        }
-        msg_close_fds(&m);
-        if (m.type == MSG_CH_DRAIN)
-            kill(getpid(), SIGTERM);
-        else if (m.type == MSG_CH_RELOAD)
-            kill(getpid(), SIGHUP);
-    }
-    msg_reader_free(&rd);
-    close(fd);
-    return NULL;
-}
-
+/* Special problem: a watcher thread in each worker would be simplest, but
+ * a forked child that starts a thread takes a second to exit under
+ * ThreadSanitizer, and the loops already read their signals. So the
+ * kernel watches for us: O_ASYNC with F_SETSIG makes any activity on the
+ * worker's end (a message arriving, or the master's end closing) raise
+ * SIGTERM in the worker, which its loop reads as a graceful stop. */
 int channel_worker_start(int fd)
 {
-    pthread_attr_t attr;
-    pthread_t t;
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&attr, 256 * 1024); /* sanitizers need room */
-        rc = pthread_create(&t, &attr, watch, (void *)(intptr_t)fd);
-        pthread_attr_destroy(&attr);
-    }
-    if (rc != 0) {
-        log_error("worker channel: thread: %s", strerror(rc));
+    if (msg_send(fd, MSG_CH_READY, NULL, 0, NULL, 0) < 0)
+        log_warn("worker channel: ready: %s", strerror(errno));
+    int flags = fcntl(fd, F_GETFL);
+    if (fcntl(fd, F_SETOWN, getpid()) < 0 || fcntl(fd, F_SETSIG, SIGTERM) < 0 || flags < 0 ||
+        fcntl(fd, F_SETFL, flags | O_ASYNC) < 0) {
+        log_error("worker channel: %s", strerror(errno));
         close(fd);
         return -1;
     }
+    /* The master may have gone (or said something) before O_ASYNC was on. */
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0)
+        kill(getpid(), SIGTERM);
     return 0;
 }

@@ -1,21 +1,21 @@
 /* The master/worker channel of prefork and hybrid (issue 12): a Unix
  * socketpair per worker, made at fork, speaking ftpd/msg.h.
  *
- *   worker -> master  MSG_CH_READY once its watcher runs (the process is up
- *                     and will hear the master);
+ *   worker -> master  MSG_CH_READY once forked and listening to it;
  *   master -> worker  MSG_CH_DRAIN: stop accepting, finish the sessions,
- *                     exit (what a first SIGTERM does); MSG_CH_RELOAD: what
- *                     SIGHUP does.
+ *                     exit (what a first SIGTERM does);
  *   end of file       either way: a worker whose master is gone (killed,
  *                     crashed) drains and exits instead of serving on
  *                     unsupervised; a master sees a worker's end close and
  *                     reaps it on the SIGCHLD that follows, as before.
  *
- * The worker's side is a small thread (channel_worker_start) blocked on the
- * channel that turns each message into the signal the worker's loop
- * already handles through its control events (kill(getpid(), ...)): the
- * serial loop of a prefork worker and the event loop of a hybrid worker
- * need no change, and hear the master even in the middle of a transfer.
+ * The worker's side needs no thread and no change to its loop: the kernel
+ * raises SIGTERM in the worker on any activity of its end (O_ASYNC,
+ * F_SETSIG), which the serial loop of a prefork worker and the event loop
+ * of a hybrid worker already read as a graceful stop, even in the middle
+ * of a transfer. So every message from the master means "drain" for now
+ * (and a second one, like a second SIGTERM, "stop now"); a message that
+ * asks for something else needs a reader in the worker's loop first.
  *
  * Counters do not travel here: they are in shared memory (ftpd/stats.h),
  * live and readable by the master at any time, even while a prefork worker
@@ -51,9 +51,9 @@ bool channel_receive(struct channel *ch, int index);
  * closed: the worker is gone). */
 int channel_tell(struct channel *ch, uint16_t type);
 
-/* In the worker, after fork: watch fd (the worker's end) on a thread of
- * its own and report ready. 0, or -1 (logged; the worker serves on
- * without a channel). */
+/* In the worker, after fork: report ready on fd (the worker's end) and
+ * have the kernel signal any activity on it. 0, or -1 (logged, fd closed;
+ * the worker serves on without a channel). */
 int channel_worker_start(int fd);
 
 #endif

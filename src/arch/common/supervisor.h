@@ -25,7 +25,7 @@
  * blocked as main() left them and the master's event fd is closed: the
  * worker opens its own (ctl_events_open without CTL_WITH_SIGINT). Its
  * channel to the master already runs (channel.h): a message from the
- * master or the master's end reaches it as SIGTERM or SIGHUP. */
+ * master, or the master's end closing, reaches it as SIGTERM. */
 typedef int (*worker_main)(const struct ftpd_server *srv, int index, void *arg);
 
 struct respawn_guard {
@@ -93,8 +93,7 @@ void workers_respawn(struct supervisor *s, int64_t now);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);
-/* One message (MSG_CH_DRAIN, MSG_CH_RELOAD...) to worker i over its
- * channel. 0, or -1 (no such worker, or its channel is closed). */
+/* One message (MSG_CH_DRAIN) to worker i over its channel. 0, or -1 (no such worker, or its channel is closed). */
 int workers_tell(struct supervisor *s, int i, uint16_t type);
 void workers_free(struct supervisor *s);
 
