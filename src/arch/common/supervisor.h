@@ -93,7 +93,8 @@ void workers_respawn(struct supervisor *s, int64_t now);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);
-/* One message (MSG_CH_DRAIN) to worker i over its channel. 0, or -1 (no such worker, or its channel is closed). */
+/* One message (MSG_CH_DRAIN) to worker i over its channel. 0, or -1 (no
+ * such worker, or its channel is closed). */
 int workers_tell(struct supervisor *s, int i, uint16_t type);
 void workers_free(struct supervisor *s);
 
