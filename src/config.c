@@ -19,6 +19,7 @@
 
 #include <ini.h>
 
+#include "ftpd/hostport.h"
 #include "ftpd/rate.h"
 
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
@@ -391,6 +392,20 @@ static int set_user_name(struct ftpd_config *cfg, const struct key *k, const cha
     return 0;
 }
 
+/* metrics_listen: "ADDR:PORT" (IPv6 in brackets), or empty for off. */
+static int set_hostport(struct ftpd_config *cfg, const struct key *k, const char *value, char *err,
+                        size_t errlen)
+{
+    union sockaddr_any addr;
+    size_t len = strlen(value);
+    if (len > 0 && (len >= sizeof cfg->metrics_listen || hostport_parse(value, &addr) != 0))
+        return fail(err, errlen,
+                    "key '%s': '%s' is not a numeric ADDR:PORT (127.0.0.1:9100, [::1]:9100)",
+                    k->name, value);
+    memcpy((char *)cfg + k->offset, value, len + 1);
+    return 0;
+}
+
 #define FIELD(f) offsetof(struct ftpd_config, f)
 
 /* Every key, in the order conf/ftpd.conf documents them. */
@@ -454,6 +469,9 @@ static const struct key keys[] = {
     {"pid_file", set_path, FIELD(pid_file), 0, 0, NULL},
     /* Live upgrade (issue 12, SIGUSR2). */
     {"upgrade_drain_timeout", set_int, FIELD(upgrade_drain_timeout), 0, 86400, "0-86400 seconds"},
+    /* ftpd --status and /metrics (issues 12 and 13). */
+    {"control_socket", set_path, FIELD(control_socket), 0, 0, NULL},
+    {"metrics_listen", set_hostport, FIELD(metrics_listen), 0, 0, NULL},
 };
 
 size_t config_key_count(void)

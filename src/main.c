@@ -31,6 +31,8 @@
 #include "ftpd/privdrop.h"
 #include "ftpd/sdnotify.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/stats.h"
+#include "ftpd/status.h"
 #include "ftpd/rate.h"
 #include "ftpd/tls.h"
 #include "ftpd/upgrade.h"
@@ -39,7 +41,14 @@
 
 enum { EXIT_USAGE = 2 };
 
-enum { OPT_CHECK_CONFIG = 256, OPT_LIST_ARCHS, OPT_LOG_LEVEL, OPT_HASH_PASSWORD };
+enum {
+    OPT_CHECK_CONFIG = 256,
+    OPT_LIST_ARCHS,
+    OPT_LOG_LEVEL,
+    OPT_HASH_PASSWORD,
+    OPT_STATUS,
+    OPT_JSON
+};
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -52,6 +61,8 @@ static const struct option long_opts[] = {
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"list-archs", no_argument, NULL, OPT_LIST_ARCHS},
     {"hash-password", no_argument, NULL, OPT_HASH_PASSWORD},
+    {"status", no_argument, NULL, OPT_STATUS},
+    {"json", no_argument, NULL, OPT_JSON},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -75,6 +86,7 @@ struct cli {
     const char *config_path;        /* NULL: defaults and flags only */
     const char *values[NFLAG_KEYS]; /* by flag_keys index; NULL = not given */
     bool check_config, list_archs, hash_password, version, help;
+    bool status, json; /* --status [--json] */
 };
 
 static void usage(FILE *out)
@@ -96,6 +108,9 @@ static void usage(FILE *out)
           "      --hash-password        read a password (no echo on a terminal, else one\n"
           "                             line of stdin), print its yescrypt hash for the\n"
           "                             users file (name:hash:home:permissions), exit\n"
+          "      --status [--json]      ask the server running with this configuration\n"
+          "                             (its control_socket) for its sessions, transfers\n"
+          "                             and counters; print them (as JSON), exit\n"
           "  -V, --version              print the version and exit\n"
           "  -h, --help                 print this help and exit\n"
           "\n"
@@ -153,6 +168,12 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             break;
         case OPT_HASH_PASSWORD:
             cli->hash_password = true;
+            break;
+        case OPT_STATUS:
+            cli->status = true;
+            break;
+        case OPT_JSON:
+            cli->json = true;
             break;
         case 'V':
             cli->version = true;
@@ -491,6 +512,40 @@ static int open_listeners(struct ftpd_server *srv, const struct arch *arch, stru
     return 0;
 }
 
+/* --status and /metrics: the shared counters and board (ftpd/stats.h),
+ * a row for the server and one per possible prefork/hybrid worker, and the
+ * service answering on control_socket and metrics_listen. Only when one of
+ * them is set: otherwise nothing is counted, and an idle session costs no
+ * board slot. */
+static int start_status(struct ftpd_server *srv)
+{
+    const struct ftpd_config *cfg = srv->cfg;
+    if (cfg->control_socket[0] == '\0' && cfg->metrics_listen[0] == '\0')
+        return 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int workers = cfg->workers > 0 ? cfg->workers : (cpus > 0 ? (int)cpus : 1);
+    if (cfg->max_workers > workers)
+        workers = cfg->max_workers;
+    srv->stats = stats_new(1 + workers, cfg->max_clients);
+    if (srv->stats == NULL) {
+        log_error("cannot map the status board: %s", strerror(errno));
+        return -1;
+    }
+    stats_row_claim(srv->stats, 0);
+    if (status_service_start(srv, &srv->status) != 0) {
+        stats_free(srv->stats);
+        srv->stats = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_status(struct ftpd_server *srv)
+{
+    status_service_stop(srv->status);
+    stats_free(srv->stats);
+}
+
 /* System daemon (issue 13), before anything is bound or opened: who to
  * become, the log target and the transfer log. 0, or -1 after printing. */
 static int daemon_open(const struct ftpd_config *cfg, struct privdrop *drop)
@@ -581,7 +636,7 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
     }
     srv.tls = tls;
     struct listener sets[ADOPT_MAX];
-    if (setup_signals() != 0 || open_listeners(&srv, arch, sets) != 0) {
+    if (setup_signals() != 0 || open_listeners(&srv, arch, sets) != 0 || start_status(&srv) != 0) {
         tls_context_free(tls);
         rate_share_free(srv.rate_total);
         users_free(users);
@@ -606,6 +661,7 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
                  cfg->implicit_tls_port != 0 ? ", implicit TLS on its own port" : "");
 
     if (daemon_start(cfg, &drop) != 0) {
+        stop_status(&srv);
         net_close_all(srv.listeners, srv.nlisteners);
         net_close_all(srv.worker_sets, srv.nworker_sets);
         tls_context_free(tls);
@@ -620,6 +676,7 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
     srv.gens = generations_new(&srv, srv.cfg->hybrid_reuseport && arch->reuseport_listeners,
                                reread_config, (void *)cli);
     if (srv.gens == NULL) {
+        stop_status(&srv);
         pidfile_remove(cfg->pid_file);
         net_close_all(srv.listeners, srv.nlisteners);
         net_close_all(srv.worker_sets, srv.nworker_sets);
@@ -636,6 +693,7 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
 
     int status = arch->run(&srv);
 
+    stop_status(&srv);
     pidfile_remove(cfg->pid_file);
     generations_free(srv.gens);
     net_close_all(srv.worker_sets, srv.nworker_sets); /* those hybrid did not take */
@@ -669,6 +727,8 @@ int main(int argc, char **argv)
         return status;
     if (cli.check_config)
         return check_config(&cfg);
+    if (cli.status)
+        return status_client_run(cfg.control_socket, cli.json);
 
     log_set_level(cfg.log_level);
     /* Checked before binding anything: no port is taken just to fail. */

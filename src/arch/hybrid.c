@@ -32,10 +32,12 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/common/supervisor.h"
 #include "arch/evented/handover.h"
 #include "ftpd/generation.h"
 #include "ftpd/log.h"
+#include "ftpd/stats.h"
 
 struct hybrid {
     struct ftpd_server master; /* the master's copy, with worker_sets */
@@ -44,9 +46,14 @@ struct hybrid {
     int handover_fd; /* evented/handover.h: every worker takes moved sessions on it */
 };
 
-static int hybrid_worker(const struct ftpd_server *srv, int index, void *arg)
+static int hybrid_worker(const struct ftpd_server *from_master, int index, void *arg)
 {
     struct hybrid *h = arg;
+    /* This worker's sessions add to its own row of counters (--status). */
+    struct ftpd_server self = *from_master;
+    self.stats_row = index + 1;
+    stats_row_claim(self.stats, self.stats_row);
+    const struct ftpd_server *srv = &self;
     /* A worker whose master is gone (SIGKILL) stops gracefully instead of
      * serving on unsupervised. */
     pid_t master = getppid();
@@ -164,6 +171,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
      * over go to whichever worker accepts them. */
     h.handover_fd = handover_listen_logged();
     h.adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    status_service_attach(srv->status, h.adm);
     if (h.adm == NULL) {
         if (h.handover_fd >= 0)
             close(h.handover_fd);
@@ -193,6 +201,7 @@ int arch_hybrid_run(const struct ftpd_server *srv)
         free(h.master.worker_sets);
     }
     admission_log_refusals(h.adm); /* every worker's, from the shared table */
+    status_service_attach(srv->status, NULL);
     admission_free(h.adm);
     if (h.handover_fd >= 0)
         close(h.handover_fd);

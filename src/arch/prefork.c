@@ -22,12 +22,14 @@
 #include <stdatomic.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "arch/common/backlog.h"
 #include "arch/common/pool.h"
 #include "arch/common/scoreboard.h"
 #include "arch/common/supervisor.h"
 #include "ftpd/log.h"
+#include "ftpd/stats.h"
 
 #define PREFORK_TICK_MS BACKLOG_TICK_MS
 
@@ -41,9 +43,14 @@ struct prefork {
     bool full; /* every worker busy at max_workers, last tick */
 };
 
-static int prefork_worker(const struct ftpd_server *srv, int index, void *arg)
+static int prefork_worker(const struct ftpd_server *master, int index, void *arg)
 {
     struct prefork *pf = arg;
+    /* This worker's sessions add to its own row of counters (--status). */
+    struct ftpd_server own = *master;
+    own.stats_row = index + 1;
+    stats_row_claim(own.stats, own.stats_row);
+    const struct ftpd_server *srv = &own;
     acceptor_close(&pf->acc); /* the master's spare descriptor */
     struct ctl_events events;
     struct acceptor acc;
@@ -144,8 +151,10 @@ int arch_prefork_run(const struct ftpd_server *srv)
                 .max = max},
     };
     pf.adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, pf.adm);
     pf.sb = scoreboard_new(max);
     if (pf.adm == NULL || pf.sb == NULL || acceptor_init(&pf.acc) < 0) {
+        status_service_attach(srv->status, NULL);
         admission_free(pf.adm);
         scoreboard_free(pf.sb);
         return 1;
@@ -178,6 +187,7 @@ int arch_prefork_run(const struct ftpd_server *srv)
     admission_log_refusals(pf.adm);
     acceptor_close(&pf.acc);
     scoreboard_free(pf.sb);
+    status_service_attach(srv->status, NULL);
     admission_free(pf.adm);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "arch/common/upgrade.h"
 #include "arch/common/reload.h"
@@ -56,7 +57,9 @@ static void start_child(struct process_state *ps, int fd, const union sockaddr_a
     arrival_init(&a, fd, peer);
     if (!prologue_pregreet_blocking(&a, cfg) || !prologue_admit(&a, cfg, ps->adm, self, false))
         return;
+    status_service_fork_begin(ps->srv->status);
     pid_t pid = fork();
+    status_service_fork_end(ps->srv->status);
     if (pid == 0)
         child_main(ps, &a);
     if (pid < 0) {
@@ -133,6 +136,7 @@ int arch_process_run(const struct ftpd_server *srv)
         return 1;
     }
     ps.adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, ps.adm);
     ps.child = calloc((size_t)cfg->max_clients, sizeof *ps.child);
     if (ps.adm == NULL || ps.child == NULL || acceptor_init(&acc) < 0) {
         log_error("process back-end set-up failed: %s", strerror(errno));
@@ -169,6 +173,7 @@ int arch_process_run(const struct ftpd_server *srv)
         on_events(&ps);
     }
     acceptor_close(&acc);
+    status_service_attach(srv->status, NULL);
     admission_free(ps.adm);
     free(ps.child);
     ctl_events_close(&ps.events);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/common/events.h"
 #include "arch/common/upgrade.h"
 #include "arch/evented/evconn.h"
@@ -296,6 +297,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
     /* One process: the table need not be shared, but the same code serves
      * hybrid, where it must. */
     struct admission *adm = admission_new(srv->cfg->max_clients, srv->cfg->max_per_ip);
+    status_service_attach(srv->status, adm);
     if (adm == NULL)
         return 1;
     struct reactor_opts opts = {
@@ -312,6 +314,7 @@ int arch_reactor_run(const struct ftpd_server *srv)
     if (opts.handover_fd >= 0)
         close(opts.handover_fd);
     admission_log_refusals(adm);
+    status_service_attach(srv->status, NULL);
     admission_free(adm);
     return rc;
 }

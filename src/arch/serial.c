@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/one_at_a_time.h"
 #include "arch/common/scoreboard.h"
@@ -141,7 +142,9 @@ int arch_serial_run(const struct ftpd_server *srv)
         return 1;
     }
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, adm);
     if (adm == NULL || acceptor_init(&acc) < 0) {
+        status_service_attach(srv->status, NULL);
         admission_free(adm);
         ctl_events_close(&events);
         return 1;
@@ -156,6 +159,7 @@ int arch_serial_run(const struct ftpd_server *srv)
     log_info("stopping");
     admission_log_refusals(adm);
     acceptor_close(&acc);
+    status_service_attach(srv->status, NULL);
     admission_free(adm);
     ctl_events_close(&events);
     return 0;

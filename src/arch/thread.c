@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/threads.h"
 #include "arch/common/upgrade.h"
@@ -77,6 +78,7 @@ int arch_thread_run(const struct ftpd_server *srv)
     struct acceptor acc;
     pthread_attr_t attr;
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, adm);
     if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
         ctl_events_enable_upgrade(&events, srv) < 0 || stop_broadcast_open(&stop) < 0 ||
         acceptor_init(&acc) < 0 || thread_attr_init(&attr, true) < 0)
@@ -112,6 +114,7 @@ int arch_thread_run(const struct ftpd_server *srv)
     if (drained) {
         /* After a second signal threads may still run: then the shared
          * state stays, and the process exits right after. */
+        status_service_attach(srv->status, NULL);
         admission_free(adm);
         stop_broadcast_close(&stop);
     }

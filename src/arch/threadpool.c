@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "arch/backends.h"
+#include "ftpd/status.h"
 #include "arch/blocking/blocking.h"
 #include "arch/blocking/parking.h"
 #include "arch/blocking/threads.h"
@@ -435,6 +436,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
     struct ctl_events events;
     struct stop_broadcast stop;
     struct admission *adm = admission_new(cfg->max_clients, cfg->max_per_ip);
+    status_service_attach(srv->status, adm);
     if (adm == NULL || ctl_events_open(&events, CTL_WITH_SIGINT) < 0 ||
         ctl_events_enable_upgrade(&events, srv) < 0 || stop_broadcast_open(&stop) < 0)
         return 1;
@@ -480,6 +482,7 @@ int arch_threadpool_run(const struct ftpd_server *srv)
         /* Every thread is out of the pool; after a second signal some may
          * still run, and the process exits right after without freeing. */
         pool_free(p);
+        status_service_attach(srv->status, NULL);
         admission_free(adm);
         stop_broadcast_close(&stop);
     }

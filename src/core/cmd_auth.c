@@ -59,6 +59,8 @@ enum step cmd_user(struct session *s, const char *arg, struct buf *out)
 void session_logged_in_as(struct session *s, const char *name, unsigned perms)
 {
     s->logged_in = true;
+    stats_add(s->stats_row, STAT_LOGINS_OK, 1);
+    stats_slot_login(s->stats_slot, name);
     s->perms = session_login_perms(s->cfg, perms);
     free(s->user_name); /* the account (or "anonymous") names the user now */
     s->user_name = NULL;
@@ -160,6 +162,7 @@ static enum step login_failed(struct session *s, struct buf *out)
     printable_name(s, name, sizeof name);
     session_log(s, LOG_LVL_WARN, "login failed for '%s'", name);
     s->login_failures++;
+    stats_add(s->stats_row, STAT_LOGINS_FAILED, 1);
     if (s->cfg->login_fail_delay > 0) {
         s->delaying = true;
         return STEP_DELAY;

@@ -195,6 +195,12 @@ enum step session_start_job(struct session *s, enum xfer_kind kind, const char *
     t->rate_total = s->rate_total;
     t->tls_protect = s->tls_prot_p;
     t->tls_control = s->tls_ctrl;
+    t->stats_row = s->stats_row;
+    t->stats_slot = s->stats_slot;
+    enum stats_xfer shown = kind == XFER_SEND_FILE   ? STATS_XFER_RETR
+                            : kind == XFER_RECV_FILE ? STATS_XFER_STOR
+                                                     : STATS_XFER_LIST;
+    stats_slot_xfer_begin(s->stats_slot, shown, vpath, kind == XFER_SEND_FILE ? t->size : 0);
     j->xfer_path = strdup(vpath); /* for the log line only; NULL is tolerated */
     j->started_ms = clock_ms();
     s->in_transfer = true;

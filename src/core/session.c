@@ -155,6 +155,25 @@ void session_set_rate_share(struct session *s, struct rate_share *total)
     s->rate_total = total;
 }
 
+void session_set_stats(struct session *s, struct stats *st, int row, int board_slot)
+{
+    if (st == NULL || row < 0 || row >= st->nrows)
+        return;
+    s->stats_row = &st->rows[row];
+    stats_add(s->stats_row, STAT_SESSIONS, 1);
+    if (board_slot < 0 || board_slot >= st->nslots)
+        return;
+    s->stats_slot = &st->slots[board_slot];
+    int used = atomic_load(&st->slots_used);
+    while (used < board_slot + 1 &&
+           !atomic_compare_exchange_weak(&st->slots_used, &used, board_slot + 1))
+        ;
+    /* The log name is "ip:port" until the login. */
+    char peer[SOCKADDR_STR_MAX];
+    snprintf(peer, sizeof peer, "%.*s", (int)s->peer_len, s->log_name);
+    stats_slot_open(s->stats_slot, row, peer);
+}
+
 void session_set_listing_cache(struct session *s, struct listing_cache *cache)
 {
     s->listing_cache = cache;
@@ -215,6 +234,7 @@ void session_free(struct session *s)
     release_job(s);
     session_close_data(s);
     session_drop_rnfr(s);
+    stats_slot_close(s->stats_slot);
     work_free(s->work);
     if (s->own_root_fd >= 0)
         close(s->own_root_fd);
@@ -285,6 +305,7 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
         reply(out, 501, "NUL byte in command.");
         return STEP_CONTINUE;
     }
+    stats_slot_active(s->stats_slot);
     size_t verb_len = strcspn(line, " ");
     const char *arg = line + verb_len;
     if (*arg == ' ')
@@ -424,6 +445,9 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
         if (ok)
             s->files_sent++;
     }
+    if ((unsigned)result < XFER_RESULTS)
+        stats_add(s->stats_row, STAT_XFER_FIRST + result, 1);
+    stats_slot_xfer_end(s->stats_slot);
     bool cached = listing && j->xfer.listing != NULL && listing_cached(j->xfer.listing);
     unsigned r = (unsigned)result < sizeof result_names / sizeof result_names[0] ? result : 4;
     session_log(s, ok ? LOG_LVL_INFO : LOG_LVL_WARN, "%s %s %llu bytes%s: %s",
@@ -445,6 +469,7 @@ void session_line_too_long(struct session *s, struct buf *out)
 void session_idle_timeout(struct session *s, struct buf *out)
 {
     session_log(s, LOG_LVL_INFO, "idle timeout");
+    stats_add(s->stats_row, STAT_IDLE_TIMEOUTS, 1);
     reply(out, 421, "Timeout.");
 }
 

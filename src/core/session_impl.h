@@ -13,6 +13,7 @@
 #include "ftpd/perm.h"
 #include "ftpd/session.h"
 #include "ftpd/sockaddr.h"
+#include "ftpd/stats.h"
 #include "ftpd/transfer.h"
 #include "ftpd/users.h"
 
@@ -50,6 +51,8 @@ struct session {
     struct rate_share *rate_total;       /* not owned; NULL: no total cap */
     struct session_job *job;             /* the transfer (in_transfer); else NULL */
     const struct stream *tls_ctrl;       /* FTPS: the control stream (opaque here) */
+    struct stats_row *stats_row;         /* counters (ftpd/stats.h); NULL: none */
+    struct stats_slot *stats_slot;       /* this session on the status board; NULL: none */
     /* The peer's address ("127.0.0.1:40000"), then " user" once logged in:
      * every log line's prefix, allocated to its length. Its first peer_len
      * bytes are the peer's address alone. */

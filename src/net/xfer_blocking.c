@@ -46,6 +46,7 @@
 #include "ftpd/log.h"
 #include "ftpd/proxy_header.h"
 #include "ftpd/rate.h"
+#include "ftpd/stats.h"
 #include "ftpd/tls.h"
 
 /* Largest sendfile() per round. A non-blocking socket takes only what fits
@@ -186,6 +187,7 @@ static enum wait_status engine_wait(struct engine *e, int fd, short events, bool
 static void progress(struct engine *e, size_t n)
 {
     *e->bytes += n;
+    transfer_moved(e->t, n);
     e->last_progress = clock_ms();
     if (e->limited)
         rate_limit_charge(&e->rate, n);

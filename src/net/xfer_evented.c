@@ -36,6 +36,7 @@
 #include "ftpd/net.h"
 #include "ftpd/proxy_header.h"
 #include "ftpd/rate.h"
+#include "ftpd/stats.h"
 #include "ftpd/tls.h"
 
 /* listing_fill adds whole lines until about FTPD_LISTING_CHUNK bytes, so a
@@ -188,6 +189,7 @@ static void await(struct xfer_ev *x)
 static void progress(struct xfer_ev *x, size_t n)
 {
     x->bytes += n;
+    transfer_moved(x->t, n);
     if (x->timer.repeat > 0)
         ev_timer_again(x->loop, &x->timer);
 }

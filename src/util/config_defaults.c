@@ -63,4 +63,7 @@ void config_defaults(struct ftpd_config *cfg)
     cfg->pid_file[0] = '\0';
     /* Live upgrade (SIGUSR2). */
     cfg->upgrade_drain_timeout = FTPD_DEFAULT_UPGRADE_DRAIN_TIMEOUT;
+    /* --status and /metrics: off. */
+    cfg->control_socket[0] = '\0';
+    cfg->metrics_listen[0] = '\0';
 }

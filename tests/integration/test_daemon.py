@@ -34,6 +34,7 @@ import signal
 import socket
 import stat
 import tempfile
+import threading
 import time
 import unittest
 
@@ -392,20 +393,36 @@ class SyslogTest(unittest.TestCase):
         server = Server(root, config_path=conf, binary=wrapper)
         self.addCleanup(server.kill)
 
+        # Read the socket all along, as syslogd does: a Unix datagram socket
+        # queues few messages, and a full one blocks the server's syslog().
         messages = []
+        log.settimeout(0.2)
+        done = threading.Event()
+        self.addCleanup(done.set)
 
-        def until(pattern):
-            rx = re.compile(pattern)
-            while True:
-                for m in messages:
-                    found = rx.search(m)
-                    if found:
-                        return found
+        def reader():
+            while not done.is_set():
                 try:
                     messages.append(log.recv(4096).decode('utf-8', 'replace'))
                 except socket.timeout:
-                    self.fail('no syslog message matching %r; got:\n%s\n%s'
-                              % (pattern, '\n'.join(messages), server.log_text()))
+                    continue
+                except OSError:
+                    return
+
+        t = threading.Thread(target=reader, daemon=True)
+        t.start()
+
+        def until(pattern):
+            rx = re.compile(pattern)
+            deadline = time.monotonic() + TIMEOUT
+            while time.monotonic() < deadline:
+                for m in list(messages):
+                    found = rx.search(m)
+                    if found:
+                        return found
+                time.sleep(0.02)
+            self.fail('no syslog message matching %r; got:\n%s\n%s'
+                      % (pattern, '\n'.join(messages), server.log_text()))
 
         # <30>: facility daemon (3) * 8 + info (6); the ident is ftpd[pid].
         m = until(r'^<30>.* ftpd\[(\d+)\]: listening on 127\.0\.0\.1:(\d+)$')

@@ -40,6 +40,8 @@ static void assert_config_eq(const struct ftpd_config *a, const struct ftpd_conf
     ck_assert_int_eq(a->pasv_min_port, b->pasv_min_port);
     ck_assert_int_eq(a->pasv_max_port, b->pasv_max_port);
     ck_assert_str_eq(a->pasv_address, b->pasv_address);
+    ck_assert_str_eq(a->control_socket, b->control_socket);
+    ck_assert_str_eq(a->metrics_listen, b->metrics_listen);
     ck_assert_str_eq(a->banner, b->banner);
     ck_assert_int_eq(a->log_level, b->log_level);
     ck_assert_int_eq(a->listing_cache_ttl, b->listing_cache_ttl);
@@ -403,6 +405,17 @@ static const struct str_case {
      "key 'log_level': 'verbose' is not a log level (error|warn|info|debug)"},
     {"log_level", "", NULL, "key 'log_level': '' is not a log level"},
     {"log_level", "3", NULL, "key 'log_level': '3' is not a log level"},
+    /* --status and /metrics */
+    {"control_socket", "", "", NULL},
+    {"control_socket", "/run/ftpd.sock", "/run/ftpd.sock", NULL},
+    {"metrics_listen", "", "", NULL},
+    {"metrics_listen", "127.0.0.1:9100", "127.0.0.1:9100", NULL},
+    {"metrics_listen", "[::1]:0", "[::1]:0", NULL},
+    {"metrics_listen", "127.0.0.1", NULL, "key 'metrics_listen': '127.0.0.1' is not a numeric"},
+    {"metrics_listen", "::1:9100", NULL, "key 'metrics_listen': '::1:9100' is not a numeric"},
+    {"metrics_listen", "localhost:9100", NULL, "key 'metrics_listen': 'localhost:9100' is not"},
+    {"metrics_listen", "127.0.0.1:65536", NULL, "key 'metrics_listen': '127.0.0.1:65536' is not"},
+    {"metrics_listen", "127.0.0.1:9x", NULL, "key 'metrics_listen': '127.0.0.1:9x' is not"},
 };
 
 static const char *stored(const struct ftpd_config *cfg, const char *key)
@@ -413,6 +426,10 @@ static const char *stored(const struct ftpd_config *cfg, const char *key)
         return cfg->pasv_address;
     if (strcmp(key, "banner") == 0)
         return cfg->banner;
+    if (strcmp(key, "control_socket") == 0)
+        return cfg->control_socket;
+    if (strcmp(key, "metrics_listen") == 0)
+        return cfg->metrics_listen;
     return "";
 }
 

@@ -44,6 +44,14 @@ struct ftpd_server {
      * (NULL: a view nobody counts, e.g. main's own or a unit test's). */
     struct generations *gens;
     struct generation *gen;
+    /* ftpd --status and /metrics: the counters and session board, in
+     * memory shared across fork() (ftpd/stats.h), made by main(); the row
+     * this process adds to (prefork and hybrid workers set their own); the
+     * service that reads them (arch/common/status_service.h), to which the
+     * back-end attaches its admission table. NULL: none. */
+    struct stats *stats;
+    int stats_row;
+    struct status_service *status;
 };
 
 struct arch {

@@ -77,6 +77,12 @@ void session_set_rate_share(struct session *s, struct rate_share *total);
  * client only. */
 void session_set_data_peer(struct session *s, const union sockaddr_any *from);
 
+struct stats;
+/* Count this session in row `row` of st (ftpd/stats.h) and show it on the
+ * status board in slot board_slot (its admission slot; none when beyond
+ * the board). NULL st (the default): not counted. */
+void session_set_stats(struct session *s, struct stats *st, int row, int board_slot);
+
 /* "ip:port" of the client, then " name" once logged in: the prefix of
  * every log line about the session. */
 const char *session_peer_name(const struct session *s);

@@ -15,6 +15,8 @@
 
 struct listing;
 struct rate_share;
+struct stats_row;
+struct stats_slot;
 
 struct stream;
 
@@ -63,6 +65,11 @@ struct transfer {
      * net/stream_tls.c). */
     bool tls_protect;
     const struct stream *tls_control;
+
+    /* ftpd --status and /metrics (ftpd/stats.h): the engine reports the
+     * bytes it moves with transfer_moved(); NULL: not counted. */
+    struct stats_row *stats_row;
+    struct stats_slot *stats_slot;
 };
 
 enum xfer_result {
@@ -78,6 +85,7 @@ enum xfer_result {
     XFER_TLS_REFUSED, /* 522: the PROT P data connection did not resume the
                          control connection's TLS session */
 };
+#define XFER_RESULTS (XFER_TLS_REFUSED + 1)
 
 /* The result for a failed write of an uploaded file, from its errno: disk
  * full and quota are told apart from other local errors (452, 552, 451). */

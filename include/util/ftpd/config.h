@@ -100,6 +100,9 @@ struct ftpd_config {
     /* Live upgrade (issue 12, SIGUSR2): how long the old generation lets
      * its sessions finish before the rest get 421. */
     int upgrade_drain_timeout; /* seconds */
+    /* ftpd --status and /metrics (issues 12 and 13). */
+    char control_socket[FTPD_PATH_MAX]; /* Unix socket (mode 0600) for --status; "" = off */
+    char metrics_listen[64];            /* "ADDR:PORT" serving GET /metrics; "" = off */
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */

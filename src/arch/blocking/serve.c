@@ -22,6 +22,7 @@
 
 struct conn {
     const struct ftpd_server *srv; /* the generation it started under, counted */
+    int stats_row;                 /* this process's counters (--status) */
     struct admission *adm;
     struct stream *ctrl; /* &arrival.ctrl */
     struct session *session;
@@ -347,6 +348,7 @@ struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, cons
     /* Reload: the session keeps the settings of the generation current
      * now until it ends, whatever reloads happen meanwhile. */
     c->srv = generation_acquire(srv);
+    c->stats_row = srv->stats_row;
     c->adm = adm;
     c->arrival = *a;
     c->ctrl = &c->arrival.ctrl;
@@ -363,7 +365,7 @@ struct conn *conn_new(const struct ftpd_server *srv, struct admission *adm, cons
 enum conn_next conn_greet(struct conn *c)
 {
     if (prologue_implicit_tls_blocking(&c->arrival, c->srv, c->adm))
-        c->session = prologue_session(&c->arrival, c->srv, c->adm, &c->out);
+        c->session = prologue_session(&c->arrival, c->srv, c->stats_row, c->adm, &c->out);
     if (c->session == NULL) {
         c->closing = true;
         return CONN_CLOSE;

@@ -185,7 +185,7 @@ bool prologue_admit(struct arrival *a, const struct ftpd_config *cfg, struct adm
     return false;
 }
 
-struct session *prologue_session(struct arrival *a, const struct ftpd_server *srv,
+struct session *prologue_session(struct arrival *a, const struct ftpd_server *srv, int stats_row,
                                  struct admission *adm, struct buf *out)
 {
     union sockaddr_any local;
@@ -196,6 +196,7 @@ struct session *prologue_session(struct arrival *a, const struct ftpd_server *sr
     if (s != NULL) {
         session_set_users(s, srv->users);
         session_set_rate_share(s, srv->rate_total);
+        session_set_stats(s, srv->stats, stats_row, a->slot);
     }
     if (s == NULL) {
         char name[SOCKADDR_STR_MAX];

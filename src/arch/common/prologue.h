@@ -106,10 +106,13 @@ bool prologue_implicit_tls_blocking(struct arrival *a, const struct ftpd_server 
 bool prologue_admit(struct arrival *a, const struct ftpd_config *cfg, struct admission *adm,
                     pid_t owner, bool stopping);
 
-/* Step 3: the session, its "connected" line and its 220 in out. NULL: it
+/* Step 3: the session, its "connected" line and its 220 in out. srv: the
+ * generation the session takes its settings from; stats_row: this
+ * process's row of counters (the back-end's own view says it: a prefork or
+ * hybrid worker has its own, a generation has the master's). NULL: it
  * could not be set up (logged, 421 written if possible, stream closed,
  * slot released). */
-struct session *prologue_session(struct arrival *a, const struct ftpd_server *srv,
+struct session *prologue_session(struct arrival *a, const struct ftpd_server *srv, int stats_row,
                                  struct admission *adm, struct buf *out);
 
 /* The end of every session: the "disconnected" line, the session freed,

@@ -14,6 +14,7 @@
 #include "ftpd/generation.h"
 #include "ftpd/log.h"
 #include "ftpd/net.h"
+#include "ftpd/status.h"
 
 int worker_count(const struct ftpd_config *cfg)
 {
@@ -47,6 +48,8 @@ int workers_resize(struct supervisor *s, int n)
         if (w == NULL)
             return -1;
         memset(w + s->cap, 0, (size_t)(n - s->cap) * sizeof *w);
+        for (int i = s->cap; i < n; i++)
+            w[i].ch.fd = -1;
         s->w = w;
         s->cap = n;
     }
@@ -120,6 +123,7 @@ void workers_reap(struct supervisor *s, int64_t now)
         }
         s->w[i].pid = retired ? 0 : -1;
         s->w[i].retiring = false;
+        channel_close(&s->w[i].ch);
         if (!retired && s->stops == 0)
             respawn_guard_death(&s->guard, now, s->w[i].started);
     }
@@ -140,6 +144,8 @@ static void reap_draining(struct supervisor *s)
             if (s->adm != NULL)
                 admission_release_owner(s->adm, r);
         }
+        if (s->draining[i].ch_fd >= 0)
+            close(s->draining[i].ch_fd);
         s->draining[i] = s->draining[--s->ndraining];
     }
 }
@@ -161,7 +167,11 @@ void workers_renew(struct supervisor *s, int64_t now)
             s->draining = d;
             s->capdraining = cap;
         }
-        s->draining[s->ndraining++] = (struct drainer){.pid = w->pid};
+        s->draining[s->ndraining++] = (struct drainer){.pid = w->pid, .ch_fd = w->ch.fd};
+        if (w->ch.fd >= 0) /* the descriptor goes with it; the slot's next is new */
+            msg_reader_free(&w->ch.rd);
+        w->ch.fd = -1;
+        w->ch.ready = false;
         w->pid = -1; /* respawned on the new generation */
         renewed++;
     }
@@ -213,15 +223,33 @@ static pid_t spawn(struct supervisor *s, int index)
 {
     if (s->before_spawn != NULL)
         s->before_spawn(s->arg, index);
+    int ch[2];
+    if (channel_pair(ch) < 0)
+        return -1;
+    status_service_fork_begin(s->srv->status);
     pid_t pid = fork();
+    status_service_fork_end(s->srv->status);
     if (pid < 0) {
         log_error("fork worker %d: %s", index, strerror(errno));
+        close(ch[0]);
+        close(ch[1]);
         return -1;
     }
     if (pid == 0) {
         ctl_events_close(&s->events);
+        /* Only the master may hold the master's ends: a sibling keeping
+         * one open would hide the master's death from that worker. */
+        for (int i = 0; i < s->cap; i++) {
+            if (s->w[i].ch.fd >= 0)
+                close(s->w[i].ch.fd);
+        }
+        close(ch[0]);
+        channel_worker_start(ch[1]);
         _exit(s->worker(s->srv, index, s->arg));
     }
+    close(ch[1]);
+    channel_close(&s->w[index].ch);
+    channel_open(&s->w[index].ch, ch[0]);
     log_info("worker %d started as pid %ld", index, (long)pid);
     return pid;
 }
@@ -258,10 +286,29 @@ void workers_signal(const struct supervisor *s, int sig)
     }
 }
 
+int workers_tell(struct supervisor *s, int i, uint16_t type)
+{
+    if (i < 0 || i >= s->cap || s->w[i].pid <= 0) {
+        errno = ESRCH;
+        return -1;
+    }
+    if (channel_tell(&s->w[i].ch, type) < 0) {
+        channel_close(&s->w[i].ch);
+        return -1;
+    }
+    return 0;
+}
+
 void workers_free(struct supervisor *s)
 {
+    for (int i = 0; i < s->cap; i++)
+        channel_close(&s->w[i].ch);
     free(s->w);
     s->w = NULL;
+    for (int i = 0; i < s->ndraining; i++) {
+        if (s->draining[i].ch_fd >= 0)
+            close(s->draining[i].ch_fd);
+    }
     free(s->draining);
     s->draining = NULL;
     s->ndraining = s->capdraining = 0;
@@ -321,6 +368,45 @@ static void on_events(struct supervisor *s)
     s->stops = s->events.stops > 0 ? s->events.stops : 2; /* 2: the fd failed */
 }
 
+/* Poll the control events and every worker's channel until something
+ * happens or a tick passes; read what the channels brought. -1: poll
+ * failed (logged). */
+static int wait_events(struct supervisor *s)
+{
+    struct pollfd one;
+    /* The pollfds, then which worker each one is (channels may close
+     * while they are read). */
+    size_t slots = (size_t)s->cap + 1;
+    struct pollfd *p = malloc((sizeof *p + sizeof(int)) * slots);
+    if (p == NULL)
+        p = &one; /* out of memory: the events alone, this time */
+    int *who = (int *)(p + slots);
+    int n = 0;
+    p[n++] = (struct pollfd){.fd = s->events.fd, .events = POLLIN};
+    for (int i = 0; i < s->cap && p != &one; i++) {
+        if (s->w[i].ch.fd >= 0) {
+            who[n] = i;
+            p[n++] = (struct pollfd){.fd = s->w[i].ch.fd, .events = POLLIN};
+        }
+    }
+    int wait_ms = s->drain_wait_since != 0 ? DRAIN_WAIT_TICK_MS
+                  : s->tick_ms > 0         ? s->tick_ms
+                                           : 1000;
+    int rc = poll(p, (nfds_t)n, wait_ms);
+    int err = errno;
+    for (int k = 1; rc > 0 && k < n; k++) {
+        if (p[k].revents != 0)
+            channel_receive(&s->w[who[k]].ch, who[k]);
+    }
+    if (p != &one)
+        free(p);
+    if (rc < 0 && err != EINTR) {
+        log_error("poll: %s", strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
 int supervise(struct supervisor *s, int nworkers)
 {
     if (ctl_events_open(&s->events, CTL_WITH_SIGINT | CTL_WITH_CHILD) < 0)
@@ -342,14 +428,8 @@ int supervise(struct supervisor *s, int nworkers)
     while (workers_alive(s) > 0) {
         /* Wake up now and then to retry a worker that could not be forked
          * or whose respawn was paused. */
-        struct pollfd pfd = {.fd = s->events.fd, .events = POLLIN};
-        int wait_ms = s->drain_wait_since != 0 ? DRAIN_WAIT_TICK_MS
-                      : s->tick_ms > 0         ? s->tick_ms
-                                               : 1000;
-        if (poll(&pfd, 1, wait_ms) < 0 && errno != EINTR) {
-            log_error("poll: %s", strerror(errno));
+        if (wait_events(s) < 0)
             break;
-        }
         on_events(s);
         int64_t now = clock_ms();
         workers_reap(s, now);

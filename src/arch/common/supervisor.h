@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "arch/common/admission.h"
+#include "arch/common/channel.h"
 #include "arch/common/events.h"
 #include "ftpd/arch.h"
 
@@ -26,7 +27,9 @@
 
 /* Runs in a fresh worker process; returns its exit status. Signals are
  * blocked as main() left them and the master's event fd is closed: the
- * worker opens its own (ctl_events_open without CTL_WITH_SIGINT). */
+ * worker opens its own (ctl_events_open without CTL_WITH_SIGINT). Its
+ * channel to the master already runs (channel.h): a message from the
+ * master, or the master's end closing, reaches it as SIGTERM. */
 typedef int (*worker_main)(const struct ftpd_server *srv, int index, void *arg);
 
 struct respawn_guard {
@@ -39,9 +42,10 @@ void respawn_guard_death(struct respawn_guard *g, int64_t now, int64_t started);
 bool respawn_guard_allows(const struct respawn_guard *g, int64_t now);
 
 struct worker {
-    pid_t pid;       /* > 0 running; -1 to be (re)spawned; 0 unused slot */
-    int64_t started; /* clock_ms() of its fork */
-    bool retiring;   /* asked to leave: not replaced when it exits */
+    pid_t pid;         /* > 0 running; -1 to be (re)spawned; 0 unused slot */
+    int64_t started;   /* clock_ms() of its fork */
+    bool retiring;     /* asked to leave: not replaced when it exits */
+    struct channel ch; /* the master's end of its channel (channel.h) */
 };
 
 struct supervisor {
@@ -87,6 +91,8 @@ struct supervisor {
     struct drainer {
         pid_t pid;
         bool told; /* sent its SIGHUP */
+        int ch_fd; /* the master's end of its channel, kept open until it
+                      is reaped: a closed channel would stop it at once */
     } * draining;
     int ndraining, capdraining;
     int64_t drain_wait_since; /* 0: no drain waits for new_workers_ready */
@@ -128,6 +134,9 @@ void workers_tell_draining(struct supervisor *s, int64_t now);
 /* Workers running, plus those waiting to be respawned while not stopping. */
 int workers_alive(const struct supervisor *s);
 void workers_signal(const struct supervisor *s, int sig);
+/* One message (MSG_CH_DRAIN) to worker i over its channel. 0, or -1 (no
+ * such worker, or its channel is closed). */
+int workers_tell(struct supervisor *s, int i, uint16_t type);
 void workers_free(struct supervisor *s);
 
 /* cfg->workers, or the number of online CPUs when it is 0. */

@@ -19,6 +19,7 @@
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/sdnotify.h"
+#include "ftpd/status.h"
 #include "ftpd/upgrade.h"
 
 extern char **environ;
@@ -285,10 +286,13 @@ void upgrade_begin(struct upgrade *u, struct ctl_events *ev)
     char *pid_digits;
     size_t pid_cap;
     char **envp = child_env(u, n, &pid_digits, &pid_cap);
+    /* No child inherits a lock the status thread holds (ftpd/status.h). */
+    status_service_fork_begin(u->srv->status);
     pid_t pid = envp != NULL ? fork() : -1;
     if (pid == 0)
         exec_child(plan, src, n + 1, envp, pid_digits, pid_cap);
     int saved = errno;
+    status_service_fork_end(u->srv->status);
     free(envp);
     close(sv[1]);
     if (pid < 0) {

@@ -573,7 +573,7 @@ static void conn_prologue(struct evconn *c)
         conn_free_early(c); /* refused: the 421 is written, the stream closed */
         return;
     }
-    c->session = prologue_session(&c->arrival, c->srv, es->adm, &c->out);
+    c->session = prologue_session(&c->arrival, c->srv, es->srv->stats_row, es->adm, &c->out);
     if (c->session == NULL) {
         conn_free_early(c);
         return;

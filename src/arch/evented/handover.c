@@ -187,6 +187,7 @@ static struct evconn *rx_restore(struct evserver *es, struct msg *m)
     if (s == NULL)
         goto fail;
     session_set_rate_share(s, srv->rate_total);
+    session_set_stats(s, srv->stats, es->srv->stats_row, slot); /* --status sees it */
     struct evconn *c = evconn_adopt(es, m->fds[0], &r.peer, slot, s);
     if (c != NULL) {
         generation_release(srv);
