@@ -219,9 +219,36 @@ const char *session_peer_name(const struct session *s)
     return s->log_name;
 }
 
+struct reply_mark reply_begin(struct buf *out)
+{
+    struct reply_mark m = {out->len, out->overflow};
+    out->overflow = false;
+    return m;
+}
+
+enum step reply_end(struct session *s, struct buf *out, struct reply_mark m, enum step st)
+{
+    if (!out->overflow) {
+        out->overflow = m.overflow;
+        return st;
+    }
+    out->len = m.len; /* the bytes before the mark are still data[off..] */
+    out->overflow = false;
+    reply(out, 421, "Out of memory; closing control connection.");
+    if (out->overflow)
+        out->len = m.len;
+    out->overflow = m.overflow;
+    if (!s->reply_lost)
+        session_log(s, LOG_LVL_ERROR, "out of memory writing a reply; closing");
+    s->reply_lost = true;
+    return STEP_CLOSE;
+}
+
 void session_greet(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 220, "%s", s->cfg->banner);
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 int session_path(struct session *s, const char *arg, char *vpath, struct buf *out)
@@ -269,8 +296,10 @@ bool command_allowed(struct session *s, const struct command *c, const char *arg
     return true;
 }
 
-enum step session_command(struct session *s, const char *line, size_t len, struct buf *out)
+static enum step dispatch(struct session *s, const char *line, size_t len, struct buf *out)
 {
+    if (s->reply_lost)
+        return STEP_CLOSE; /* reply_end wrote the 421 if it could */
     if (memchr(line, '\0', len) != NULL) {
         reply(out, 501, "NUL byte in command.");
         return STEP_CONTINUE;
@@ -313,13 +342,30 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
     return step;
 }
 
+enum step session_command(struct session *s, const char *line, size_t len, struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    return reply_end(s, out, m, dispatch(s, line, len, out));
+}
+
 struct transfer *session_transfer(struct session *s)
 {
     return s->in_transfer ? &s->job->xfer : NULL;
 }
 
+static void transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                          struct buf *out);
+
 void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
                            struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    transfer_done(s, result, bytes, out);
+    reply_end(s, out, m, STEP_CONTINUE);
+}
+
+static void transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                          struct buf *out)
 {
     if (!s->in_transfer)
         return;
@@ -397,18 +443,24 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
 
 void session_line_too_long(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 500, "Command line too long.");
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 void session_idle_timeout(struct session *s, struct buf *out)
 {
     session_log(s, LOG_LVL_INFO, "idle timeout");
+    struct reply_mark m = reply_begin(out);
     reply(out, 421, "Timeout.");
+    reply_end(s, out, m, STEP_CLOSE);
 }
 
 void session_shutdown(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 421, "Server shutting down.");
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf *out)
