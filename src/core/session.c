@@ -234,12 +234,14 @@ enum step reply_end(struct session *s, struct buf *out, struct reply_mark m, enu
     }
     out->len = m.len; /* the bytes before the mark are still data[off..] */
     out->overflow = false;
-    reply(out, 421, "Out of memory; closing control connection.");
+    reply(out, 421, "Out of resources; closing control connection.");
     if (out->overflow)
         out->len = m.len;
     out->overflow = m.overflow;
     if (!s->reply_lost)
-        session_log(s, LOG_LVL_ERROR, "out of memory writing a reply; closing");
+        session_log(s, LOG_LVL_ERROR,
+                    "a reply could not be written whole (out of memory or "
+                    "the output cap); closing");
     s->reply_lost = true;
     return STEP_CLOSE;
 }
