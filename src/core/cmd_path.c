@@ -14,8 +14,7 @@
 #include "ftpd/listing.h"
 
 /* PWD quotes the path and doubles embedded quotes (RFC 959 appendix II).
- * A CR in a name (made outside FTP: path_name_ok refuses it) is sent as CR
- * NUL (RFC 2640 3.1), so it never reads as the end of the reply line. */
+ * A CR in it goes out as CR NUL (reply_end). */
 void append_quoted(struct buf *out, const char *path)
 {
     buf_append(out, "\"", 1);
@@ -23,8 +22,6 @@ void append_quoted(struct buf *out, const char *path)
         buf_append(out, p, 1);
         if (*p == '"')
             buf_append(out, "\"", 1);
-        else if (*p == '\r')
-            buf_append(out, "\0", 1);
     }
     buf_append(out, "\"", 1);
 }

@@ -226,9 +226,40 @@ struct reply_mark reply_begin(struct buf *out)
     return m;
 }
 
+/* Special problem: a path the client sent, echoed in a reply (STAT, MLST,
+ * PWD, MKD, 150 ...), may hold a bare CR: only LF ends a command line. A
+ * CR in a pathname is sent as CR NUL (RFC 2640 3.1), so that it never
+ * reads as the end of a reply line; done here, once for every reply
+ * (found by fuzz_session). Returns -1 (out->overflow set) when out cannot
+ * grow. */
+static int pad_bare_cr(struct buf *out, size_t from)
+{
+    const char *p = buf_head(out);
+    size_t old = out->len, extra = 0;
+    for (size_t i = from; i < old; i++)
+        extra += p[i] == '\r' && (i + 1 == old || (p[i + 1] != '\n' && p[i + 1] != '\0'));
+    for (size_t k = 0; k < extra; k++) {
+        if (buf_append(out, "", 1) < 0)
+            return -1;
+    }
+    if (extra == 0)
+        return 0;
+    char *d = out->data + out->off;
+    size_t w = out->len;
+    int next = -1; /* the original byte after d[i]; -1: none */
+    for (size_t i = old; i-- > from;) {
+        char c = d[i];
+        if (c == '\r' && next != '\n' && next != '\0')
+            d[--w] = '\0';
+        d[--w] = c;
+        next = (unsigned char)c;
+    }
+    return 0;
+}
+
 enum step reply_end(struct session *s, struct buf *out, struct reply_mark m, enum step st)
 {
-    if (!out->overflow) {
+    if (!out->overflow && pad_bare_cr(out, m.len) == 0) {
         out->overflow = m.overflow;
         return st;
     }

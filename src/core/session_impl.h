@@ -121,7 +121,8 @@ void reply(struct buf *out, int code, const char *fmt, ...) __attribute__((forma
  * found by tests/unit/test_failmalloc.c, or the output cap). If something
  * did, the fragment is dropped, as half a reply would desynchronise the
  * client, a 421 is written if it fits, and the session closes: reply_end
- * returns STEP_CLOSE (else st), and the next command gets STEP_CLOSE. */
+ * returns STEP_CLOSE (else st), and the next command gets STEP_CLOSE.
+ * reply_end also sends each bare CR (an echoed path) as CR NUL. */
 struct reply_mark {
     size_t len;
     bool overflow;
