@@ -170,7 +170,15 @@ static enum step login_failed(struct session *s, struct buf *out)
     return session_delay_done(s, out);
 }
 
+static enum step work_done_replies(struct session *s, struct work *w, struct buf *out);
+
 enum step session_work_done(struct session *s, struct work *w, struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    return reply_end(s, out, m, work_done_replies(s, w, out));
+}
+
+static enum step work_done_replies(struct session *s, struct work *w, struct buf *out)
 {
     bool match = w->match;
     work_free(w);
@@ -197,7 +205,15 @@ enum step session_work_done(struct session *s, struct work *w, struct buf *out)
     return STEP_CONTINUE;
 }
 
+static enum step work_refused_replies(struct session *s, struct work *w, struct buf *out);
+
 enum step session_work_refused(struct session *s, struct work *w, struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    return reply_end(s, out, m, work_refused_replies(s, w, out));
+}
+
+static enum step work_refused_replies(struct session *s, struct work *w, struct buf *out)
 {
     work_free(w);
     s->work_user = NULL;
@@ -211,7 +227,15 @@ int session_delay_ms(const struct session *s)
     return s->cfg->login_fail_delay * 1000;
 }
 
+static enum step delay_done_replies(struct session *s, struct buf *out);
+
 enum step session_delay_done(struct session *s, struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    return reply_end(s, out, m, delay_done_replies(s, out));
+}
+
+static enum step delay_done_replies(struct session *s, struct buf *out)
 {
     s->delaying = false;
     reply(out, 530, "Login incorrect.");

@@ -13,7 +13,8 @@
 #include "ftpd/limits.h"
 #include "ftpd/listing.h"
 
-/* PWD quotes the path and doubles embedded quotes (RFC 959 appendix II). */
+/* PWD quotes the path and doubles embedded quotes (RFC 959 appendix II).
+ * A CR in it goes out as CR NUL (reply_end). */
 void append_quoted(struct buf *out, const char *path)
 {
     buf_append(out, "\"", 1);

@@ -148,8 +148,11 @@ int path_stat(int root_fd, const char *vpath, struct stat *st)
 
 bool path_name_ok(const char *name)
 {
+    /* No CR or LF either (found by fuzz_session): a listing cannot show
+     * such a name (listing.c leaves it out), and MKD's 257 would carry it
+     * into the reply line. */
     return name[0] != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-           strchr(name, '/') == NULL;
+           strpbrk(name, "/\r\n") == NULL;
 }
 
 int path_open_parent(int root_fd, const char *vpath, const char **name)

@@ -41,7 +41,8 @@ int path_stat(int root_fd, const char *vpath, struct stat *st);
  * vpath "/"). */
 int path_open_parent(int root_fd, const char *vpath, const char **name);
 
-/* A final component a write command may use: not "", "." or "..", no '/'. */
+/* A final component a write command may use: not "", "." or "..", no '/',
+ * CR or LF. */
 bool path_name_ok(const char *name);
 
 #endif

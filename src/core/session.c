@@ -249,9 +249,69 @@ const char *session_peer_name(const struct session *s)
     return s->log_name;
 }
 
+struct reply_mark reply_begin(struct buf *out)
+{
+    struct reply_mark m = {out->len, out->overflow};
+    out->overflow = false;
+    return m;
+}
+
+/* Special problem: a path the client sent, echoed in a reply (STAT, MLST,
+ * PWD, MKD, 150 ...), may hold a bare CR: only LF ends a command line. A
+ * CR in a pathname is sent as CR NUL (RFC 2640 3.1), so that it never
+ * reads as the end of a reply line; done here, once for every reply
+ * (found by fuzz_session). Returns -1 (out->overflow set) when out cannot
+ * grow. */
+static int pad_bare_cr(struct buf *out, size_t from)
+{
+    const char *p = buf_head(out);
+    size_t old = out->len, extra = 0;
+    for (size_t i = from; i < old; i++)
+        extra += p[i] == '\r' && (i + 1 == old || (p[i + 1] != '\n' && p[i + 1] != '\0'));
+    for (size_t k = 0; k < extra; k++) {
+        if (buf_append(out, "", 1) < 0)
+            return -1;
+    }
+    if (extra == 0)
+        return 0;
+    char *d = out->data + out->off;
+    size_t w = out->len;
+    int next = -1; /* the original byte after d[i]; -1: none */
+    for (size_t i = old; i-- > from;) {
+        char c = d[i];
+        if (c == '\r' && next != '\n' && next != '\0')
+            d[--w] = '\0';
+        d[--w] = c;
+        next = (unsigned char)c;
+    }
+    return 0;
+}
+
+enum step reply_end(struct session *s, struct buf *out, struct reply_mark m, enum step st)
+{
+    if (!out->overflow && pad_bare_cr(out, m.len) == 0) {
+        out->overflow = m.overflow;
+        return st;
+    }
+    out->len = m.len; /* the bytes before the mark are still data[off..] */
+    out->overflow = false;
+    reply(out, 421, "Out of resources; closing control connection.");
+    if (out->overflow)
+        out->len = m.len;
+    out->overflow = m.overflow;
+    if (!s->reply_lost)
+        session_log(s, LOG_LVL_ERROR,
+                    "a reply could not be written whole (out of memory or "
+                    "the output cap); closing");
+    s->reply_lost = true;
+    return STEP_CLOSE;
+}
+
 void session_greet(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 220, "%s", s->cfg->banner);
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 int session_path(struct session *s, const char *arg, char *vpath, struct buf *out)
@@ -299,8 +359,10 @@ bool command_allowed(struct session *s, const struct command *c, const char *arg
     return true;
 }
 
-enum step session_command(struct session *s, const char *line, size_t len, struct buf *out)
+static enum step dispatch(struct session *s, const char *line, size_t len, struct buf *out)
 {
+    if (s->reply_lost)
+        return STEP_CLOSE; /* reply_end wrote the 421 if it could */
     if (memchr(line, '\0', len) != NULL) {
         reply(out, 501, "NUL byte in command.");
         return STEP_CONTINUE;
@@ -344,6 +406,12 @@ enum step session_command(struct session *s, const char *line, size_t len, struc
     return step;
 }
 
+enum step session_command(struct session *s, const char *line, size_t len, struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    return reply_end(s, out, m, dispatch(s, line, len, out));
+}
+
 struct transfer *session_transfer(struct session *s)
 {
     return s->in_transfer ? &s->job->xfer : NULL;
@@ -380,8 +448,19 @@ static void xferlog_transfer(const struct session *s, const struct session_job *
     xferlog_write(&e);
 }
 
+static void transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                          struct buf *out);
+
 void session_transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
                            struct buf *out)
+{
+    struct reply_mark m = reply_begin(out);
+    transfer_done(s, result, bytes, out);
+    reply_end(s, out, m, STEP_CONTINUE);
+}
+
+static void transfer_done(struct session *s, enum xfer_result result, uint64_t bytes,
+                          struct buf *out)
 {
     if (!s->in_transfer)
         return;
@@ -463,19 +542,26 @@ void session_transfer_done(struct session *s, enum xfer_result result, uint64_t 
 
 void session_line_too_long(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 500, "Command line too long.");
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 void session_idle_timeout(struct session *s, struct buf *out)
 {
     session_log(s, LOG_LVL_INFO, "idle timeout");
     stats_add(s->stats_row, STAT_IDLE_TIMEOUTS, 1);
+
+    struct reply_mark m = reply_begin(out);
     reply(out, 421, "Timeout.");
+    reply_end(s, out, m, STEP_CLOSE);
 }
 
 void session_shutdown(struct session *s, struct buf *out)
 {
+    struct reply_mark m = reply_begin(out);
     reply(out, 421, "Server shutting down.");
+    reply_end(s, out, m, STEP_CONTINUE);
 }
 
 void session_refuse(const struct ftpd_config *cfg, enum refusal why, struct buf *out)

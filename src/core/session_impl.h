@@ -91,6 +91,7 @@ struct session {
     bool epsv_all : 1;
     bool have_port : 1; /* the data channel is port_addr (active) */
     bool in_transfer : 1;
+    bool reply_lost : 1; /* a reply could not be written: close (reply_end) */
     bool abort_pending : 1;
     bool tls_on : 1;     /* FTPS (cmd_tls.c): the control connection is TLS */
     bool tls_pbsz : 1;   /* PBSZ given (implied on implicit TLS) */
@@ -127,6 +128,20 @@ unsigned session_anonymous_perms(const struct ftpd_config *cfg);
 void session_logged_in_as(struct session *s, const char *name, unsigned perms);
 
 void reply(struct buf *out, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Every entry point's replies are all or nothing: reply_begin() marks out,
+ * reply_end() checks that nothing written since failed (out of memory,
+ * found by tests/unit/test_failmalloc.c, or the output cap). If something
+ * did, the fragment is dropped, as half a reply would desynchronise the
+ * client, a 421 is written if it fits, and the session closes: reply_end
+ * returns STEP_CLOSE (else st), and the next command gets STEP_CLOSE.
+ * reply_end also sends each bare CR (an echoed path) as CR NUL. */
+struct reply_mark {
+    size_t len;
+    bool overflow;
+};
+struct reply_mark reply_begin(struct buf *out);
+enum step reply_end(struct session *s, struct buf *out, struct reply_mark m, enum step st);
 void session_log(const struct session *s, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -53,6 +53,24 @@ START_TEST(grows_and_compacts)
 }
 END_TEST
 
+/* Regression (fuzz_glob): buf_head() of a buffer that never held a byte
+ * computed NULL + 0, undefined behaviour that UBSan reports. */
+START_TEST(head_of_an_empty_buffer_fuzz_glob)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    ck_assert_ptr_nonnull(buf_head(&b));
+    ck_assert_int_eq(b.len, 0);
+    ck_assert_int_eq(buf_append(&b, "x", 1), 0);
+    ck_assert_int_eq(buf_head(&b)[0], 'x');
+    buf_consume(&b, 1);
+    buf_shrink(&b);
+    ck_assert_ptr_nonnull(buf_head(&b));
+    buf_free(&b);
+    ck_assert_ptr_nonnull(buf_head(&b));
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -60,6 +78,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, append_printf_consume);
     tcase_add_test(tc, limit_is_enforced);
     tcase_add_test(tc, grows_and_compacts);
+    tcase_add_test(tc, head_of_an_empty_buffer_fuzz_glob);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -530,6 +530,43 @@ START_TEST(refusals_and_events)
 }
 END_TEST
 
+/* Regression (fuzz_session): "STAT 3<CR>*x" echoed the path with a bare
+ * CR into the 213 reply, which a client reads as a line end. Every CR a
+ * reply echoes goes out as CR NUL (RFC 2640 3.1); line ends stay CRLF. */
+static void assert_no_bare_cr(const struct buf *out, const char *want_path, size_t want_len)
+{
+    const char *p = buf_head(out);
+    for (size_t i = 0; i < out->len; i++) {
+        if (p[i] == '\r')
+            ck_assert_msg(i + 1 < out->len && (p[i + 1] == '\n' || p[i + 1] == '\0'),
+                          "bare CR at %zu", i);
+    }
+    ck_assert_ptr_nonnull(memmem(p, out->len, want_path, want_len));
+    ck_assert_int_eq(memcmp(p + out->len - 2, "\r\n", 2), 0);
+}
+
+START_TEST(echoed_cr_is_padded_fuzz_session)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/a\rb", tree);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    struct session *s = logged_in();
+    static const char *const lines[] = {"STAT 3\r*x", "STAT a\rb", "MLST a\rb", "PWD"};
+    static const char *const paths[] = {"/3\r\0*x", "/a\r\0b", "/a\r\0b", "\"/a\r\0b\""};
+    static const size_t lens[] = {6, 5, 5, 7};
+    for (size_t i = 0; i < 4; i++) {
+        if (i == 3)
+            ck_assert_str_eq(cmd(s, "CWD a\rb", NULL), "250 Directory successfully changed.\r\n");
+        struct buf out;
+        buf_init(&out, 0);
+        ck_assert_int_eq(session_command(s, lines[i], strlen(lines[i]), &out), STEP_CONTINUE);
+        assert_no_bare_cr(&out, paths[i], lens[i]);
+        buf_free(&out);
+    }
+    session_free(s);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("session");
@@ -553,6 +590,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, mlst_and_stat_path);
     tcase_add_test(tc, feat_and_help);
     tcase_add_test(tc, refusals_and_events);
+    tcase_add_test(tc, echoed_cr_is_padded_fuzz_session);
     suite_add_tcase(s, tc);
     return s;
 }

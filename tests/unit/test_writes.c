@@ -549,6 +549,40 @@ START_TEST(rnfr_rnto_sequence)
 }
 END_TEST
 
+/* Regression (fuzz_session): "MKD new\rx" made a directory whose 257
+ * reply carried a bare CR into the reply line. Names with CR or LF are
+ * refused by every command that makes a name; one made outside FTP is
+ * quoted with CR NUL (RFC 2640 3.1). */
+START_TEST(names_with_cr_refused_fuzz_session)
+{
+    struct session *s = login(PERM_ALL);
+    ck_assert_str_eq(cmd(s, "MKD new\rx", NULL), "550 Create directory operation failed.\r\n");
+    ck_assert(!exists("root/new\rx"));
+    cmd(s, "PORT 127,0,0,1,200,1", NULL);
+    enum step st;
+    ck_assert_str_eq(cmd(s, "STOR up\rx", &st), "553 Could not create file.\r\n");
+    ck_assert_int_eq(st, STEP_CONTINUE);
+    ck_assert(!exists("root/up\rx"));
+    ck_assert_str_eq(cmd(s, "RNFR hello.txt", NULL), "350 Ready for RNTO.\r\n");
+    ck_assert_str_eq(cmd(s, "RNTO h\rx", NULL), "550 Rename failed.\r\n");
+    ck_assert(exists("root/hello.txt"));
+    ck_assert_int_eq(temps(), 0);
+
+    char p[512];
+    path_of(p, sizeof p, "a\rb");
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    ck_assert_str_eq(cmd(s, "CWD a\rb", NULL), "250 Directory successfully changed.\r\n");
+    struct buf out;
+    buf_init(&out, 0);
+    session_command(s, "PWD", 3, &out);
+    static const char want[] = "257 \"/a\r\0b\" is the current directory\r\n";
+    ck_assert_uint_eq(out.len, sizeof want - 1);
+    ck_assert_int_eq(memcmp(buf_head(&out), want, out.len), 0);
+    buf_free(&out);
+    session_free(s);
+}
+END_TEST
+
 START_TEST(mfmt_and_chmod)
 {
     struct session *s = login(PERM_ALL);
@@ -792,6 +826,7 @@ Suite *unit_suite(void)
     tcase_add_test(tc, appe_creates_and_appends);
     tcase_add_test(tc, stou_names);
     tcase_add_test(tc, mkd_rmd_dele);
+    tcase_add_test(tc, names_with_cr_refused_fuzz_session);
     tcase_add_test(tc, rnfr_rnto_sequence);
     tcase_add_test(tc, mfmt_and_chmod);
     tcase_add_test(tc, confinement);

@@ -26,9 +26,11 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
+/* A buffer that never held a byte has no memory: its head is "" then, as
+ * NULL + 0 is undefined behaviour (found by the glob fuzzer, UBSan). */
 static inline const char *buf_head(const struct buf *b)
 {
-    return b->data + b->off;
+    return b->data != NULL ? b->data + b->off : "";
 }
 
 /* Drop n bytes from the front (after they were written out). */
