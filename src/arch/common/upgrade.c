@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ftpd/generation.h"
 #include "ftpd/limits.h"
 #include "ftpd/log.h"
 #include "ftpd/sdnotify.h"
@@ -218,7 +219,8 @@ static bool is_ours(const char *var)
 /* The environment of the new generation: ours without the variables we
  * set, then ours. Everything in one allocation; *pid_digits is where the
  * child writes its pid. NULL: out of memory. */
-static char **child_env(const struct upgrade *u, int nlisteners, char **pid_digits, size_t *pid_cap)
+static char **child_env(const struct ftpd_server *cur, int nlisteners, char **pid_digits,
+                        size_t *pid_cap)
 {
     size_t nenv = 0;
     while (environ[nenv] != NULL)
@@ -237,11 +239,11 @@ static char **child_env(const struct upgrade *u, int nlisteners, char **pid_digi
     snprintf(vars[0], VAR_MAX, "LISTEN_FDS=%d", nlisteners);
     snprintf(vars[1], VAR_MAX, UPGRADE_FD_ENV "=%d", 3 + nlisteners);
     int used = snprintf(vars[2], VAR_MAX, "LISTEN_FDNAMES=");
-    int nl = u->srv->nlisteners > 0 ? u->srv->nlisteners : 1;
+    int nl = cur->nlisteners > 0 ? cur->nlisteners : 1;
     for (int i = 0; i < nlisteners && used > 0 && used < VAR_MAX; i++) {
         /* Each set (listeners[], then hybrid's worker sets) is the plain
          * addresses, then the implicit FTPS ones. */
-        bool plain = i % nl < u->srv->cfg->nlisten;
+        bool plain = i % nl < cur->cfg->nlisten;
         used += snprintf(vars[2] + used, (size_t)(VAR_MAX - used), "%s%s", i > 0 ? ":" : "",
                          plain ? "ftp" : "ftps");
     }
@@ -267,25 +269,29 @@ void upgrade_begin(struct upgrade *u, struct ctl_events *ev)
         log_warn("upgrade: SIGUSR2 ignored, the program's path is unknown");
         return;
     }
-    /* The listeners, then the channel. */
+    /* The listeners, then the channel: those of the current generation,
+     * which a reload may have changed (ftpd/generation.h); hybrid's
+     * worker sets never change. */
+    const struct ftpd_server *cur = generation_acquire(u->srv);
     int src[ADOPT_PASS_MAX + 1], n = 0;
-    for (int i = 0; i < u->srv->nlisteners && n < ADOPT_PASS_MAX; i++)
-        src[n++] = u->srv->listeners[i].fd;
+    for (int i = 0; i < cur->nlisteners && n < ADOPT_PASS_MAX; i++)
+        src[n++] = cur->listeners[i].fd;
     for (int i = 0; i < u->srv->nworker_sets && n < ADOPT_PASS_MAX; i++)
         src[n++] = u->srv->worker_sets[i].fd;
-    if (u->srv->nlisteners + u->srv->nworker_sets > ADOPT_PASS_MAX)
+    if (cur->nlisteners + u->srv->nworker_sets > ADOPT_PASS_MAX)
         log_warn("upgrade: only %d of %d listening sockets can be passed; the new generation "
                  "binds the rest anew",
-                 ADOPT_PASS_MAX, u->srv->nlisteners + u->srv->nworker_sets);
+                 ADOPT_PASS_MAX, cur->nlisteners + u->srv->nworker_sets);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         log_error("upgrade: socketpair: %s; SIGUSR2 ignored", strerror(errno));
+        generation_release(cur);
         return;
     }
     src[n] = sv[1];
     char *pid_digits;
     size_t pid_cap;
-    char **envp = child_env(u, n, &pid_digits, &pid_cap);
+    char **envp = child_env(cur, n, &pid_digits, &pid_cap);
     /* No child inherits a lock the status thread holds (ftpd/status.h). */
     status_service_fork_begin(u->srv->status);
     pid_t pid = envp != NULL ? fork() : -1;
@@ -293,6 +299,7 @@ void upgrade_begin(struct upgrade *u, struct ctl_events *ev)
         exec_child(plan, src, n + 1, envp, pid_digits, pid_cap);
     int saved = errno;
     status_service_fork_end(u->srv->status);
+    generation_release(cur); /* the child has its copies of the descriptors */
     free(envp);
     close(sv[1]);
     if (pid < 0) {
