@@ -19,6 +19,7 @@
 
 #if defined(FTPD_HAVE_SECCOMP) && !defined(SANDBOX_SANITIZED)
 #include <seccomp.h>
+#include <sys/prctl.h>
 
 /* What ftpd needs, by who needs it. Names the running architecture lacks
  * (open on aarch64, arch_prctl off x86) are skipped. */
@@ -152,6 +153,9 @@ static int fail(char *err, size_t errlen, const char *what, int rc)
 
 const char *sandbox_unavailable(void)
 {
+    /* A kernel built without CONFIG_SECCOMP answers EINVAL. */
+    if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 && errno == EINVAL)
+        return "kernel without seccomp";
     return NULL;
 }
 

@@ -14,8 +14,9 @@
  *      logs it (audit, dmesg), to find what a new feature needs.
  * no:  no filter.
  *
- * Builds without libseccomp and sanitizer builds (ASan, UBSan, TSan make
- * syscalls of their own) never filter: sandbox_available() says so. */
+ * Builds without libseccomp, sanitizer builds (ASan, UBSan, TSan make
+ * syscalls of their own) and kernels without seccomp never filter:
+ * sandbox_unavailable() says why, main() logs it. */
 #ifndef FTPD_SANDBOX_H
 #define FTPD_SANDBOX_H
 
@@ -24,7 +25,8 @@
 
 #include "ftpd/config.h"
 
-/* NULL when this build can filter, else why not ("sanitizer build"). */
+/* NULL when this build and kernel can filter, else why not ("sanitizer
+ * build"). */
 const char *sandbox_unavailable(void);
 
 /* Install the filter for mode on every thread of the process. 0 (also for
