@@ -177,6 +177,10 @@ int sandbox_install(enum seccomp_mode mode, char *err, size_t errlen)
     int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc == 0)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    /* A binary tree instead of ~190 comparisons in a row for every
+     * syscall (libseccomp >= 2.5; older ones keep the list). */
+    if (rc == 0)
+        (void)seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (rc != 0) {
         seccomp_release(ctx);
         return fail(err, errlen, "filter attributes", rc);
