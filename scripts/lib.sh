@@ -6,7 +6,7 @@
 FTPD_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build, the tests and the client checks need.
-FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev check python3 curl lftp ftp clang-format libssl-dev openssl haproxy mandoc)
+FTPD_PACKAGES=(cmake pkg-config gcc make libev-dev libinih-dev libcrypt-dev check python3 curl lftp ftp clang-format libssl-dev openssl haproxy mandoc libseccomp-dev)
 # The libFuzzer build (scripts/fuzz.sh): clang and its runtime libraries.
 FTPD_PACKAGES+=(clang libclang-rt-dev)
 

@@ -472,6 +472,8 @@ static const struct key keys[] = {
     /* ftpd --status and /metrics (issues 12 and 13). */
     {"control_socket", set_path, FIELD(control_socket), 0, 0, NULL},
     {"metrics_listen", set_hostport, FIELD(metrics_listen), 0, 0, NULL},
+    /* Syscall filter (issue 15). */
+    {"seccomp", set_enum, FIELD(seccomp), 0, 0, "no\0yes\0log\0"},
 };
 
 size_t config_key_count(void)

@@ -29,6 +29,7 @@
 #include "ftpd/net.h"
 #include "ftpd/pidfile.h"
 #include "ftpd/privdrop.h"
+#include "ftpd/sandbox.h"
 #include "ftpd/sdnotify.h"
 #include "ftpd/sockaddr.h"
 #include "ftpd/stats.h"
@@ -590,6 +591,26 @@ static int daemon_start(const struct ftpd_config *cfg, const struct privdrop *dr
     return 0;
 }
 
+/* seccomp = yes|log: the filter, said in the log. 0, or -1 (logged). */
+static int start_sandbox(const struct ftpd_config *cfg)
+{
+    if (cfg->seccomp == SECCOMP_NO)
+        return 0;
+    const char *why_not = sandbox_unavailable();
+    if (why_not != NULL) {
+        log_info("seccomp: off (%s)", why_not);
+        return 0;
+    }
+    char err[256];
+    if (sandbox_install(cfg->seccomp, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("seccomp: syscall filter on%s",
+             cfg->seccomp == SECCOMP_LOG ? ", logging what it lacks (seccomp = log)" : "");
+    return 0;
+}
+
 static int serve(const struct cli *cli, const struct ftpd_config *cfg, const struct arch *arch,
                  struct exec_plan *exec)
 {
@@ -691,6 +712,16 @@ static int serve(const struct cli *cli, const struct ftpd_config *cfg, const str
         close(upgrade_channel);
     }
 
+    /* Everything privileged is done: from here on, every thread and every
+     * process forked later runs under the syscall filter (ftpd/sandbox.h). */
+    if (start_sandbox(cfg) != 0) {
+        stop_status(&srv);
+        pidfile_remove(cfg->pid_file);
+        generations_free(srv.gens);
+        net_close_all(srv.worker_sets, srv.nworker_sets);
+        rate_share_free(srv.rate_total);
+        return EXIT_FAILURE;
+    }
     int status = arch->run(&srv);
 
     stop_status(&srv);

@@ -66,4 +66,6 @@ void config_defaults(struct ftpd_config *cfg)
     /* --status and /metrics: off. */
     cfg->control_socket[0] = '\0';
     cfg->metrics_listen[0] = '\0';
+    /* Syscall filter: on (a no-op where unsupported, ftpd/sandbox.h). */
+    cfg->seccomp = SECCOMP_YES;
 }

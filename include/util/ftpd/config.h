@@ -103,6 +103,10 @@ struct ftpd_config {
     /* ftpd --status and /metrics (issues 12 and 13). */
     char control_socket[FTPD_PATH_MAX]; /* Unix socket (mode 0600) for --status; "" = off */
     char metrics_listen[64];            /* "ADDR:PORT" serving GET /metrics; "" = off */
+    /* Syscall filter (issue 15, ftpd/sandbox.h): a seccomp-bpf allow-list
+     * every process runs under once started. log: the kernel logs what
+     * the list lacks and lets it run (development). */
+    enum seccomp_mode { SECCOMP_NO, SECCOMP_YES, SECCOMP_LOG } seccomp;
 };
 
 /* Defaults: serve "." read-only to anonymous users on 127.0.0.1:2121. */
