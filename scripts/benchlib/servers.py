@@ -331,6 +331,10 @@ def proftpd_tls(cert, key, module_dir):
         f"TLSECCertificateFile {cert}",
         f"TLSECCertificateKeyFile {key}",
         "TLSVerifyClient off",
+        # TLS 1.3 sessions come in tickets, which mod_tls issues only when
+        # asked: without them ftpbench waits for one after each handshake
+        # (seconds) and its data connections have nothing to resume.
+        "TLSSessionTickets on",
         "",
     ]
     return "\n".join(lines)
