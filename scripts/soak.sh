@@ -206,7 +206,8 @@ EOF
 # run_mix SECONDS TAG: every part of the mix at once, each writing
 # $tmp/TAG.NAME.json (ftpbench) or $tmp/TAG.abort.out.
 run_mix() {
-    local secs=$1 tag=$2 cap=$((secs * 50)) pid
+    local secs=$1 tag=$2 pid
+    local cap=$((secs * 50))
     local common=(--host 127.0.0.1 --port "$port" --duration "$secs" --timeout 15 --json --quiet)
     local acct=(--user soak --password "$password")
     load_pids=()
@@ -283,10 +284,11 @@ counts() {
             parts+=("$name $(field "$tmp/$tag.$name.json" ops)")
         fi
     done
-    read -r _ a _ < <(tail -n1 "$tmp/$tag.abort.out") || a=?
+    read -r _ a _ < <(tail -n1 "$tmp/$tag.abort.out") || a='?'
     parts+=("abort $a")
     local IFS=,
-    echo "${parts[*]}" | sed 's/,/, /g'
+    local joined="${parts[*]}"
+    echo "${joined//,/, }"
 }
 
 # Poll until the descriptors are back at or under WANT (up to 30 s); with
