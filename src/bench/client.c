@@ -51,7 +51,8 @@
 #define DATA_BURST (1024 * 1024)
 
 /* Slow clients: a command byte and SLOW_READ data bytes per tick of
- * 50..100 ms, on a data socket with a small receive buffer. */
+ * 50..100 ms (or --slow-tick, spread over 51 ms so they do not all wake at
+ * once), on a data socket with a small receive buffer. */
 #define SLOW_TICK_MIN_S 0.05
 #define SLOW_TICK_SPAN  51 /* ms of spread over the clients */
 #define SLOW_READ       2048
@@ -74,7 +75,8 @@ void client_init(struct client *c, struct bench *b, unsigned id, enum role role)
     ev_init(&c->cw, on_control);
     ev_init(&c->dw, on_data);
     ev_init(&c->tw, on_timer);
-    double tick = SLOW_TICK_MIN_S + (double)(id % SLOW_TICK_SPAN) / 1000.0;
+    double base = b->o.slow_tick > 0 ? b->o.slow_tick : SLOW_TICK_MIN_S;
+    double tick = base + (double)(id % SLOW_TICK_SPAN) / 1000.0;
     ev_timer_init(&c->pace, on_pace, tick, tick);
     c->cw.data = c->dw.data = c->tw.data = c->pace.data = c;
     linebuf_init(&c->in);

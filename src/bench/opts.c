@@ -145,6 +145,8 @@ void opts_usage(FILE *f)
           "         [--sessions N] [--hold SEC]  idle: sessions to hold (default 1000), and how\n"
           "                                      long, sending NOOPs (default 5)\n"
           "         [--slow K]                   slow: trickling clients (default 100)\n"
+          "         [--slow-tick SEC]            slow: seconds between their bytes (default\n"
+          "                                      0.05..0.1, spread; 1 = slowloris)\n"
           "         [--server-pid PID]           idle: PSS of PID and its descendants\n"
           "         [--procs P]                  idle: spread the sessions over P client\n"
           "                                      processes (default: one per 15000)\n"
@@ -183,6 +185,7 @@ enum {
     OPT_SESSIONS,
     OPT_HOLD,
     OPT_SLOW,
+    OPT_SLOW_TICK,
     OPT_SERVER_PID,
     OPT_PROCS,
     OPT_RATE,
@@ -218,6 +221,7 @@ static const struct option long_options[] = {
     {"sessions", required_argument, NULL, OPT_SESSIONS},
     {"hold", required_argument, NULL, OPT_HOLD},
     {"slow", required_argument, NULL, OPT_SLOW},
+    {"slow-tick", required_argument, NULL, OPT_SLOW_TICK},
     {"server-pid", required_argument, NULL, OPT_SERVER_PID},
     {"procs", required_argument, NULL, OPT_PROCS},
     {"rate", required_argument, NULL, OPT_RATE},
@@ -303,6 +307,10 @@ static int take_option(struct bench_opts *o, int opt, const char *arg, bool *hav
                                  : &o->sources) = (unsigned)u;
         return 0;
     }
+    case OPT_SLOW_TICK:
+        if (parse_seconds(arg, 0.001, OPT_SECONDS_MAX, &o->slow_tick) < 0)
+            break;
+        return 0;
     case OPT_DURATION:
         if (parse_seconds(arg, 0.001, OPT_SECONDS_MAX, &o->duration) < 0)
             break;

@@ -56,6 +56,7 @@ struct bench_opts {
     unsigned sessions; /* idle */
     double hold;       /* idle */
     unsigned slow;     /* slow: trickling clients */
+    double slow_tick;  /* slow: seconds between their bytes; 0: 50..100 ms spread */
     pid_t server_pid;  /* idle: 0 = no memory figures */
     unsigned procs;    /* idle: client processes; 0: one per IDLE_SESSIONS_PER_PROC */
     double rate;       /* sessions started per second over the measured clients (idle: the

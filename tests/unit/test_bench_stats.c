@@ -225,7 +225,13 @@ START_TEST(opts_defaults_and_values)
     ck_assert(o.timeout == 10.0);
     ck_assert_uint_eq(o.sessions, 1000);
     ck_assert_uint_eq(o.slow, 100);
+    ck_assert(o.slow_tick == 0);
     ck_assert_int_eq(o.size, -1);
+    const char *sl[] = {"--scenario", "slow",        "--file", "/f", "--slow",
+                        "2000",       "--slow-tick", "1",      NULL};
+    ck_assert_int_eq(parse(&o, err, sl), OPTS_RUN);
+    ck_assert_uint_eq(o.slow, 2000);
+    ck_assert(o.slow_tick == 1.0);
 
     const char *b[] = {"--scenario=retr-big",
                        "--file",
@@ -397,6 +403,7 @@ START_TEST(opts_usage_errors)
         {"--scenario", "login", "--user", "a\r\nDELE x", NULL}, /* command injection */
         {"--scenario", "idle", "--count", "5", NULL},
         {"--scenario", "login", "--timeout", "0", NULL},
+        {"--scenario", "slow", "--file", "/f", "--slow-tick", "0", NULL},
         {"--scenario", "login", "--procs", "2", NULL}, /* idle only */
         {"--scenario", "idle", "--procs", "0", NULL},
         {"--scenario", "idle", "--procs", "65", NULL},
