@@ -211,6 +211,15 @@ def run_ftpd(args, timeout=TIMEOUT, **kw):
                           timeout=timeout, env=ftpd_env(), text=True, errors='replace', **kw)
 
 
+def pid_alive(pid):
+    """pid runs: it exists and is not a zombie awaiting its reaper."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
+    except (OSError, IndexError):
+        return False
+
+
 def write_config(path, keys):
     """An INI file with the given keys (no section: inih accepts that),
     plus the keys of the FTPD_ARCH variant under test."""

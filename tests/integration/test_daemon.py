@@ -39,7 +39,7 @@ import time
 import unittest
 
 from ftpd_harness import (FTPD_BIN, LISTEN_RE, SANITIZER_MARKERS, TIMEOUT, RawClient, Server,
-                          data_connect, make_tree, recv_all, write_config)
+                          data_connect, make_tree, pid_alive, recv_all, write_config)
 
 
 ANON_ID = 'xfer@example.org'
@@ -74,15 +74,6 @@ def read_text(path):
             return f.read()
     except FileNotFoundError:
         return ''
-
-
-def running(pid):
-    """pid exists and is not a zombie."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] not in ('Z', 'X')
-    except (OSError, IndexError):
-        return False
 
 
 def status_ids(path):
@@ -331,7 +322,7 @@ class DaemonTest(unittest.TestCase):
                                read_text(self.log))
             # A process that exits meanwhile (a per-connection child whose
             # session just ended) need not reopen anything.
-            return {int(p) for p in found} >= {p for p in pids if running(p)}
+            return {int(p) for p in found} >= {p for p in pids if pid_alive(p)}
         # Each process says so once it has its new files, so in the new log.
         self.assertTrue(poll(reopened), 'not every process %s reopened its logs\n%s\n%s'
                         % (sorted(pids), read_text(self.log + '.1')[-2000:], read_text(self.log)))

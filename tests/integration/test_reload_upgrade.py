@@ -10,21 +10,14 @@ import tempfile
 import time
 import unittest
 
-from ftpd_harness import (VARIANT_CONFIG, RawClient, Server, make_tree, write_config)
+from ftpd_harness import (VARIANT_CONFIG, RawClient, Server, make_tree, pid_alive,
+                          write_config)
 
 # Back-ends whose accepting threads or workers cannot take a new set of
 # listeners (test_reload.py checks they say so).
 FIXED_LISTENERS = (VARIANT_CONFIG.get('hybrid_balance') == 'reuseport'
                    or VARIANT_CONFIG.get('threadpool_dispatch') == 'accept')
 WAIT = 20.0
-
-
-def pid_alive(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 @unittest.skipIf(FIXED_LISTENERS, 'this variant keeps its listeners on a reload')

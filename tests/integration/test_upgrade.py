@@ -24,19 +24,10 @@ import time
 import unittest
 
 from ftpd_harness import (FTPD_BIN, TIMEOUT, VARIANT_CONFIG, RawClient, Server, make_tree,
-                          write_config)
+                          pid_alive, write_config)
 
 # Bounds of the upgrade checks: generous for a loaded 2-core machine.
 UPGRADE_WAIT = 20.0
-
-
-def pid_alive(pid):
-    """True while pid runs (a zombie awaiting its reaper counts as gone)."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 def wait_until(cond, timeout):
