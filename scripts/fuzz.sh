@@ -3,7 +3,8 @@
 # their seed corpus and the FTP dictionary; fail on any finding.
 #
 #   scripts/fuzz.sh [TARGET] [SECONDS]
-#     TARGET   a harness (session, fuzz_session) or "all" (default)
+#     TARGET   a harness (session, fuzz_session), several with commas
+#              (config,users), or "all" (default)
 #     SECONDS  per harness (default 30)
 #
 # Environment:
@@ -13,6 +14,9 @@
 #                    harnesses make 10 M in minutes, the session one in
 #                    about an hour)
 #   FTPD_FUZZ_BUILD  build directory (default build-fuzz in the repo)
+#   FTPD_FUZZ_TIMEOUT  seconds one input may take before it is a finding
+#                    (default 10; a run at nice 19 on a busy machine can be
+#                    starved that long, so give it more there)
 #
 # The clang build (-DFTPD_FUZZ=ON: ASan+UBSan+libFuzzer) is configured and
 # built when needed. Under the build directory: fuzz-corpus/NAME (what each
@@ -30,11 +34,13 @@ target=${1:-all}
 seconds=${2:-30}
 jobs=${FTPD_FUZZ_JOBS:-1}
 runs=${FTPD_FUZZ_RUNS:-}
+timeout=${FTPD_FUZZ_TIMEOUT:-10}
 build=${FTPD_FUZZ_BUILD:-$FTPD_REPO/build-fuzz}
 fuzzdir=$FTPD_REPO/tests/fuzz
 [[ $seconds =~ ^[0-9]+$ ]] || ftpd_die "SECONDS must be a whole number: $seconds"
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || ftpd_die "FTPD_FUZZ_JOBS must be a number: $jobs"
 [[ -z $runs || $runs =~ ^[1-9][0-9]*$ ]] || ftpd_die "FTPD_FUZZ_RUNS must be a number: $runs"
+[[ $timeout =~ ^[1-9][0-9]*$ ]] || ftpd_die "FTPD_FUZZ_TIMEOUT must be a number: $timeout"
 
 ftpd_install_deps
 ftpd_quiet cmake -S "$FTPD_REPO" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -57,9 +63,14 @@ if [[ " ${names[*]} " == *" session "* ]]; then
     names=(session "${rest[@]}")
 fi
 if [[ $target != all ]]; then
-    target=${target#fuzz_}
-    [[ " ${names[*]} " == *" $target "* ]] || ftpd_die "no harness '$target' (have: ${names[*]})"
-    names=("$target")
+    picked=()
+    IFS=, read -r -a wanted <<<"$target"
+    for t in "${wanted[@]}"; do
+        t=${t#fuzz_}
+        [[ " ${names[*]} " == *" $t "* ]] || ftpd_die "no harness '$t' (have: ${names[*]})"
+        picked+=("$t")
+    done
+    names=("${picked[@]}")
 fi
 
 mkdir -p "$build/fuzz-corpus" "$build/fuzz-logs" "$build/fuzz-artifacts"
@@ -81,7 +92,7 @@ run_one() {
     [[ -n $runs ]] && limit=(-runs="$runs")
     "$build/tests/fuzz/fuzz_$name" -max_total_time="$seconds" "${limit[@]}" \
         -max_len="$(max_len "$name")" \
-        -dict="$fuzzdir/ftp.dict" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -dict="$fuzzdir/ftp.dict" -timeout="$timeout" -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/fuzz-artifacts/$name-" "${dirs[@]}" \
         >"$build/fuzz-logs/$name.log" 2>&1
 }

@@ -21,7 +21,9 @@
 # a wrong password (each must fail), and a Python client that starts RETRs
 # of the big file and aborts them with ABOR. Before the baseline a short
 # warm-up runs the same mix, so pools, the listing cache and malloc arenas
-# are at their working size. The last line printed is the summary.
+# are at their working size. serial serves one connection at a time, so
+# there the parts take turns (one client each, the slow part left out).
+# The last line printed is the summary.
 set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
@@ -44,6 +46,8 @@ if [[ ! -x $build/ftpd || ! -x $build/ftpbench ]]; then
 fi
 ftpd=$build/ftpd
 bench=$build/ftpbench
+one_at_a_time=0
+[[ $arch == serial ]] && one_at_a_time=1
 
 tmp=$(mktemp -d /tmp/ftpd-soak.XXXXXX)
 server_pid=
@@ -203,65 +207,85 @@ print('aborts %d errors %d' % (aborts, errors))
 EOF
 }
 
-# run_mix SECONDS TAG: every part of the mix at once, each writing
-# $tmp/TAG.NAME.json (ftpbench) or $tmp/TAG.abort.out.
+# part TAG NAME: run the rest of the line (one load part) writing
+# $tmp/TAG.NAME.json: in the background beside the other parts, or, on
+# serial, to its end before the next part starts.
+part() {
+    local tag=$1 name=$2
+    shift 2
+    if ((one_at_a_time)); then
+        "$@" >"$tmp/$tag.$name.json" 2>&1 || true # judged from the output
+    else
+        "$@" >"$tmp/$tag.$name.json" 2>&1 &
+        load_pids+=($!)
+    fi
+}
+
+# run_mix SECONDS TAG: every part of the mix for SECONDS, each writing
+# $tmp/TAG.NAME.json (ftpbench) or $tmp/TAG.abort.out. On serial, which
+# serves one connection at a time (a second one is refused), the parts take
+# turns, each with one client for a seventh of SECONDS (at least 3 s), and
+# the slow part is left out: its trickling clients run beside a fast one by
+# design, and a client that trickles holds serial's only slot.
 run_mix() {
     local secs=$1 tag=$2 pid
-    local cap=$((secs * 50))
+    local cap=$((secs * 50)) c2=2
+    if ((one_at_a_time)); then
+        secs=$(((secs + 6) / 7))
+        ((secs >= 3)) || secs=3 # a 16 MiB RETR and an ABOR fit, loaded
+        c2=1
+    fi
     local common=(--host 127.0.0.1 --port "$port" --duration "$secs" --timeout 15 --json --quiet)
     local acct=(--user soak --password "$password")
     load_pids=()
-    "$bench" "${common[@]}" "${acct[@]}" --scenario login --concurrency 2 --rate 20 \
-        --count "$cap" >"$tmp/$tag.login.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" --scenario retr-small --file /small.bin --concurrency 2 --rate 20 \
-        --count "$cap" >"$tmp/$tag.retr-small.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" "${acct[@]}" --scenario retr-big --file /big.bin --concurrency 1 \
-        --rate 2 --count "$cap" >"$tmp/$tag.retr-big.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" "${acct[@]}" --scenario stor-small --dir /up --concurrency 2 \
-        --rate 10 --count "$cap" >"$tmp/$tag.stor-small.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" "${acct[@]}" --scenario list --dir /dir --concurrency 2 --rate 20 \
-        --count "$cap" >"$tmp/$tag.list.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" --scenario slow --file /small.bin --slow 20 --concurrency 1 \
-        --rate 5 --count "$cap" >"$tmp/$tag.slow.json" 2>&1 &
-    load_pids+=($!)
-    "$bench" "${common[@]}" --user soak --password "wrong-$password" --scenario login \
-        --concurrency 2 --count "$cap" >"$tmp/$tag.badlogin.json" 2>&1 &
-    load_pids+=($!)
-    abort_client "$secs" >"$tmp/$tag.abort.out" 2>&1 &
-    load_pids+=($!)
+    part "$tag" login "$bench" "${common[@]}" "${acct[@]}" --scenario login --concurrency "$c2" \
+        --rate 20 --count "$cap"
+    part "$tag" retr-small "$bench" "${common[@]}" --scenario retr-small --file /small.bin \
+        --concurrency "$c2" --rate 20 --count "$cap"
+    part "$tag" retr-big "$bench" "${common[@]}" "${acct[@]}" --scenario retr-big --file /big.bin \
+        --concurrency 1 --rate 2 --count "$cap"
+    part "$tag" stor-small "$bench" "${common[@]}" "${acct[@]}" --scenario stor-small --dir /up \
+        --concurrency "$c2" --rate 10 --count "$cap"
+    part "$tag" list "$bench" "${common[@]}" "${acct[@]}" --scenario list --dir /dir \
+        --concurrency "$c2" --rate 20 --count "$cap"
+    ((one_at_a_time)) || part "$tag" slow "$bench" "${common[@]}" --scenario slow \
+        --file /small.bin --slow 20 --concurrency 1 --rate 5 --count "$cap"
+    part "$tag" badlogin "$bench" "${common[@]}" --user soak --password "wrong-$password" \
+        --scenario login --concurrency "$c2" --count "$cap"
+    if ((one_at_a_time)); then
+        abort_client "$secs" >"$tmp/$tag.abort.out" 2>&1 || true
+    else
+        abort_client "$secs" >"$tmp/$tag.abort.out" 2>&1 &
+        load_pids+=($!)
+    fi
     for pid in "${load_pids[@]}"; do
         wait "$pid" || true # judged from the output
     done
     load_pids=()
 }
 
-# The JSON field FIELD of ftpbench's output FILE (its last line).
-field() {
-    tail -n1 "$1" | python3 -c 'import json, sys; v = json.loads(sys.stdin.read()).get(sys.argv[1]); print(0 if v is None else v)' "$2" 2>/dev/null || echo "?"
+# "OPS ERRORS" of ftpbench's output FILE (its last line, JSON; slow_ops
+# added to ops), or "? ?". One python3 per file: on a loaded machine each
+# start costs a good part of a second.
+ops_errors() {
+    tail -n1 "$1" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+print((r.get("ops") or 0) + (r.get("slow_ops") or 0), r.get("errors") or 0)' 2>/dev/null || echo "? ?"
 }
 
 # check TAG: the failures of one run_mix, or nothing.
 check_mix() {
     local tag=$1 name f ops errs out=()
     for name in login retr-small retr-big stor-small list slow; do
+        [[ $name == slow ]] && ((one_at_a_time)) && continue
         f=$tmp/$tag.$name.json
-        ops=$(field "$f" ops)
-        errs=$(field "$f" errors)
-        if [[ $name == slow ]]; then
-            ops=$((ops + $(field "$f" slow_ops)))
-        fi
+        read -r ops errs < <(ops_errors "$f")
         if [[ $errs != 0 || $ops == 0 || $ops == "?" ]]; then
             out+=("$name: ops $ops errors $errs ($(head -c 300 "$f" | tr '\n' ' '))")
         fi
     done
-    f=$tmp/$tag.badlogin.json
-    ops=$(field "$f" ops)
-    errs=$(field "$f" errors)
+    read -r ops errs < <(ops_errors "$tmp/$tag.badlogin.json")
     if [[ $ops != 0 || $errs == 0 || $errs == "?" ]]; then
         out+=("failed logins: $ops succeeded, $errs refused (all must be refused)")
     fi
@@ -274,14 +298,14 @@ check_mix() {
 
 # Summary counts of a run: "login N, retr-small N, ..." from TAG's files.
 counts() {
-    local tag=$1 name parts=() a
+    local tag=$1 name parts=() a ops errs
     for name in login retr-small retr-big stor-small list slow badlogin; do
+        [[ $name == slow ]] && ((one_at_a_time)) && continue
+        read -r ops errs < <(ops_errors "$tmp/$tag.$name.json")
         if [[ $name == badlogin ]]; then
-            parts+=("failed-login $(field "$tmp/$tag.$name.json" errors)")
-        elif [[ $name == slow ]]; then
-            parts+=("slow $(($(field "$tmp/$tag.$name.json" ops) + $(field "$tmp/$tag.$name.json" slow_ops)))")
+            parts+=("failed-login $errs")
         else
-            parts+=("$name $(field "$tmp/$tag.$name.json" ops)")
+            parts+=("$name $ops")
         fi
     done
     read -r _ a _ < <(tail -n1 "$tmp/$tag.abort.out") || a='?'

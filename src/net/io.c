@@ -103,6 +103,18 @@ int net_pwrite_all(int fd, const void *p, size_t len, uint64_t *off)
     return 0;
 }
 
+bool net_peer_hung_up(int fd)
+{
+    char byte;
+    ssize_t r;
+    do {
+        r = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return true;
+    return r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && net_errno_is_peer(errno);
+}
+
 bool net_errno_is_peer(int err)
 {
     switch (err) {

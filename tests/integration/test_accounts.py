@@ -225,6 +225,47 @@ class AccountsConcurrencyTest(FtpdTestCase):
         other.close()
 
 
+@unittest.skipUnless(FTPD_ARCH.split('+')[0] in ('reactor', 'hybrid'),
+                     'the evented back-ends watch for a hang-up during a login check')
+class AccountsHangupTest(FtpdTestCase):
+    """A client that hangs up while its login is checked or its 530 waits
+    is closed at once (its queued check dropped), not after the delay; one
+    that sends its next command early gets both replies, in order."""
+
+    HUP_DELAY = 3
+
+    @classmethod
+    def extra_fixture(cls, root):
+        make_accounts(cls, root)
+        cls.config['login_fail_delay'] = cls.HUP_DELAY
+
+    def test_hang_up_during_failed_login_closes_at_once(self):
+        mark = self.server.log_mark()
+        c = self.raw()
+        self.assertCode(c.cmd('USER alice'), 331)
+        t0 = time.monotonic()
+        c.send('PASS wrong\r\n')
+        c.close()
+        m = self.server.wait_log(r'hung up while its login was checked', timeout=self.HUP_DELAY * 2,
+                                 start=mark)
+        self.assertIsNotNone(m, self.server.log_text())
+        self.assertLess(time.monotonic() - t0, self.HUP_DELAY * 0.8)
+
+    def test_command_sent_early_waits_for_the_530(self):
+        c = self.raw()
+        try:
+            self.assertCode(c.cmd('USER alice'), 331)
+            t0 = time.monotonic()
+            c.send('PASS wrong\r\nNOOP\r\n')
+            self.assertEqual(c.reply().text, '530 Login incorrect.')
+            self.assertGreaterEqual(time.monotonic() - t0, self.HUP_DELAY * 0.9)
+            self.assertCode(c.reply(), 200)
+            self.assertCode(c.cmd('USER alice'), 331)
+            self.assertCode(c.cmd('PASS ' + PASSWORD), 230)
+        finally:
+            c.close()
+
+
 class UsersFileCliTest(unittest.TestCase):
 
     def setUp(self):

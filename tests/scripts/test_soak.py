@@ -10,6 +10,7 @@ soak's point there is covered by the integration suite.
 
 import os
 import re
+import signal
 import subprocess
 import unittest
 
@@ -21,6 +22,28 @@ MINUTES = '0.5'
 TIMEOUT = 110  # under ctest's 120 s for tests/scripts
 SUMMARY = re.compile(r'^soak (\S+) .*: ok; processes \d+ -> \d+, fds (\d+) -> (\d+), '
                      r'PSS (\d+) -> (\d+) KiB; ops: (.*)$', re.M)
+
+
+def run_group(args, env, timeout):
+    """Run args in a process group of its own; on a timeout the whole group
+    (the script, its server, its clients) is killed, then the timeout is
+    raised. Returns the CompletedProcess (stdout and stderr together)."""
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        out = p.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        kill_group(p)
+        raise
+    return subprocess.CompletedProcess(args, p.returncode, out)
+
+
+def kill_group(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
 
 
 def sanitized_build():
@@ -43,7 +66,8 @@ class SoakTest(unittest.TestCase):
         env = dict(os.environ, FTPD_SOAK_BUILD=BUILD)
         procs = {a: subprocess.Popen(['nice', '-n', '10', 'bash', SOAK, a, MINUTES],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=env)
+                                     stderr=subprocess.STDOUT, text=True, env=env,
+                                     start_new_session=True)
                  for a in ARCHS}
         outputs = {}
         try:
@@ -52,8 +76,7 @@ class SoakTest(unittest.TestCase):
         finally:
             for p in procs.values():
                 if p.poll() is None:
-                    p.kill()
-                    p.wait()
+                    kill_group(p)
         for arch, p in procs.items():
             with self.subTest(arch=arch):
                 out = outputs[arch]

@@ -181,6 +181,51 @@ START_TEST(read_write_status)
 }
 END_TEST
 
+/* Hung up: end of stream next in the queue; unread data before it is not
+ * (the command must still be read); nothing yet is not. Both a plain
+ * socket pair and a TCP reset (SO_LINGER 0). */
+START_TEST(peer_hung_up_peeks_without_reading)
+{
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    ck_assert(!net_peer_hung_up(sv[0]));
+    size_t n;
+    ck_assert_int_eq(net_write(sv[1], "NOOP\r\n", 6, &n), IO_OK);
+    close(sv[1]);
+    ck_assert(!net_peer_hung_up(sv[0]));
+    char b[16];
+    ck_assert_int_eq(net_read(sv[0], b, sizeof b, &n), IO_OK);
+    ck_assert_uint_eq(n, 6); /* the peek took nothing */
+    ck_assert(net_peer_hung_up(sv[0]));
+    close(sv[0]);
+
+    union sockaddr_any a;
+    ck_assert_int_eq(sockaddr_parse("127.0.0.1", 0, &a), 0);
+    int lfd = net_listen_one(&a, false);
+    ck_assert_int_ge(lfd, 0);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(cfd, 0);
+    ck_assert_int_eq(connect(cfd, &a.sa, sockaddr_len(&a)), 0);
+    union sockaddr_any peer;
+    int sfd = -1;
+    for (int i = 0; i < 100 && sfd < 0; i++) {
+        sfd = net_accept(lfd, &peer, true);
+        if (sfd < 0)
+            usleep(10000);
+    }
+    ck_assert_int_ge(sfd, 0);
+    ck_assert(!net_peer_hung_up(sfd));
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    ck_assert_int_eq(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(cfd); /* RST */
+    struct pollfd p = {.fd = sfd, .events = POLLIN};
+    ck_assert_int_eq(poll(&p, 1, 5000), 1);
+    ck_assert(net_peer_hung_up(sfd));
+    close(sfd);
+    close(lfd);
+}
+END_TEST
+
 START_TEST(write_to_pipe_falls_back)
 {
     int p[2];
@@ -364,6 +409,7 @@ Suite *unit_suite(void)
     tc = tcase_create("io");
     tcase_set_timeout(tc, 15);
     tcase_add_test(tc, read_write_status);
+    tcase_add_test(tc, peer_hung_up_peeks_without_reading);
     tcase_add_test(tc, write_to_pipe_falls_back);
     tcase_add_test(tc, write_all_slow_reader);
     tcase_add_test(tc, write_all_times_out);

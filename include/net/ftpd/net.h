@@ -58,6 +58,11 @@ int net_accept(int lfd, union sockaddr_any *peer, bool nonblock);
 enum io_status net_read(int fd, void *p, size_t cap, size_t *n);
 enum io_status net_write(int fd, const void *p, size_t len, size_t *n);
 
+/* Without reading anything: true when the peer of a connected socket has
+ * hung up (end of stream or reset next in its queue), false while nothing
+ * or some data is there to read. */
+bool net_peer_hung_up(int fd);
+
 /* True when errno from a data-socket call means the peer or the network
  * went away (a 426), not a local fault (a 451). */
 bool net_errno_is_peer(int err);

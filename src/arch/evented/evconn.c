@@ -13,7 +13,11 @@
  * A password check (STEP_WORK) runs on the loop's work pool (workpool.h),
  * never on the loop: ~20 ms of yescrypt would stall every session. While
  * it runs, and while a failed login waits out its delay, the connection
- * reads no command, as with a command deferred during a transfer.
+ * reads no command, as with a command deferred during a transfer; but it
+ * watches for a hang-up (on_control): a client that gives up meanwhile is
+ * closed at once, and its check, when still queued, never runs, so a
+ * flood of logins that time out does not keep the pool hashing for
+ * nobody while live clients wait.
  * An idle connection holds only this struct and its session: the line
  * buffer and the reply buffer give their memory back when empty, lines are
  * taken into one per-loop scratch buffer, and a transfer engine exists only
@@ -45,6 +49,7 @@
 #include "ftpd/linebuf.h"
 #include "ftpd/listing_cache.h"
 #include "ftpd/log.h"
+#include "ftpd/net.h"
 #include "ftpd/session.h"
 #include "ftpd/session_record.h"
 #include "ftpd/stream.h"
@@ -70,6 +75,7 @@ struct evconn {
     bool tls_handshaking;    /* after AUTH TLS: idle holds tls_handshake_timeout */
     bool moving;             /* sent to a new generation, its answer awaited: parked */
     bool staying;            /* cannot move to the new generation: drains here */
+    bool input_waits;        /* sent more during a check or a delay: unwatched till its end */
     struct session *session; /* NULL: still in the pre-greeting phase */
     struct xfer_ev *xfer;    /* the transfer running, or NULL */
     struct wp_item *job;     /* the password check on the pool, or NULL */
@@ -436,11 +442,16 @@ static void conn_run(struct evconn *c)
         else
             conn_line(c, es->line, len);
     }
+    bool login_wait = c->job != NULL || c->delaying;
+    if (!login_wait)
+        c->input_waits = false;
     int events = 0;
     if (c->out.len > 0)
         events = c->write_ev;
-    else if (!c->closing && c->deferred == NULL && c->job == NULL && !c->delaying)
+    else if (!c->closing && c->deferred == NULL && !login_wait)
         events = c->read_ev;
+    else if (!c->closing && login_wait && !c->input_waits)
+        events = EV_READ; /* only to see a hang-up: on_control */
     conn_watch(c, events);
 }
 
@@ -485,6 +496,14 @@ static void on_control(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     c->hold_reply = false; /* its loop round has come */
+    if ((c->job != NULL || c->delaying) && c->out.len == 0 && (revents & EV_READ)) {
+        if (net_peer_hung_up(c->arrival.ctrl.fd)) {
+            log_info("%s hung up while its login was checked", session_peer_name(c->session));
+            conn_close(c); /* cancels a check still queued */
+            return;
+        }
+        c->input_waits = true; /* it sent a command early: read after the check */
+    }
     bool reading =
         c->out.len == 0 && !c->closing && c->deferred == NULL && c->job == NULL && !c->delaying;
     if (reading && (revents & c->read_ev) && conn_read(c) < 0) {
