@@ -270,7 +270,7 @@ def main():
             secs = max(5, min(60, left, (a.failed - refused) / 100))
             bad = bench(build, port, '--scenario', 'login', '--user', 'acct', '--password', 'wrong',
                         '--sources', '100', '--concurrency', '200', '--duration', str(secs),
-                        '--timeout', '30')
+                        '--timeout', '10')
             procs.append(bad)
             br = result(bad, 180)
             procs.remove(bad)
