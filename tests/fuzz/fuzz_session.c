@@ -9,19 +9,25 @@
  * every command gets one, and nothing outside the tree is touched (the
  * tree has symlinks pointing out of it; the outside directory and its file
  * must keep their entries, content and times).
- * The tree is rebuilt before each input so runs are reproducible.
- * yescrypt (~20 ms a check: the unknown user's dummy hash) is not what
- * this harness tests: crypt_rn is wrapped to fail such checks at once.
+ * The tree is rebuilt before each input that follows one able to change
+ * it (a write command anywhere in it), so runs are reproducible.
+ * Password hashing is not what this harness tests: crypt_rn is wrapped to
+ * fail yescrypt checks (the unknown user's dummy hash, ~80 ms) at once,
+ * and to answer for the accounts' own SHA-512 hash by comparing the
+ * password, as crypt would but without its thousand rounds (a quarter of
+ * the harness's time once inputs log in often).
  * Needs: src/core/session.c
  * Link: -Wl,--wrap=crypt_rn */
 #include <crypt.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,13 +52,34 @@ static struct users *users;
 char *__real_crypt_rn(const char *phrase, const char *setting, void *data, int size);
 char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int size);
 
+static char pw_hash[CRYPT_OUTPUT_SIZE]; /* the accounts' hash of "pw" */
+static char not_pw[CRYPT_OUTPUT_SIZE];  /* what crypt gives for another password */
+
 char *__wrap_crypt_rn(const char *phrase, const char *setting, void *data, int size)
 {
     if (strncmp(setting, "$y$", 3) == 0) {
         static char failed[] = "*0"; /* crypt's "no match possible" */
         return failed;
     }
+    if (pw_hash[0] != '\0' && strcmp(setting, pw_hash) == 0)
+        return strcmp(phrase, "pw") == 0 ? pw_hash : not_pw;
     return __real_crypt_rn(phrase, setting, data, size);
+}
+
+/* A write command anywhere in the input (any case), so the tree may have
+ * changed: STOR STOU APPE DELE RMD XRMD MKD XMKD RNFR RNTO SITE MFMT. */
+static bool may_write(const uint8_t *data, size_t size)
+{
+    static const char *const verbs[] = {"STOR", "STOU", "APPE", "DELE", "RMD",
+                                        "MKD",  "RNFR", "RNTO", "SITE", "MFMT"};
+    for (size_t i = 0; i < size; i++) {
+        for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++) {
+            size_t n = strlen(verbs[v]);
+            if (i + n <= size && strncasecmp((const char *)data + i, verbs[v], n) == 0)
+                return true;
+        }
+    }
+    return false;
 }
 
 static void die(const char *what)
@@ -163,9 +190,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     static struct crypt_data cd;
     if (crypt_gensalt_rn("$6$", 1000, NULL, 0, setting, sizeof setting) == NULL)
         die("crypt_gensalt_rn");
-    const char *hash = crypt_rn("pw", setting, &cd, sizeof cd);
+    const char *hash = __real_crypt_rn("pw", setting, &cd, sizeof cd);
     if (hash == NULL)
         die("crypt_rn");
+    snprintf(pw_hash, sizeof pw_hash, "%s", hash);
+    snprintf(not_pw, sizeof not_pw, "%s", hash);
+    size_t last = strlen(not_pw) - 1;
+    not_pw[last] = not_pw[last] == 'A' ? 'B' : 'A';
     char ufile[256], line[1024], err[512];
     snprintf(ufile, sizeof ufile, "%s/users", base);
     snprintf(line, sizeof line, "u:%s:%s:rwmdfc\nr:%s:%s:r\n", hash, root, hash, root);
@@ -294,9 +325,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static bool tree_dirty = true;
     if (size < 1)
         return 0;
-    build_tree();
+    if (tree_dirty)
+        build_tree();
+    tree_dirty = may_write(data, size);
     int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     FUZZ_ASSERT(root_fd >= 0, "open root");
     union sockaddr_any local, peer;
