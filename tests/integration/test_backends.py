@@ -25,7 +25,7 @@ import threading
 import time
 import unittest
 
-from ftpd_harness import (FIXTURE_MDTM, FTPD_ARCH, TIMEOUT, FtpdTestCase, RawClient,
+from ftpd_harness import (FIXTURE_MDTM, FTPD_ARCH, FTPD_VARIANT, TIMEOUT, FtpdTestCase, RawClient,
                           data_connect, sha256_bytes)
 
 HUGE = 'huge.bin'
@@ -309,23 +309,42 @@ class WorkerKillTest(FtpdTestCase):
                 c = self.raw_login()
                 out.append((c, serving_pid(self.server, c)))
             return out
-        # hybrid: the kernel wakes every worker and one wins, so several
-        # sessions may land on one worker. Open until 3 sessions are on
-        # other workers than session 0's (keep one more on its worker).
         first = self.raw_login()
         pid0 = serving_pid(self.server, first)
         same, other = [], []
-        for _ in range(30):
-            if len(other) >= 3 and same:
-                break
+        if FTPD_VARIANT == 'reuseport':
+            # The kernel hashes connections over the workers' own sets.
+            for _ in range(30):
+                if len(other) >= 3:
+                    break
+                c = self.raw_login()
+                pid = serving_pid(self.server, c)
+                if pid == pid0:
+                    c.close()
+                    continue
+                other.append((c, pid))
+        else:
+            # Shared listeners: the kernel wakes every worker and one wins,
+            # and on an idle machine the same one may win every time. So
+            # session 0's worker is stopped while 3 sessions are opened:
+            # the other workers take them.
+            os.kill(pid0, signal.SIGSTOP)
+            try:
+                for _ in range(3):
+                    c = self.raw_login()
+                    other.append((c, serving_pid(self.server, c)))
+            finally:
+                os.kill(pid0, signal.SIGCONT)
+        self.assertTrue(other, '30 sessions all landed on worker pid %d' % pid0)
+        self.assertNotIn(pid0, [pid for _, pid in other])
+        # One more on session 0's worker, when it comes.
+        for _ in range(10):
             c = self.raw_login()
             pid = serving_pid(self.server, c)
-            bucket = same if pid == pid0 else other
-            if len(bucket) >= (1 if bucket is same else 4):
-                c.close()
-                continue
-            bucket.append((c, pid))
-        self.assertTrue(other, '30 sessions all landed on worker pid %d' % pid0)
+            if pid == pid0:
+                same.append((c, pid))
+                break
+            c.close()
         return [(first, pid0)] + same + other
 
     def test_sigkill_worker_replaced_others_intact(self):
