@@ -65,8 +65,12 @@ class TimeoutTest(FtpdTestCase):
         got.append(recv_all(d))
         d.close()
         self.assertEqual(sha256_bytes(b''.join(got)), self.long_sha)
+        # The 226 is the proof: a transfer cut by the idle timer ends in 421
+        # (or 426) and a short file. No NOOP after it: the idle timer starts
+        # again at the 226, which the server sends while the client still
+        # drains the socket buffers, so on a loaded machine a NOOP can
+        # rightly meet the 1 s timeout.
         self.assertCode(c.reply(), 226)
-        self.assertCode(c.cmd('NOOP'), 200)
 
     def test_pasv_without_connect_425(self):
         c = self.raw_login()
