@@ -366,6 +366,8 @@ problems=$(sed '/^$/d' <<<"$problems")
 status=ok
 if [[ -n $problems ]]; then
     printf '%s\n' "$problems" >&2
+    # What the server said about it: its warnings and errors, last first.
+    grep -E ' (warn|error) ' "$tmp/ftpd.log" | grep -v 'login failed for' | tail -n 20 >&2 || true
     status=FAILED
 fi
 printf 'soak %s %s min (%s s asked, load %s s, settled in %s s): %s; processes %s -> %s, fds %s -> %s, PSS %s -> %s KiB; ops: %s\n' \
