@@ -106,6 +106,9 @@ struct client {
     SSL_SESSION *sess;                    /* --tls: the control session, for the data ones */
 };
 
+/* Room for the first unexpected reply, kept to name it in the report. */
+#define BAD_REPLY_MAX 128
+
 struct bench {
     struct bench_opts o;
     struct ev_loop *loop;
@@ -136,7 +139,8 @@ struct bench {
     uint64_t in_flight; /* measured operations started, not ended */
     uint64_t ops, slow_ops, slow_errors, bytes;
     uint64_t errors[ERR_KINDS];
-    uint64_t t_start, t_end; /* mono ns */
+    char bad_reply[BAD_REPLY_MAX]; /* the first unexpected reply and what it answered */
+    uint64_t t_start, t_end;       /* mono ns */
     struct hist lat;
     ev_timer deadline, grace, progress;
     ev_signal sigint;

@@ -615,6 +615,36 @@ static const struct cmd *stor_cmd(struct client *c)
 
 /* ---- replies ------------------------------------------------------------- */
 
+/* What a client in state ST waits for, to name it beside a bad reply. */
+static const char *waits_for(enum cstate st)
+{
+    static const char *const names[] = {
+        [CS_GREET] = "greeting", [CS_AUTH] = "AUTH",     [CS_PBSZ] = "PBSZ",    [CS_PROT] = "PROT",
+        [CS_USER] = "USER",      [CS_PASS] = "PASS",     [CS_TYPE] = "TYPE",    [CS_SIZE] = "SIZE",
+        [CS_PASV] = "PASV/EPSV", [CS_XFER] = "transfer", [CS_HELD] = "nothing", [CS_NOOP] = "NOOP",
+        [CS_QUIT] = "QUIT",      [CS_CLOSING] = "close",
+    };
+    return (unsigned)st < sizeof names / sizeof names[0] && names[st] != NULL ? names[st] : "?";
+}
+
+/* Keep the run's first unexpected reply (printable bytes only) for the
+ * report: a count alone cannot tell a 421 from a 425. */
+static void bad_reply(struct client *c, const char *line, size_t len)
+{
+    struct bench *b = c->b;
+    if (b->bad_reply[0] == '\0') {
+        int n = snprintf(b->bad_reply, sizeof b->bad_reply, "to %s: \"", waits_for(c->st));
+        size_t at = n > 0 ? (size_t)n : 0, room = sizeof b->bad_reply - 2; /* '"' and NUL */
+        for (size_t i = 0; i < len && at < room; i++) {
+            unsigned char ch = (unsigned char)line[i];
+            b->bad_reply[at++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '.';
+        }
+        b->bad_reply[at++] = '"';
+        b->bad_reply[at] = '\0';
+    }
+    fail(c, ERR_BAD_REPLY);
+}
+
 static void on_reply(struct client *c, int code, const char *text)
 {
     struct bench *b = c->b;
@@ -719,7 +749,7 @@ static void on_reply(struct client *c, int code, const char *text)
     default:
         break; /* unsolicited, e.g. "421 Timeout." on a held session */
     }
-    fail(c, ERR_BAD_REPLY);
+    bad_reply(c, text, strlen(text));
 }
 
 /* The control connection failed or closed at the wrong time. */
@@ -795,7 +825,7 @@ static void on_control(struct ev_loop *loop, ev_io *w, int revents)
         if (rs == REPLY_MORE)
             continue;
         if (rs == REPLY_BAD) {
-            fail(c, ERR_BAD_REPLY);
+            bad_reply(c, b->line, ls == LINE_OK ? len : 0);
             return;
         }
         on_reply(c, code, b->line);

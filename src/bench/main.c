@@ -47,6 +47,7 @@ static void fill_result(const struct bench *b, struct result *r)
         .tcp_mem_delta_kib = -1,
         .kernel_bytes_per_session = -1,
         .tls = o->tls,
+        .bad_reply = b->bad_reply,
     };
     const struct kmem *k0 = &b->kmem_before, *k1 = &b->kmem_held;
     if (idle && k0->slab_kib >= 0 && k1->slab_kib >= 0)

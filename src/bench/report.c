@@ -219,6 +219,8 @@ void report_errors(FILE *f, const struct result *r)
     }
     if (!any)
         fputs("none", f);
+    else if (r->errors[ERR_BAD_REPLY] > 0 && r->bad_reply != NULL && r->bad_reply[0] != '\0')
+        fprintf(f, "; first bad reply: %s", r->bad_reply);
 }
 
 void report_human(FILE *f, const struct result *r)

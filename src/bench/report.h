@@ -42,6 +42,7 @@ struct result {
     int64_t slab_delta_kib, sunreclaim_delta_kib, tcp_mem_delta_kib;
     int64_t kernel_bytes_per_session; /* (Slab + TCP buffers) / sessions held */
     bool tls;                         /* --tls */
+    const char *bad_reply;            /* the first unexpected reply, "" or NULL: none */
 };
 
 /* The result's columns, in CSV order. */
@@ -55,7 +56,8 @@ uint64_t result_attempts(const struct result *r);
 int result_exit_status(const struct result *r);
 
 void report_human(FILE *f, const struct result *r);
-/* The error breakdown alone ("connect 3, timeout 1"), for --quiet. */
+/* The error breakdown alone ("connect 3, timeout 1"), for --quiet; with
+ * bad replies, the first one and the command it answered. */
 void report_errors(FILE *f, const struct result *r);
 void report_csv_header(FILE *f);
 void report_csv(FILE *f, const struct result *r);

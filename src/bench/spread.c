@@ -43,6 +43,7 @@ struct part {
     bool holding;
     uint64_t ops, bg_ops;
     uint64_t errors[ERR_KINDS];
+    char bad_reply[BAD_REPLY_MAX];
     uint64_t hold_ns;
     struct hist lat, bg_lat;
 };
@@ -96,6 +97,7 @@ static void part_fill(struct part *p, const struct bench *b, enum msg_kind kind)
     p->ops = b->ops;
     p->bg_ops = b->bg_ops;
     memcpy(p->errors, b->errors, sizeof p->errors);
+    memcpy(p->bad_reply, b->bad_reply, sizeof p->bad_reply);
     if (b->holding && b->t_end > b->t_hold)
         p->hold_ns = b->t_end - b->t_hold;
     p->lat = b->lat;
@@ -259,6 +261,10 @@ static void add_part(struct bench *b, const struct part *p)
     b->bg_ops += p->bg_ops;
     for (int k = 0; k < ERR_KINDS; k++)
         b->errors[k] += p->errors[k];
+    if (b->bad_reply[0] == '\0' && p->bad_reply[0] != '\0') {
+        memcpy(b->bad_reply, p->bad_reply, sizeof b->bad_reply);
+        b->bad_reply[sizeof b->bad_reply - 1] = '\0'; /* from a pipe: trust nothing */
+    }
     hist_merge(&b->lat, &p->lat);
     hist_merge(&b->bg_lat, &p->bg_lat);
 }

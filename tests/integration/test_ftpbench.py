@@ -255,6 +255,8 @@ class FtpbenchTest(FtpbenchHelpers, FtpdTestCase):
                        '--concurrency', 1, '--duration', 0.5, expect_status=1)
         self.assertEqual(r['ops'], 0, self.msg)
         self.assertIn('bad_reply', r['stderr'], self.msg)
+        # The report names the first bad reply and what it answered.
+        self.assertRegex(r['stderr'], r'first bad reply: to (SIZE|transfer): "550 ', self.msg)
 
     def test_silent_server_times_out(self):
         # A listener that never accepts: connects complete (backlog), no 220
@@ -446,7 +448,8 @@ class FtpbenchUploadTest(FtpbenchHelpers, FtpdTestCase):
         r = self.bench('--scenario', 'stor-small', '--dir', '/no/such/dir', '--concurrency', 1,
                        '--duration', 0.5, expect_status=1)
         self.assertEqual(r['ops'], 0, self.msg)
-        self.assertIn('bad_reply', r['stderr'], self.msg)
+        self.assertRegex(r['stderr'], r'bad_reply \d+; first bad reply: to transfer: "55\d ',
+                         self.msg)
 
     def test_login_with_account(self):
         if self.why_no_account:

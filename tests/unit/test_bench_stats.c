@@ -782,6 +782,29 @@ START_TEST(report_stor_user_and_background)
 }
 END_TEST
 
+START_TEST(report_errors_names_the_first_bad_reply)
+{
+    struct result r = {.scenario = "retr-small", .mem_before_kib = -1, .mem_held_kib = -1};
+    char *none = render(report_errors, &r);
+    ck_assert_str_eq(none, "none");
+    r.errors[ERR_TIMEOUT] = 2;
+    r.bad_reply = "to transfer: \"425 No data connection.\"";
+    char *timeout = render(report_errors, &r); /* no bad reply counted: not named */
+    ck_assert_str_eq(timeout, "timeout 2");
+    r.errors[ERR_BAD_REPLY] = 3;
+    char *bad = render(report_errors, &r);
+    ck_assert_str_eq(bad, "timeout 2, bad_reply 3; first bad reply: to transfer: "
+                          "\"425 No data connection.\"");
+    r.bad_reply = "";
+    char *unnamed = render(report_errors, &r);
+    ck_assert_str_eq(unnamed, "timeout 2, bad_reply 3");
+    free(none);
+    free(timeout);
+    free(bad);
+    free(unnamed);
+}
+END_TEST
+
 Suite *unit_suite(void)
 {
     Suite *s = suite_create("bench_stats");
@@ -812,6 +835,7 @@ Suite *unit_suite(void)
     tcase_add_test(t, report_idle_memory);
     tcase_add_test(t, report_stor_user_and_background);
     tcase_add_test(t, report_idle_kernel_and_procs);
+    tcase_add_test(t, report_errors_names_the_first_bad_reply);
     suite_add_tcase(s, t);
     return s;
 }
