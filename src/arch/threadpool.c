@@ -171,6 +171,9 @@ static void serve_wake(struct pool *p, struct parked *s, enum wake why, struct s
     case WAKE_STOP:
         end = CONN_END_STOPPING;
         break;
+    case WAKE_HUNG_UP:
+        end = CONN_END_HUNG_UP;
+        break;
     }
     if (next == CONN_WORK) {
         parking_work(p->parking, s);

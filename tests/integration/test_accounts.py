@@ -15,7 +15,7 @@ import threading
 import time
 import unittest
 
-from ftpd_harness import (FTPD_ARCH, FTPD_BIN, TIMEOUT, FtpdTestCase, RawClient, data_connect,
+from ftpd_harness import (FTPD_ARCH, FTPD_BIN, FTPD_VARIANT, TIMEOUT, FtpdTestCase, RawClient, data_connect,
                           parse_229, recv_all, run_ftpd, write_config)
 
 PASSWORD = 'correct horse'
@@ -225,8 +225,9 @@ class AccountsConcurrencyTest(FtpdTestCase):
         other.close()
 
 
-@unittest.skipUnless(FTPD_ARCH.split('+')[0] in ('reactor', 'hybrid'),
-                     'the evented back-ends watch for a hang-up during a login check')
+@unittest.skipUnless(FTPD_ARCH in ('reactor', 'hybrid') or (FTPD_ARCH, FTPD_VARIANT) == ('threadpool', ''),
+                     'the evented back-ends and the parking thread pool watch for a hang-up '
+                     'during a login check')
 class AccountsHangupTest(FtpdTestCase):
     """A client that hangs up while its login is checked or its 530 waits
     is closed at once (its queued check dropped), not after the delay; one

@@ -84,6 +84,7 @@ enum conn_end {
     CONN_END_DONE,     /* the session said its last word */
     CONN_END_IDLE,     /* parked past idle_timeout: 421 first */
     CONN_END_STOPPING, /* the server stops: 421 first */
+    CONN_END_HUNG_UP,  /* the client went while its login was checked: logged, no reply */
 };
 
 /* An admitted arrival, taken over (copied) by the new conn. own_scratch:

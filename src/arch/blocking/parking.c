@@ -8,6 +8,17 @@
  * it). Parking it again is one EPOLL_CTL_MOD. A closed fd leaves the set
  * by itself (it is never dup'ed).
  *
+ * Hang-ups during a login: a session whose password check waits for (or
+ * runs on) a hashing thread, or whose 530 waits out login_fail_delay, is
+ * watched for EPOLLRDHUP only (not EPOLLIN: a client may send its next
+ * command early, and that must wait for the check). A client that went is
+ * ended at once and its check, if still queued, dropped; one that half-
+ * closed with a command pending (net_peer_hung_up() says no) is left to
+ * its check. Only the event thread takes a watched session out of the set
+ * and hands it on, so an event it has already read never names a session
+ * a pool thread owns (or freed): a hashing thread hands a finished check
+ * to it (the worked list), not to the pool.
+ *
  * Idle timeouts: every parked session gets the same idle_timeout from the
  * moment it is parked, so the parked list, appended to at the tail, is in
  * deadline order: epoll_wait sleeps until the head's deadline, and expiry
@@ -28,6 +39,7 @@
 #include "arch/blocking/threads.h"
 #include "ftpd/clock.h"
 #include "ftpd/log.h"
+#include "ftpd/net.h"
 
 #define EVENTS_PER_WAIT 256
 /* Password checks at once, and how much lower than the pool they run (as
@@ -35,13 +47,26 @@
 #define HASH_THREADS 2
 #define HASH_NICE    10
 
+/* Where a session is; it moves only under the lock. */
+enum place {
+    AT_POOL,    /* queued for or held by a pool thread */
+    AT_PARKED,  /* parked: watched for EPOLLIN */
+    AT_DELAYED, /* its 530 waits: watched for a hang-up */
+    AT_WORK,    /* its check waits for a hashing thread: watched for a hang-up */
+    AT_HASHING, /* a hashing thread runs its check: watched for a hang-up */
+    AT_WORKED,  /* its check ran: the event thread hands it to the pool */
+};
+
 struct parked {
-    struct parked *prev, *next; /* on exactly one list */
+    struct parked *prev, *next; /* on at most one list */
     struct conn *conn;
     int64_t idle_at; /* parked: clock_ms() when it times out; delayed: its 530 */
     int fd;
-    enum wake why;   /* queued: what the pool thread is to do */
+    enum wake why; /* queued: what the pool thread is to do */
+    enum place at;
     bool registered; /* in the epoll set (MOD, not ADD, to re-arm) */
+    bool armed;      /* delayed or in a check: its hang-up watch is armed */
+    bool hung_up;    /* went while a hashing thread ran its check */
 };
 
 struct list {
@@ -61,6 +86,7 @@ struct parking {
     struct list delayed;       /* failed logins waiting for their 530, in deadline order */
     pthread_cond_t work_ready; /* a password check to run, or the end */
     struct list work;
+    struct list worked; /* checks done, for the event thread to hand on */
     pthread_t hashers[HASH_THREADS];
     int nhashers;
     bool stop_sent; /* the parked ones went to stop */
@@ -112,20 +138,75 @@ static void wake_event_thread(struct parking *pk)
 static void to_pool(struct parking *pk, struct parked *s, enum wake why)
 {
     s->why = why;
+    s->at = AT_POOL;
     list_append(&pk->runq, s);
     pthread_cond_signal(&pk->ready);
 }
 
-/* Event thread, under the lock: s leaves the parked list other than by its
- * own event (idle timeout, stop): disarm it, or a later epoll_wait could
- * report it while a pool thread owns it. */
-static void unwatch(struct parking *pk, struct parked *s, enum wake why)
+/* Event thread, under the lock: take s out of the epoll set, or a later
+ * epoll_wait could report it while a pool thread owns it. */
+static void disarm(struct parking *pk, struct parked *s)
 {
-    list_unlink(&pk->parked, s);
     if (epoll_ctl(pk->epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0)
         log_error("threadpool: epoll_ctl del fd %d: %s", s->fd, strerror(errno));
     s->registered = false;
+    s->armed = false;
+}
+
+/* Event thread, under the lock: s leaves the parked list other than by its
+ * own event (idle timeout, stop). */
+static void unwatch(struct parking *pk, struct parked *s, enum wake why)
+{
+    list_unlink(&pk->parked, s);
+    disarm(pk, s);
     to_pool(pk, s, why);
+}
+
+/* Event thread, under the lock: a delayed session's time is up, or a
+ * check's result is in (why), or the server stops. */
+static void hand_on(struct parking *pk, struct list *from, struct parked *s, enum wake why)
+{
+    list_unlink(from, s);
+    if (s->armed)
+        disarm(pk, s);
+    to_pool(pk, s, why);
+}
+
+/* Under the lock: watch s, which waits for its check or its 530, for a
+ * hang-up. Not armed (the set is full): it waits unwatched, as before. */
+static void watch_hang_up(struct parking *pk, struct parked *s)
+{
+    struct epoll_event ev = {.events = EPOLLRDHUP | EPOLLONESHOT, .data.ptr = s};
+    int op = s->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(pk->epfd, op, s->fd, &ev) < 0) {
+        log_debug("threadpool: epoll_ctl fd %d: %s", s->fd, strerror(errno));
+        return;
+    }
+    s->registered = true;
+    s->armed = true;
+}
+
+/* Event thread, under the lock: epoll reported s, which waits for its
+ * check or its 530 (EPOLLONESHOT disarmed it). */
+static void on_hang_up(struct parking *pk, struct parked *s)
+{
+    s->armed = false;
+    if (!net_peer_hung_up(s->fd))
+        return; /* half-closed behind a command: the check answers it */
+    switch (s->at) {
+    case AT_DELAYED:
+        hand_on(pk, &pk->delayed, s, WAKE_HUNG_UP);
+        break;
+    case AT_WORK: /* dropped before a hashing thread took it */
+        hand_on(pk, &pk->work, s, WAKE_HUNG_UP);
+        break;
+    case AT_HASHING:
+    case AT_WORKED:
+        s->hung_up = true; /* ended when its check is done */
+        break;
+    default:
+        break;
+    }
 }
 
 /* Milliseconds epoll_wait may sleep: until the first deadline (idle
@@ -159,21 +240,29 @@ static bool dispatch(struct parking *pk, const struct epoll_event *evs, int n)
                 log_error("threadpool: eventfd read: %s", strerror(errno));
             continue;
         }
+        if (s->at != AT_PARKED) {
+            on_hang_up(pk, s);
+            continue;
+        }
         list_unlink(&pk->parked, s); /* EPOLLONESHOT disarmed it */
         to_pool(pk, s, WAKE_READY);
+    }
+    while (pk->worked.head != NULL) {
+        struct parked *s = pk->worked.head;
+        hand_on(pk, &pk->worked, s, s->hung_up ? WAKE_HUNG_UP : WAKE_WORK);
     }
     int64_t now = clock_ms();
     while (pk->parked.head != NULL && pk->parked.head->idle_at <= now)
         unwatch(pk, pk->parked.head, WAKE_IDLE);
     while (pk->delayed.head != NULL && pk->delayed.head->idle_at <= now)
-        to_pool(pk, list_pop(&pk->delayed), WAKE_DELAY);
+        hand_on(pk, &pk->delayed, pk->delayed.head, WAKE_DELAY);
     bool stopping = atomic_load(&pk->stopping);
     if (stopping && !pk->stop_sent) {
         pk->stop_sent = true;
         while (pk->parked.head != NULL)
             unwatch(pk, pk->parked.head, WAKE_STOP);
         while (pk->delayed.head != NULL) /* a stop cuts the delay short */
-            to_pool(pk, list_pop(&pk->delayed), WAKE_STOP);
+            hand_on(pk, &pk->delayed, pk->delayed.head, WAKE_STOP);
     }
     bool more = !stopping || pk->sessions > 0;
     pthread_mutex_unlock(&pk->lock);
@@ -219,10 +308,15 @@ static void *hasher_main(void *arg)
         struct parked *s = list_pop(&pk->work);
         if (s == NULL)
             break;
+        s->at = AT_HASHING;
         pthread_mutex_unlock(&pk->lock);
         conn_work_run(s->conn);
         pthread_mutex_lock(&pk->lock);
-        to_pool(pk, s, WAKE_WORK);
+        /* The event thread hands it on: it may hold an event for s. */
+        s->at = AT_WORKED;
+        if (pk->worked.head == NULL)
+            wake_event_thread(pk);
+        list_append(&pk->worked, s);
     }
     pthread_mutex_unlock(&pk->lock);
     return NULL;
@@ -334,6 +428,7 @@ void parking_park(struct parking *pk, struct parked *s)
             to_pool(pk, s, WAKE_IDLE);
         } else {
             s->registered = true;
+            s->at = AT_PARKED;
             s->idle_at = clock_ms() + pk->idle_ms;
             /* The event thread sleeps until the head's deadline: a new
              * head (the list was empty) must wake it; a new tail times out
@@ -354,9 +449,11 @@ void parking_delay(struct parking *pk, struct parked *s, int ms)
     } else {
         /* Every delay is login_fail_delay: appending keeps the order. */
         s->idle_at = clock_ms() + ms;
+        s->at = AT_DELAYED;
         if (pk->delayed.head == NULL || s->idle_at < pk->delayed.head->idle_at)
             wake_event_thread(pk); /* it may sleep past this deadline */
         list_append(&pk->delayed, s);
+        watch_hang_up(pk, s);
     }
     pthread_mutex_unlock(&pk->lock);
 }
@@ -364,7 +461,10 @@ void parking_delay(struct parking *pk, struct parked *s, int ms)
 void parking_work(struct parking *pk, struct parked *s)
 {
     pthread_mutex_lock(&pk->lock);
+    s->at = AT_WORK;
+    s->hung_up = false;
     list_append(&pk->work, s);
+    watch_hang_up(pk, s);
     pthread_cond_signal(&pk->work_ready);
     pthread_mutex_unlock(&pk->lock);
 }

@@ -13,6 +13,9 @@
  *     pool thread --parking_park()--> parked (re-armed EPOLLONESHOT)
  *     pool thread --parking_drop()--> gone
  *
+ * While its password check or its failed login's 530 waits, a session is
+ * watched for a hang-up alone, and ended at once if its client went.
+ *
  * A command thus costs two wake-ups: the event thread's (epoll) and a pool
  * thread's (its condition variable). A parked session costs 48 bytes here
  * (struct parked) and an epoll entry in the kernel, plus its conn and
@@ -30,12 +33,14 @@ struct parked;
 
 /* Why a pool thread got a session. */
 enum wake {
-    WAKE_NEW,   /* just admitted: greet it (conn_greet) */
-    WAKE_READY, /* its control connection is readable: conn_step */
-    WAKE_IDLE,  /* parked for idle_timeout: conn_end(CONN_END_IDLE) */
-    WAKE_STOP,  /* the server stops: conn_end(CONN_END_STOPPING) */
-    WAKE_DELAY, /* its failed login's delay is over: conn_delay_done */
-    WAKE_WORK,  /* its password check ran: conn_work_done */
+    WAKE_NEW,     /* just admitted: greet it (conn_greet) */
+    WAKE_READY,   /* its control connection is readable: conn_step */
+    WAKE_IDLE,    /* parked for idle_timeout: conn_end(CONN_END_IDLE) */
+    WAKE_STOP,    /* the server stops: conn_end(CONN_END_STOPPING) */
+    WAKE_DELAY,   /* its failed login's delay is over: conn_delay_done */
+    WAKE_WORK,    /* its password check ran: conn_work_done */
+    WAKE_HUNG_UP, /* it hung up while its check or its 530 waited:
+                     conn_end(CONN_END_HUNG_UP) */
 };
 
 /* Starts the event thread. NULL on failure (logged). */

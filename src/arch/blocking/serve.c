@@ -430,7 +430,9 @@ void conn_end(struct conn *c, enum conn_end why)
 {
     work_free(c->work); /* a check nobody will hear of (NULL: none) */
     if (c->session != NULL) {
-        if (c->delaying)
+        if (why == CONN_END_HUNG_UP)
+            log_info("%s hung up while its login was checked", session_peer_name(c->session));
+        else if (c->delaying)
             end_delay(c);
         if (why == CONN_END_IDLE)
             say_goodbye(c, session_idle_timeout);
