@@ -7,6 +7,7 @@ pending login delay never stalling other sessions."""
 import ctypes
 import ctypes.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -251,6 +252,22 @@ class AccountsHangupTest(FtpdTestCase):
                                  start=mark)
         self.assertIsNotNone(m, self.server.log_text())
         self.assertLess(time.monotonic() - t0, self.HUP_DELAY * 0.8)
+
+    def test_hang_up_during_the_check_is_not_logged_in(self):
+        # alice's hash is yescrypt (milliseconds of CPU): the FIN right
+        # behind PASS arrives while the check waits or runs, so the session
+        # ends there, unanswered, and never logs in.
+        mark = self.server.log_mark()
+        c = self.raw()
+        peer = '%s:%d' % c.sock.getsockname()[:2]
+        self.assertCode(c.cmd('USER alice'), 331)
+        c.send('PASS %s\r\n' % PASSWORD)
+        c.close()
+        m = self.server.wait_log(re.escape(peer) + r' .*hung up while its login was checked',
+                                 timeout=TIMEOUT, start=mark)
+        self.assertIsNotNone(m, self.server.log_text())
+        time.sleep(0.2)  # a login, had there been one, is logged by now
+        self.assertNotRegex(self.server.log_text(), re.escape(peer) + r' .*login \(permissions')
 
     def test_command_sent_early_waits_for_the_530(self):
         c = self.raw()
