@@ -65,7 +65,6 @@ struct parked {
     enum wake why; /* queued: what the pool thread is to do */
     enum place at;
     bool registered; /* in the epoll set (MOD, not ADD, to re-arm) */
-    bool armed;      /* delayed or in a check: its hang-up watch is armed */
     bool hung_up;    /* went while a hashing thread ran its check */
 };
 
@@ -150,7 +149,6 @@ static void disarm(struct parking *pk, struct parked *s)
     if (epoll_ctl(pk->epfd, EPOLL_CTL_DEL, s->fd, NULL) < 0)
         log_error("threadpool: epoll_ctl del fd %d: %s", s->fd, strerror(errno));
     s->registered = false;
-    s->armed = false;
 }
 
 /* Event thread, under the lock: s leaves the parked list other than by its
@@ -167,7 +165,7 @@ static void unwatch(struct parking *pk, struct parked *s, enum wake why)
 static void hand_on(struct parking *pk, struct list *from, struct parked *s, enum wake why)
 {
     list_unlink(from, s);
-    if (s->armed)
+    if (s->registered) /* its watch may still be armed */
         disarm(pk, s);
     to_pool(pk, s, why);
 }
@@ -183,14 +181,12 @@ static void watch_hang_up(struct parking *pk, struct parked *s)
         return;
     }
     s->registered = true;
-    s->armed = true;
 }
 
 /* Event thread, under the lock: epoll reported s, which waits for its
  * check or its 530 (EPOLLONESHOT disarmed it). */
 static void on_hang_up(struct parking *pk, struct parked *s)
 {
-    s->armed = false;
     if (!net_peer_hung_up(s->fd))
         return; /* half-closed behind a command: the check answers it */
     switch (s->at) {
