@@ -16,8 +16,8 @@ import threading
 import time
 import unittest
 
-from ftpd_harness import (FTPD_ARCH, FTPD_BIN, FTPD_VARIANT, TIMEOUT, FtpdTestCase, RawClient, data_connect,
-                          parse_229, recv_all, run_ftpd, write_config)
+from ftpd_harness import (FTPD_ARCH, FTPD_BIN, FTPD_VARIANT, TIMEOUT, FtpdTestCase, RawClient,
+                          data_connect, parse_229, recv_all, run_ftpd, write_config)
 
 PASSWORD = 'correct horse'
 DELAY = 1  # login_fail_delay of the servers below
@@ -226,7 +226,8 @@ class AccountsConcurrencyTest(FtpdTestCase):
         other.close()
 
 
-@unittest.skipUnless(FTPD_ARCH in ('reactor', 'hybrid') or (FTPD_ARCH, FTPD_VARIANT) == ('threadpool', ''),
+@unittest.skipUnless(FTPD_ARCH in ('reactor', 'hybrid')
+                     or (FTPD_ARCH, FTPD_VARIANT) == ('threadpool', ''),
                      'the evented back-ends and the parking thread pool watch for a hang-up '
                      'during a login check')
 class AccountsHangupTest(FtpdTestCase):
